@@ -1,0 +1,1 @@
+"""AInfluencer sidecar: storage, errors, presets, jobs and routes; importable without ComfyUI."""
