@@ -1,0 +1,1 @@
+"""AInfluencer ComfyUI nodes; `extension` registers them, `polish` holds the pure torch logic."""

@@ -1,0 +1,20 @@
+"""Registers the pack's V3 nodes with ComfyUI through `comfy_entrypoint()` (never NODE_CLASS_MAPPINGS)."""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .nodes_polish import POLISH_NODES
+
+
+class AInfluencerExtension(ComfyExtension):
+    """The AInfluencer node pack."""
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        """Every node the pack provides."""
+        return [*POLISH_NODES]
+
+
+async def comfy_entrypoint() -> AInfluencerExtension:
+    """ComfyUI's V3 entry point."""
+    return AInfluencerExtension()

@@ -1,0 +1,1 @@
+"""Pure torch polish passes (no ComfyUI imports): colour grade, film grain."""

@@ -1,0 +1,166 @@
+"""HTTP routes under `/ainfluencer/v1` (ComfyUI mirrors them under `/api`); errors in one shape, never a 500."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from .errors import AInfError, ErrorCode
+from .jobs import JOB_STATES
+from .pipeline import RunRequest
+from .service import Sidecar
+from .uploads import max_upload_bytes, save_upload
+
+PREFIX = "/ainfluencer/v1"
+API_VERSION = "v1"
+log = logging.getLogger("ainfluencer")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: AInfError) -> web.Response:
+    """The one error shape: {error, message, remediation[], detail, job_id}."""
+    return web.json_response(error.to_dict(), status=error.status)
+
+
+def _validation_error(exc: ValidationError) -> AInfError:
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    return AInfError(ErrorCode.VALIDATION_ERROR, "The request body is not valid.", detail={"problems": problems})
+
+
+def guarded(handler: Handler) -> Handler:
+    """Turn every failure of a handler into the error shape; unexpected ones are logged, never shown raw."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except AInfError as exc:
+            return error_response(exc)
+        except ValidationError as exc:
+            return error_response(_validation_error(exc))
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("ainfluencer: %s %s failed", request.method, request.path)
+            return error_response(AInfError(ErrorCode.INTERNAL_ERROR))
+
+    return wrapper
+
+
+async def json_body(request: web.Request) -> Any:
+    """The JSON body of a state-changing request; other content types are refused (CSRF guard)."""
+    if request.content_type != "application/json":
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            "This endpoint accepts JSON only.",
+            detail={"content_type": request.content_type},
+            remediation=["Send the body with 'Content-Type: application/json'."],
+        )
+    if not await request.read():
+        return {}
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AInfError(ErrorCode.VALIDATION_ERROR, "The body is not valid JSON.", detail=str(exc)) from exc
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AInfError(ErrorCode.VALIDATION_ERROR, f"Query {name!r} must be a whole number.") from None
+    if not low <= value <= high:
+        raise AInfError(ErrorCode.VALIDATION_ERROR, f"Query {name!r} must lie between {low} and {high}.")
+    return value
+
+
+def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
+    """Add the sidecar's routes to a RouteTableDef (ComfyUI's, or a test app's)."""
+
+    @routes.get(f"{PREFIX}/version")
+    @guarded
+    async def version(_request: web.Request) -> web.Response:
+        return web.json_response(get_sidecar().version_info())
+
+    @routes.get(f"{PREFIX}/presets")
+    @guarded
+    async def list_presets(_request: web.Request) -> web.Response:
+        catalog = get_sidecar().catalog
+        return web.json_response({"presets": [catalog.describe(pid) for pid in catalog.ids()]})
+
+    @routes.get(PREFIX + "/presets/{preset_id}")
+    @guarded
+    async def get_preset(request: web.Request) -> web.Response:
+        return web.json_response(get_sidecar().catalog.describe(request.match_info["preset_id"]))
+
+    @routes.post(PREFIX + "/presets/{preset_id}/run")
+    @guarded
+    async def run_preset(request: web.Request) -> web.Response:
+        sidecar = get_sidecar()
+        body = RunRequest.model_validate(await json_body(request))
+        source = "cli" if request.headers.get("X-AInfluencer-Client") == "cli" else "api"
+        job = await sidecar.pipeline.execute_preset(request.match_info["preset_id"], body, source=source)
+        return web.json_response(job, status=202)
+
+    @routes.get(f"{PREFIX}/jobs")
+    @guarded
+    async def list_jobs(request: web.Request) -> web.Response:
+        status = request.query.get("status")
+        if status is not None and status not in JOB_STATES:
+            raise AInfError(ErrorCode.VALIDATION_ERROR, f"Unknown status {status!r}.", detail={"allowed": JOB_STATES})
+        limit = _int_query(request, "limit", 50, 1, 500)
+        offset = _int_query(request, "offset", 0, 0, 10**9)
+        return web.json_response(get_sidecar().store.list(limit=limit, offset=offset, status=status))
+
+    @routes.get(PREFIX + "/jobs/{job_id}")
+    @guarded
+    async def get_job(request: web.Request) -> web.Response:
+        return web.json_response(get_sidecar().pipeline.get_job_status(request.match_info["job_id"]))
+
+    @routes.get(PREFIX + "/jobs/{job_id}/logs")
+    @guarded
+    async def get_job_logs(request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        return web.json_response({"job_id": job_id, "lines": get_sidecar().store.read_logs(job_id)})
+
+    @routes.post(PREFIX + "/jobs/{job_id}/cancel")
+    @guarded
+    async def cancel_job(request: web.Request) -> web.Response:
+        await json_body(request)
+        return web.json_response(get_sidecar().pipeline.cancel_job(request.match_info["job_id"]))
+
+    @routes.post(f"{PREFIX}/uploads")
+    @guarded
+    async def upload(request: web.Request) -> web.Response:
+        if request.content_type != "multipart/form-data":
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "Uploads are multipart/form-data with a 'file' field.",
+                detail={"content_type": request.content_type},
+            )
+        limit = max_upload_bytes()
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            raise AInfError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"The upload is larger than {limit // (1024 * 1024)} MB.",
+                detail={"limit_bytes": limit},
+            )
+        reader = await request.multipart()
+        async for part in reader:
+            if getattr(part, "name", None) == "file" and getattr(part, "filename", None):
+                name = urllib.parse.unquote(part.filename)  # some clients percent-encode '/' in names
+                saved = await save_upload(part, name, get_sidecar().input_dir, limit)
+                return web.json_response(saved)
+        raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")

@@ -1,0 +1,46 @@
+"""Interfaces later pieces plug into: engine availability (provider registry) and cost (credit ledger)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .errors import AInfError, ErrorCode
+from .presets import WorkflowPreset
+
+LOCAL_ENGINE = "local_comfy"
+
+
+class EngineAvailability(Protocol):
+    """Answers whether an engine can run now (the provider registry implements this)."""
+
+    def availability(self, engine_id: str) -> tuple[bool, str]: ...
+
+
+class CostEstimator(Protocol):
+    """Prices a run before it is queued (the credit ledger implements this)."""
+
+    def estimate(self, preset: WorkflowPreset, quality_level: str) -> float: ...
+
+
+class LocalEngines:
+    """Availability when no provider registry is installed: only the host ComfyUI."""
+
+    def availability(self, engine_id: str) -> tuple[bool, str]:
+        """The host ComfyUI is available; remote engines are not configured."""
+        if engine_id == LOCAL_ENGINE:
+            return True, "the host ComfyUI"
+        return False, f"{engine_id} is not configured (no provider registry is installed)"
+
+
+class LocalCosts:
+    """Costs when no ledger is installed: local runs are free, remote runs cannot be priced."""
+
+    def estimate(self, preset: WorkflowPreset, quality_level: str) -> float:
+        """Zero credits for local runs; remote runs need the ledger."""
+        if preset.engine == LOCAL_ENGINE:
+            return 0.0
+        raise AInfError(
+            ErrorCode.DEPENDENCY_MISSING,
+            f"Runs on {preset.engine} are priced by the credit ledger, which is not set up.",
+            remediation=["Set a credit budget in the Setup Hub, or run the local variant (engine: local_comfy)."],
+        )
