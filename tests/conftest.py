@@ -1,0 +1,81 @@
+"""Shared fixtures: a sidecar on a fake host for fast route tests, and the real embedded ComfyUI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ainfluencer.sidecar import runtime
+from ainfluencer.sidecar.redact import register_secret
+from ainfluencer.sidecar.routes import register_routes
+from ainfluencer.sidecar.service import Sidecar, build_sidecar
+
+from fakes import FakeComfyHost
+
+CANARY = "sk-canary-7f3d1c9e2b4a6f80d5e1"
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "assets" / "examples"
+
+
+@pytest.fixture
+def canary() -> str:
+    """A secret registered the way provider keys are, to be searched for in everything written."""
+    register_secret(CANARY)
+    return CANARY
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> FakeComfyHost:
+    """A fake ComfyUI host with empty input/output folders."""
+    (tmp_path / "input").mkdir()
+    (tmp_path / "output").mkdir()
+    return FakeComfyHost(tmp_path / "input", tmp_path / "output")
+
+
+@pytest.fixture
+def sidecar(tmp_path: Path, host: FakeComfyHost) -> Sidecar:
+    """The real sidecar services over the fake host, with data under tmp_path/user."""
+    return build_sidecar(host, tmp_path / "user", host.resolve_output)
+
+
+@pytest.fixture
+async def client(aiohttp_client, sidecar: Sidecar):
+    """An aiohttp test client serving the sidecar routes."""
+    routes = web.RouteTableDef()
+    register_routes(routes, lambda: sidecar)
+    app = web.Application()
+    app.add_routes(routes)
+    return await aiohttp_client(app)
+
+
+def start_test_server(base_dir: Path, log_name: str = "comfyui.log") -> runtime.ComfyServer:
+    """Start the embedded ComfyUI on a free port with the canary registered as a provider key."""
+    runtime.install()
+    return runtime.start_server(
+        runtime.free_port(),
+        base_dir=base_dir,
+        log_path=base_dir.parent / log_name,
+        env={"AINFLUENCER_PROVIDER_FAL_API_KEY": CANARY},
+    )
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[runtime.ComfyServer | str]:
+    """The real ComfyUI with the pack, shared by the integration tests (AINF_TEST_COMFY_URL reuses one)."""
+    url = os.environ.get("AINF_TEST_COMFY_URL")
+    if url:
+        yield url
+        return
+    server = start_test_server(tmp_path_factory.mktemp("comfy") / "base")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def comfy_url(comfy_server: runtime.ComfyServer | str) -> str:
+    """Base URL of the running ComfyUI with the pack."""
+    return comfy_server if isinstance(comfy_server, str) else comfy_server.url

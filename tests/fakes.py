@@ -1,0 +1,47 @@
+"""Test doubles for the ComfyUI host, driven by node definitions captured from the real server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+
+
+def captured_node_defs() -> dict[str, dict[str, Any]]:
+    """The /object_info entries of the nodes our presets use, captured from ComfyUI 0.3.75 with the pack."""
+    return json.loads((DATA / "node_defs.json").read_text(encoding="utf-8"))
+
+
+class FakeComfyHost:
+    """Records what the pipeline queues; validation checks node types and linked outputs like ComfyUI."""
+
+    def __init__(self, input_dir: Path, output_dir: Path) -> None:
+        self.input_dir = input_dir
+        self.output_dir = output_dir
+        self.defs = captured_node_defs()
+        self.queued: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+        self.running: set[str] = set()
+
+    def node_definitions(self) -> dict[str, dict[str, Any]]:
+        return self.defs
+
+    async def validate(self, prompt_id: str, prompt: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        for node_id, node in prompt.items():
+            assert node["class_type"] in self.defs, node
+            for value in node["inputs"].values():
+                if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                    assert value[0] in prompt, f"{node_id} links to missing node {value[0]}"
+        return [k for k, v in prompt.items() if self.defs[v["class_type"]].get("output_node")], {}
+
+    def enqueue(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str]) -> None:
+        self.queued.append({"prompt_id": prompt_id, "prompt": prompt, "extra_data": extra_data, "outputs": outputs})
+
+    def cancel(self, prompt_id: str) -> str:
+        self.cancelled.append(prompt_id)
+        return "interrupted" if prompt_id in self.running else "dequeued"
+
+    def resolve_output(self, filename: str, subfolder: str, folder_type: str) -> Path | None:
+        return self.output_dir / subfolder / filename

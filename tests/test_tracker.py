@@ -1,0 +1,78 @@
+"""Execution events from ComfyUI move jobs through their states and record artifacts."""
+
+import pytest
+
+from ainfluencer.sidecar.jobs import JobStore
+from ainfluencer.sidecar.paths import data_dir
+from ainfluencer.sidecar.storage import open_database
+from ainfluencer.sidecar.tracker import ExecutionTracker
+
+PACK_PROMPT = {"1": {"class_type": "LoadVideo", "inputs": {}}, "2": {"class_type": "AInfluencerFilmGrain", "inputs": {}}}
+
+
+@pytest.fixture
+def store(tmp_path):
+    folder = data_dir(tmp_path / "user")
+    return JobStore(open_database(folder), folder)
+
+
+@pytest.fixture
+def tracker(store, tmp_path):
+    (tmp_path / "output").mkdir()
+    return ExecutionTracker(store, lambda name, sub, kind: tmp_path / "output" / sub / name)
+
+
+def test_a_successful_run_completes_and_records_its_saved_files(store, tracker, tmp_path):
+    job_id = store.create(source="api", preset_id="p", inputs={}, prompt_id="pr1")
+    (tmp_path / "output" / "ainfluencer").mkdir()
+    (tmp_path / "output" / "ainfluencer" / "clip_00001_.mp4").write_bytes(b"\x00" * 10)
+    events = []
+    tracker.listeners.append(lambda name, data: events.append(data["status"]))
+    tracker.on_queued("pr1", PACK_PROMPT, {})
+    tracker.on_started("pr1")
+    tracker.on_event("progress_state", {"prompt_id": "pr1", "nodes": {"1": {"state": "finished", "value": 1, "max": 1}}})
+    tracker.on_event("progress", {"value": 5, "max": 10, "prompt_id": "pr1", "node": "2"})
+    assert store.get(job_id)["status"] == "running" and store.get(job_id)["progress"] == 0.75
+    outputs = {"2": {"images": [{"filename": "clip_00001_.mp4", "subfolder": "ainfluencer", "type": "output"}]}}
+    tracker.on_done("pr1", outputs, {"status_str": "success", "completed": True, "messages": []})
+    job = store.get(job_id)
+    assert job["status"] == "completed" and job["progress"] == 1.0
+    assert [(a["kind"], a["filename"], a["size_bytes"]) for a in job["artifacts"]] == [("video", "clip_00001_.mp4", 10)]
+    assert events[0] == "running" and "progress" in events and events[-1] == "completed"
+
+
+def test_a_node_error_fails_the_job_naming_the_node_and_its_message(store, tracker):
+    job_id = store.create(source="api", preset_id="p", inputs={}, prompt_id="pr2")
+    tracker.on_queued("pr2", PACK_PROMPT, {})
+    error = {"node_id": "2", "node_type": "AInfluencerFilmGrain", "exception_message": "out of memory",
+             "exception_type": "RuntimeError", "traceback": ["..."]}  # fmt: skip
+    tracker.on_done("pr2", {}, {"status_str": "error", "completed": False, "messages": [("execution_error", error)]})
+    job = store.get(job_id)
+    assert job["status"] == "failed" and job["error"]["error"] == "EXECUTION_FAILED"
+    assert "AInfluencerFilmGrain" in job["error"]["message"] and "out of memory" in job["error"]["message"]
+
+
+def test_an_interrupt_the_user_asked_for_ends_cancelled(store, tracker):
+    job_id = store.create(source="api", preset_id="p", inputs={}, prompt_id="pr3")
+    tracker.on_queued("pr3", PACK_PROMPT, {})
+    tracker.request_cancel("pr3")
+    tracker.on_done("pr3", {}, {"status_str": "error", "completed": False,
+                                "messages": [("execution_interrupted", {"node_id": "2"})]})  # fmt: skip
+    assert store.get(job_id)["status"] == "cancelled"
+
+
+def test_a_prompt_removed_from_the_queue_is_cancelled(store, tracker):
+    job_id = store.create(source="api", preset_id="p", inputs={}, prompt_id="pr4")
+    tracker.on_queued("pr4", PACK_PROMPT, {})
+    tracker.on_removed("pr4")
+    assert store.get(job_id)["status"] == "cancelled"
+
+
+def test_editor_prompts_with_pack_nodes_become_jobs_and_others_do_not(store, tracker):
+    workflow = {"extra": {"ainfluencer": {"id": "color_grade_film_grain_v1"}}}
+    tracker.on_queued("ed1", PACK_PROMPT, {"extra_pnginfo": {"workflow": workflow}})
+    tracker.on_queued("ed2", {"1": {"class_type": "LoadVideo", "inputs": {}}}, {})
+    listed = store.list()["jobs"]
+    assert [(j["source"], j["preset_id"], j["prompt_id"]) for j in listed] == [
+        ("editor", "color_grade_film_grain_v1", "ed1")
+    ]
