@@ -90,13 +90,24 @@ class _Progress:
             return
         self.last = state
         if self.as_json:
-            print(json.dumps({"event": "progress", "job_id": job["job_id"], "status": job["status"],
-                              "progress": job["progress"]}), flush=True)  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "event": "progress",
+                        "job_id": job["job_id"],
+                        "status": job["status"],
+                        "progress": job["progress"],
+                    }
+                ),
+                flush=True,
+            )
             return
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=100, unit="%", file=sys.stderr, bar_format="{desc} |{bar}| {n:.0f}% {elapsed}")
+            self.bar = tqdm(
+                total=100, unit="%", file=sys.stderr, bar_format="{desc} |{bar}| {n:.0f}% {elapsed}"
+            )
         self.bar.set_description_str(job["status"])
         self.bar.n = job["progress"] * 100
         self.bar.refresh()
@@ -110,8 +121,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run a preset and wait for it."""
     with _server(args.server, args.base_dir, args.json) as client:
         inputs = {k: _input_value(client, v) for k, v in _parse_inputs(args.input).items()}
-        body = {"inputs": inputs, "quality_level": args.quality, "engine": args.engine, "seed": args.seed,
-                "consent_given": args.consent}  # fmt: skip
+        body = {
+            "inputs": inputs,
+            "quality_level": args.quality,
+            "engine": args.engine,
+            "seed": args.seed,
+            "consent_given": args.consent,
+        }
         started = client.run(args.preset, body)
         job_id = started["job_id"]
         if args.json:
@@ -140,8 +156,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         for art in job["artifacts"]:
             print(f"{art['kind']}: {art['path']}")
         if job["error"]:
-            _print_error(AInfError(ErrorCode(job["error"]["error"]), job["error"]["message"],
-                                   remediation=job["error"]["remediation"], detail=job["error"]["detail"]), False)  # fmt: skip
+            _print_error(
+                AInfError(
+                    ErrorCode(job["error"]["error"]),
+                    job["error"]["message"],
+                    remediation=job["error"]["remediation"],
+                    detail=job["error"]["detail"],
+                ),
+                False,
+            )
     return 0 if job["status"] == "completed" else 1
 
 
@@ -178,7 +201,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return 0
     for preset in described:
         inputs = ", ".join(f"{i['name']}{'' if i['required'] else '?'}:{i['type']}" for i in preset["inputs"])
-        print(f"{preset['id']:<30} {preset['name']}  [{', '.join(preset['quality_levels'])}]  inputs: {inputs}")
+        print(
+            f"{preset['id']:<30} {preset['name']}  [{', '.join(preset['quality_levels'])}]  inputs: {inputs}"
+        )
     return 0
 
 

@@ -17,7 +17,9 @@ class SidecarClient:
     """Talks to a running ComfyUI with the pack; raises AInfError with the server's own error body."""
 
     def __init__(self, base_url: str, timeout: float = 60.0) -> None:
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers={"X-AInfluencer-Client": "cli"})
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, headers={"X-AInfluencer-Client": "cli"}
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -41,7 +43,9 @@ class SidecarClient:
                     detail=body.get("detail"),
                     job_id=body.get("job_id"),
                 )
-            raise AInfError(ErrorCode.CONTRACT_MISMATCH, f"HTTP {resp.status_code} from {path}", detail=resp.text[:500])
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH, f"HTTP {resp.status_code} from {path}", detail=resp.text[:500]
+            )
         return body
 
     def version(self) -> dict[str, Any]:

@@ -85,7 +85,9 @@ class ComfyBridge:
             )
         return list(valid[2]), valid[3]
 
-    def enqueue(self, prompt_id: str, prompt: dict[str, Any], extra_data: dict[str, Any], outputs: list[str]) -> None:
+    def enqueue(
+        self, prompt_id: str, prompt: dict[str, Any], extra_data: dict[str, Any], outputs: list[str]
+    ) -> None:
         """Put a validated prompt on ComfyUI's queue, as `POST /prompt` does."""
         number = self.server.number
         self.server.number += 1
@@ -94,7 +96,7 @@ class ComfyBridge:
         self.server.prompt_queue.put((number, prompt_id, prompt, extra, outputs, {}))
 
     def cancel(self, prompt_id: str) -> str:
-        """Remove a queued prompt or interrupt it when running; returns `dequeued`, `interrupted` or `gone`."""
+        """Dequeue or interrupt a prompt; returns `dequeued`, `interrupted` or `gone`."""
         queue = self.server.prompt_queue
         running, _queued = queue.get_current_queue()
         if any(item[1] == prompt_id for item in running):
@@ -141,7 +143,9 @@ class ComfyBridge:
             result = original_done(item_id, history_result, status, *args, **kwargs)
             if running is not None:
                 status_dict = status._asdict() if hasattr(status, "_asdict") else None
-                _guard(tracker.on_done, str(running[1]), (history_result or {}).get("outputs", {}), status_dict)
+                _guard(
+                    tracker.on_done, str(running[1]), (history_result or {}).get("outputs", {}), status_dict
+                )
             return result
 
         @functools.wraps(original_delete)

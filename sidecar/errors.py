@@ -38,8 +38,10 @@ _CATALOG: dict[ErrorCode, tuple[int, str, tuple[str, ...]]] = {
     ErrorCode.ENGINE_OFFLINE: (
         503,
         "The engine is not reachable.",
-        ("Start ComfyUI (`ainfluencer serve`) or check the provider's status page.",
-         "Run `ainfluencer doctor` to see which engines are healthy."),
+        (
+            "Start ComfyUI (`ainfluencer serve`) or check the provider's status page.",
+            "Run `ainfluencer doctor` to see which engines are healthy.",
+        ),
     ),
     ErrorCode.DEPENDENCY_MISSING: (
         424,

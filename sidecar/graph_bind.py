@@ -19,7 +19,9 @@ def is_widget_spec(spec: Any) -> bool:
 
 def has_control_widget(name: str, spec: Any) -> bool:
     """True when the frontend stores a 'control after generate' entry after this widget's value."""
-    options = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    options = (
+        spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    )
     if "control_after_generate" in options:
         return bool(options["control_after_generate"])
     kind = spec[0] if isinstance(spec, (list, tuple)) and spec else spec
@@ -28,8 +30,12 @@ def has_control_widget(name: str, spec: Any) -> bool:
 
 def has_upload_widget(spec: Any) -> bool:
     """True when the frontend adds an upload button whose value follows this widget's value."""
-    options = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
-    return any(options.get(key) for key in ("image_upload", "video_upload", "audio_upload", "animated_image_upload"))
+    options = (
+        spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    )
+    return any(
+        options.get(key) for key in ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
+    )
 
 
 def widget_layout(node_def: Mapping[str, Any]) -> list[str | None]:
@@ -48,7 +54,9 @@ def widget_layout(node_def: Mapping[str, Any]) -> list[str | None]:
     return layout
 
 
-def set_widget(graph: dict[str, Any], node_defs: Mapping[str, Any], node_id: str, name: str, value: Any) -> None:
+def set_widget(
+    graph: dict[str, Any], node_defs: Mapping[str, Any], node_id: str, name: str, value: Any
+) -> None:
     """Write `value` into node `node_id`'s widget `name` (CONTRACT_MISMATCH when the graph disagrees)."""
     node = next((n for n in graph.get("nodes", []) if str(n.get("id")) == str(node_id)), None)
     if node is None:
@@ -66,7 +74,9 @@ def set_widget(graph: dict[str, Any], node_defs: Mapping[str, Any], node_id: str
         )
     layout = widget_layout(node_def)
     if name not in layout:
-        raise AInfError(ErrorCode.CONTRACT_MISMATCH, f"Node {node_id} ({node.get('type')}) has no widget {name!r}.")
+        raise AInfError(
+            ErrorCode.CONTRACT_MISMATCH, f"Node {node_id} ({node.get('type')}) has no widget {name!r}."
+        )
     index = layout.index(name)
     values = list(values or [])
     if len(values) <= index:

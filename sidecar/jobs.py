@@ -113,7 +113,9 @@ class JobStore:
             values["progress_text"] = redact_secrets(text)[:500]
         with self.engine.begin() as conn:
             conn.execute(
-                update(jobs).where(jobs.c.job_id == job_id, jobs.c.status.in_((QUEUED, RUNNING))).values(**values)
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.status.in_((QUEUED, RUNNING)))
+                .values(**values)
             )
 
     def finish(self, job_id: str, status: str, error: AInfError | None = None) -> bool:
@@ -129,7 +131,9 @@ class JobStore:
             values["error_json"] = json.dumps(error.to_dict())
         with self.engine.begin() as conn:
             changed = conn.execute(
-                update(jobs).where(jobs.c.job_id == job_id, jobs.c.status.in_((QUEUED, RUNNING))).values(**values)
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.status.in_((QUEUED, RUNNING)))
+                .values(**values)
             ).rowcount
         if changed:
             level = "error" if status == FAILED else "info"
@@ -139,7 +143,9 @@ class JobStore:
     def fail_orphans(self) -> list[str]:
         """Fail jobs whose ComfyUI process is gone while they were queued or running (they died with it)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(jobs.c.job_id, jobs.c.owner_pid).where(jobs.c.status.in_((QUEUED, RUNNING))))
+            rows = conn.execute(
+                select(jobs.c.job_id, jobs.c.owner_pid).where(jobs.c.status.in_((QUEUED, RUNNING)))
+            )
             ids = [r.job_id for r in rows if not _pid_alive(r.owner_pid)]
         for job_id in ids:
             self.finish(
@@ -159,7 +165,9 @@ class JobStore:
             row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
             if row is None:
                 raise AInfError(ErrorCode.JOB_NOT_FOUND, detail={"job_id": job_id})
-            arts = conn.execute(select(artifacts).where(artifacts.c.job_id == job_id).order_by(artifacts.c.id))
+            arts = conn.execute(
+                select(artifacts).where(artifacts.c.job_id == job_id).order_by(artifacts.c.id)
+            )
             return _job_dict(row, [_artifact_dict(a) for a in arts.mappings()])
 
     def list(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> dict[str, Any]:
@@ -176,7 +184,9 @@ class JobStore:
             ids = [r["job_id"] for r in rows]
             arts: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
             if ids:
-                for a in conn.execute(select(artifacts).where(artifacts.c.job_id.in_(ids)).order_by(artifacts.c.id)):
+                for a in conn.execute(
+                    select(artifacts).where(artifacts.c.job_id.in_(ids)).order_by(artifacts.c.id)
+                ):
                     arts[a.job_id].append(_artifact_dict(a._mapping))
         return {"jobs": [_job_dict(r, arts[r["job_id"]]) for r in rows], "total": total}
 
@@ -209,7 +219,14 @@ class JobStore:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(artifacts).values(**values))
-        self.log(job_id, "info", "artifact saved", path=str(path), sha256=values["sha256"], size=values["size_bytes"])
+        self.log(
+            job_id,
+            "info",
+            "artifact saved",
+            path=str(path),
+            sha256=values["sha256"],
+            size=values["size_bytes"],
+        )
         return values
 
     # -- logs -------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _probe_av(path: Path) -> MediaInfo | None:
             audio = next(iter(container.streams.audio), None)
             duration = float(container.duration or 0) / 1_000_000
             if video is not None and video.codec_context.width:
-                frames = video.frames or int(round(duration * float(video.average_rate or 0)))
+                frames = video.frames or round(duration * float(video.average_rate or 0))
                 return MediaInfo(
                     "video",
                     video.codec_context.width,

@@ -13,7 +13,14 @@ WORKFLOWS_DIR = PACK_ROOT / "workflows"
 EXAMPLES_DIR = PACK_ROOT / "assets" / "examples"
 DATA_DIR_NAME = "__ainfluencer"
 
-_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_WINDOWS_DEVICES = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -27,7 +34,9 @@ def data_dir(user_dir: str | os.PathLike[str]) -> Path:
 def sanitize_filename(name: str) -> str:
     """Reduce a user-given file name to a safe single path component, or raise VALIDATION_ERROR."""
     if not name or "\x00" in name:
-        raise AInfError(ErrorCode.VALIDATION_ERROR, "The file name is empty or contains NUL.", detail={"name": name})
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR, "The file name is empty or contains NUL.", detail={"name": name}
+        )
     if "/" in name or "\\" in name or name in (".", "..") or ".." in name.split("."):
         raise AInfError(
             ErrorCode.VALIDATION_ERROR,

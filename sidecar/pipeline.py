@@ -121,11 +121,15 @@ class PipelineManager:
         if spec.type == "int" and not float(value).is_integer():
             raise bad("must be a whole number")
         value = int(value) if spec.type == "int" else float(value)
-        if (spec.minimum is not None and value < spec.minimum) or (spec.maximum is not None and value > spec.maximum):
+        if (spec.minimum is not None and value < spec.minimum) or (
+            spec.maximum is not None and value > spec.maximum
+        ):
             raise bad(f"must lie between {spec.minimum} and {spec.maximum}")
         return value
 
-    def bind(self, preset_id: str, request: RunRequest) -> tuple[PresetVariant, dict[str, Any], dict[str, Any]]:
+    def bind(
+        self, preset_id: str, request: RunRequest
+    ) -> tuple[PresetVariant, dict[str, Any], dict[str, Any]]:
         """Validate the request and return (variant, bound UI graph, checked inputs); writes nothing."""
         variant = self.choose_variant(preset_id, request.engine)
         manifest = variant.manifest
@@ -143,9 +147,15 @@ class PipelineManager:
                 f"Missing required input(s) {missing} for preset {preset_id!r}.",
                 detail={"missing": missing},
             )
-        if (manifest.requires_consent or "identity_reference" in request.inputs) and not request.consent_given:
+        if (
+            manifest.requires_consent or "identity_reference" in request.inputs
+        ) and not request.consent_given:
             raise AInfError(ErrorCode.CONSENT_MISSING, detail={"preset_id": preset_id})
-        checked = {i.name: self._check_input(i, request.inputs[i.name]) for i in manifest.inputs if i.name in request.inputs}
+        checked = {
+            i.name: self._check_input(i, request.inputs[i.name])
+            for i in manifest.inputs
+            if i.name in request.inputs
+        }
 
         defs = self.host.node_definitions()
         graph = copy.deepcopy(variant.graph)
@@ -171,7 +181,9 @@ class PipelineManager:
         }
 
     # running -------------------------------------------------------------------------------------
-    async def execute_preset(self, preset_id: str, request: RunRequest, source: str = "api") -> dict[str, Any]:
+    async def execute_preset(
+        self, preset_id: str, request: RunRequest, source: str = "api"
+    ) -> dict[str, Any]:
         """Validate, bind, convert, validate with ComfyUI, record and queue; returns the job summary."""
         variant, graph, checked = self.bind(preset_id, request)
         manifest = variant.manifest
@@ -181,7 +193,9 @@ class PipelineManager:
         defs = self.host.node_definitions()
         for output in manifest.outputs:
             if output.prefix_input:
-                set_widget(graph, defs, output.node_id, output.prefix_input, f"ainfluencer/{job_id}/{preset_id}")
+                set_widget(
+                    graph, defs, output.node_id, output.prefix_input, f"ainfluencer/{job_id}/{preset_id}"
+                )
         prompt = ui_to_api(graph, defs)
         prompt_id = str(uuid.uuid4())
         outputs, _node_errors = await self.host.validate(prompt_id, prompt)

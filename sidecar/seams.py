@@ -42,5 +42,7 @@ class LocalCosts:
         raise AInfError(
             ErrorCode.DEPENDENCY_MISSING,
             f"Runs on {preset.engine} are priced by the credit ledger, which is not set up.",
-            remediation=["Set a credit budget in the Setup Hub, or run the local variant (engine: local_comfy)."],
+            remediation=[
+                "Set a credit budget in the Setup Hub, or run the local variant (engine: local_comfy)."
+            ],
         )

@@ -70,5 +70,7 @@ def build_sidecar(
         log.warning("ainfluencer: marked %d job(s) left by a previous run as failed", len(orphans))
     catalog = PresetCatalog(workflows_dir)
     tracker = ExecutionTracker(store, resolve_output)
-    pipeline = PipelineManager(catalog, store, host, tracker, engines or LocalEngines(), costs or LocalCosts())
+    pipeline = PipelineManager(
+        catalog, store, host, tracker, engines or LocalEngines(), costs or LocalCosts()
+    )
     return Sidecar(store, catalog, tracker, pipeline, host.input_dir, comfyui_version)

@@ -1,4 +1,4 @@
-"""Follows ComfyUI executions and keeps job rows, progress, logs and artifacts in step (no ComfyUI imports)."""
+"""Follows ComfyUI executions and keeps job rows, progress, logs and artifacts in step."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ class _Run:
 
 def holds_pack_nodes(prompt: dict[str, Any]) -> bool:
     """True when an API prompt contains at least one AInfluencer node."""
-    return any(str(n.get("class_type", "")).startswith(PACK_NODE_PREFIX) for n in prompt.values() if isinstance(n, dict))
+    return any(
+        str(n.get("class_type", "")).startswith(PACK_NODE_PREFIX)
+        for n in prompt.values()
+        if isinstance(n, dict)
+    )
 
 
 class ExecutionTracker:

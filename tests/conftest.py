@@ -7,13 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-
 from ainfluencer.sidecar import runtime
 from ainfluencer.sidecar.redact import register_secret
 from ainfluencer.sidecar.routes import register_routes
 from ainfluencer.sidecar.service import Sidecar, build_sidecar
-
+from aiohttp import web
 from fakes import FakeComfyHost
 
 CANARY = "sk-canary-7f3d1c9e2b4a6f80d5e1"

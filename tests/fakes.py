@@ -37,7 +37,9 @@ class FakeComfyHost:
         return [k for k, v in prompt.items() if self.defs[v["class_type"]].get("output_node")], {}
 
     def enqueue(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str]) -> None:
-        self.queued.append({"prompt_id": prompt_id, "prompt": prompt, "extra_data": extra_data, "outputs": outputs})
+        self.queued.append(
+            {"prompt_id": prompt_id, "prompt": prompt, "extra_data": extra_data, "outputs": outputs}
+        )
 
     def cancel(self, prompt_id: str) -> str:
         self.cancelled.append(prompt_id)

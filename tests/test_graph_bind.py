@@ -1,10 +1,9 @@
 """Binding values into a UI graph by input name, using the live node definitions."""
 
 import pytest
-from fakes import captured_node_defs
-
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.graph_bind import seed_targets, set_widget, widget_layout
+from fakes import captured_node_defs
 
 DEFS = captured_node_defs()
 
@@ -17,7 +16,9 @@ def test_layout_follows_input_order_and_marks_frontend_only_entries():
 
 
 def test_set_widget_writes_by_name_and_seed_targets_find_every_seed():
-    graph = {"nodes": [{"id": 4, "type": "AInfluencerFilmGrain", "widgets_values": [0.3, 1.0, 0.0, 0, "fixed"]}]}
+    graph = {
+        "nodes": [{"id": 4, "type": "AInfluencerFilmGrain", "widgets_values": [0.3, 1.0, 0.0, 0, "fixed"]}]
+    }
     set_widget(graph, DEFS, "4", "chroma", 0.2)
     assert graph["nodes"][0]["widgets_values"] == [0.3, 1.0, 0.2, 0, "fixed"]
     assert seed_targets(graph, DEFS) == [("4", "seed")]

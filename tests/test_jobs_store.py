@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.jobs import JobStore
 from ainfluencer.sidecar.paths import data_dir
@@ -59,7 +58,9 @@ def test_jobs_left_by_a_dead_process_are_failed_with_remediation_but_live_ones_k
         conn.execute(jobs.update().where(jobs.c.job_id == alive).values(owner_pid=os.getppid()))
     assert store.fail_orphans() == [dead]
     error = store.get(dead)["error"]
-    assert store.get(dead)["status"] == "failed" and error["error"] == "JOB_INTERRUPTED" and error["remediation"]
+    assert (
+        store.get(dead)["status"] == "failed" and error["error"] == "JOB_INTERRUPTED" and error["remediation"]
+    )
     assert store.get(alive)["status"] == "queued"
 
 

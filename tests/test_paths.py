@@ -1,13 +1,13 @@
 """File names from requests are reduced to safe names inside their folder."""
 
 import pytest
-
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.paths import resolve_inside, sanitize_filename
 
 
 @pytest.mark.parametrize(
-    "name", ["../x.mp4", "a/../../b.mp4", "..", "/etc/passwd", "a\\b.mp4", "x\x00.mp4", "", "CON.mp4", "nul.png"]
+    "name",
+    ["../x.mp4", "a/../../b.mp4", "..", "/etc/passwd", "a\\b.mp4", "x\x00.mp4", "", "CON.mp4", "nul.png"],
 )
 def test_unsafe_names_are_rejected(name):
     with pytest.raises(AInfError) as info:

@@ -3,11 +3,10 @@
 import json
 
 import pytest
-from fakes import captured_node_defs
-
 from ainfluencer.sidecar.graph_bind import widget_layout
 from ainfluencer.sidecar.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.presets import PresetCatalog, load_preset_file
+from fakes import captured_node_defs
 
 SHIPPED = sorted(WORKFLOWS_DIR.glob("*.json"))
 

@@ -1,4 +1,4 @@
-"""The sidecar's HTTP contract, on a fake ComfyUI host: every failure is a clear error, nothing half-written."""
+"""The sidecar's HTTP contract on a fake ComfyUI host: every failure a clear error, nothing half-written."""
 
 import json
 import shutil
@@ -44,7 +44,7 @@ async def test_version_and_presets_describe_the_pack(client):
     presets = (await (await client.get(f"{V1}/presets")).json())["presets"]
     assert PRESET in [p["id"] for p in presets]
     preset = await (await client.get(f"{V1}/presets/{PRESET}")).json()
-    assert [i["name"] for i in preset["inputs"]][0] == "video"
+    assert preset["inputs"][0]["name"] == "video"
     assert set(preset["quality_levels"]) == {"low", "standard", "pro"}
 
 
@@ -58,7 +58,9 @@ async def test_upload_then_run_queues_a_bound_prompt_with_the_ui_graph(client, s
     resp = await client.post(f"{V1}/presets/{PRESET}/run", json=body)
     assert resp.status == 202
     job = await resp.json()
-    assert set(job) == {"job_id", "status", "preset_id", "estimated_time_seconds"} and job["status"] == "queued"
+    assert (
+        set(job) == {"job_id", "status", "preset_id", "estimated_time_seconds"} and job["status"] == "queued"
+    )
     (queued,) = host.queued
     prompt = queued["prompt"]
     assert prompt["1"]["inputs"]["file"] == "clip.mp4"
@@ -116,7 +118,12 @@ async def test_missing_unknown_and_mistyped_inputs_are_named(client, sidecar, ho
 
 
 async def test_wrong_types_in_the_body_are_validation_errors(client):
-    for body in ({"inputs": []}, {"inputs": {}, "quality_level": "ultra"}, {"inputs": {}, "seed": -1}, [1, 2]):
+    for body in (
+        {"inputs": []},
+        {"inputs": {}, "quality_level": "ultra"},
+        {"inputs": {}, "seed": -1},
+        [1, 2],
+    ):
         resp = await client.post(f"{V1}/presets/{PRESET}/run", json=body)
         assert resp.status == 422, body
         _assert_error(await resp.json(), "VALIDATION_ERROR")
@@ -141,8 +148,8 @@ async def test_path_traversal_in_inputs_and_upload_names_is_refused(client, host
     resp = await client.post(f"{V1}/presets/{PRESET}/run", json={"inputs": {"video": "../user/secrets.json"}})
     _assert_error(await resp.json(), "VALIDATION_ERROR")
     clip = (EXAMPLES / "portrait_push_in.mp4").read_bytes()
-    for send, name in [(_raw_upload, "../evil.mp4"), (_raw_upload, "..\\\\evil.mp4"), (_raw_upload, "/tmp/evil.mp4"),
-                       (_upload, "a/../../evil.mp4")]:  # fmt: skip
+    hostile = ["../evil.mp4", "..\\\\evil.mp4", "/tmp/evil.mp4"]
+    for send, name in [*((_raw_upload, n) for n in hostile), (_upload, "a/../../evil.mp4")]:
         resp = await send(client, name, clip)
         assert resp.status == 422, name
         _assert_error(await resp.json(), "VALIDATION_ERROR")

@@ -1,13 +1,15 @@
 """Execution events from ComfyUI move jobs through their states and record artifacts."""
 
 import pytest
-
 from ainfluencer.sidecar.jobs import JobStore
 from ainfluencer.sidecar.paths import data_dir
 from ainfluencer.sidecar.storage import open_database
 from ainfluencer.sidecar.tracker import ExecutionTracker
 
-PACK_PROMPT = {"1": {"class_type": "LoadVideo", "inputs": {}}, "2": {"class_type": "AInfluencerFilmGrain", "inputs": {}}}
+PACK_PROMPT = {
+    "1": {"class_type": "LoadVideo", "inputs": {}},
+    "2": {"class_type": "AInfluencerFilmGrain", "inputs": {}},
+}
 
 
 @pytest.fixture
@@ -30,14 +32,20 @@ def test_a_successful_run_completes_and_records_its_saved_files(store, tracker, 
     tracker.listeners.append(lambda name, data: events.append(data["status"]))
     tracker.on_queued("pr1", PACK_PROMPT, {})
     tracker.on_started("pr1")
-    tracker.on_event("progress_state", {"prompt_id": "pr1", "nodes": {"1": {"state": "finished", "value": 1, "max": 1}}})
+    tracker.on_event(
+        "progress_state", {"prompt_id": "pr1", "nodes": {"1": {"state": "finished", "value": 1, "max": 1}}}
+    )
     tracker.on_event("progress", {"value": 5, "max": 10, "prompt_id": "pr1", "node": "2"})
     assert store.get(job_id)["status"] == "running" and store.get(job_id)["progress"] == 0.75
-    outputs = {"2": {"images": [{"filename": "clip_00001_.mp4", "subfolder": "ainfluencer", "type": "output"}]}}
+    outputs = {
+        "2": {"images": [{"filename": "clip_00001_.mp4", "subfolder": "ainfluencer", "type": "output"}]}
+    }
     tracker.on_done("pr1", outputs, {"status_str": "success", "completed": True, "messages": []})
     job = store.get(job_id)
     assert job["status"] == "completed" and job["progress"] == 1.0
-    assert [(a["kind"], a["filename"], a["size_bytes"]) for a in job["artifacts"]] == [("video", "clip_00001_.mp4", 10)]
+    assert [(a["kind"], a["filename"], a["size_bytes"]) for a in job["artifacts"]] == [
+        ("video", "clip_00001_.mp4", 10)
+    ]
     assert events[0] == "running" and "progress" in events and events[-1] == "completed"
 
 
@@ -46,7 +54,9 @@ def test_a_node_error_fails_the_job_naming_the_node_and_its_message(store, track
     tracker.on_queued("pr2", PACK_PROMPT, {})
     error = {"node_id": "2", "node_type": "AInfluencerFilmGrain", "exception_message": "out of memory",
              "exception_type": "RuntimeError", "traceback": ["..."]}  # fmt: skip
-    tracker.on_done("pr2", {}, {"status_str": "error", "completed": False, "messages": [("execution_error", error)]})
+    tracker.on_done(
+        "pr2", {}, {"status_str": "error", "completed": False, "messages": [("execution_error", error)]}
+    )
     job = store.get(job_id)
     assert job["status"] == "failed" and job["error"]["error"] == "EXECUTION_FAILED"
     assert "AInfluencerFilmGrain" in job["error"]["message"] and "out of memory" in job["error"]["message"]
