@@ -2,17 +2,24 @@
 
 import pytest
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.graph_bind import seed_targets, set_widget, widget_layout
+from ainfluencer.sidecar.graph_bind import seed_targets, set_widget
+from ainfluencer.sidecar.graph_convert import widget_names
 from fakes import captured_node_defs
 
 DEFS = captured_node_defs()
 
 
 def test_layout_follows_input_order_and_marks_frontend_only_entries():
-    assert widget_layout(DEFS["LoadVideo"]) == ["file", None]  # the upload button's entry
-    assert widget_layout(DEFS["AInfluencerFilmGrain"]) == ["strength", "size", "chroma", "seed", None]
-    assert widget_layout(DEFS["SaveVideo"]) == ["filename_prefix", "format", "codec"]
-    assert widget_layout(DEFS["CreateVideo"]) == ["fps"]
+    assert widget_names("LoadVideo", DEFS["LoadVideo"]) == ["file", None]  # the upload button's entry
+    assert widget_names("AInfluencerFilmGrain", DEFS["AInfluencerFilmGrain"]) == [
+        "strength",
+        "size",
+        "chroma",
+        "seed",
+        None,
+    ]
+    assert widget_names("SaveVideo", DEFS["SaveVideo"]) == ["filename_prefix", "format", "codec"]
+    assert widget_names("CreateVideo", DEFS["CreateVideo"]) == ["fps"]
 
 
 def test_set_widget_writes_by_name_and_seed_targets_find_every_seed():

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from ainfluencer.sidecar.graph_bind import widget_layout
+from ainfluencer.sidecar.graph_convert import widget_names
 from ainfluencer.sidecar.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.presets import PresetCatalog, load_preset_file
 from fakes import captured_node_defs
@@ -29,7 +29,8 @@ def test_every_binding_names_a_widget_of_its_node(path):
     bindings += [(o.node_id, o.input) for q in manifest.quality_levels.values() for o in q.overrides]
     bindings += [(o.node_id, o.prefix_input) for o in manifest.outputs if o.prefix_input]
     for node_id, name in bindings:
-        assert name in widget_layout(defs[nodes[node_id]["type"]]), (node_id, name)
+        node_type = nodes[node_id]["type"]
+        assert name in widget_names(node_type, defs[node_type]), (node_id, name)
 
 
 def _manifest_variant(tmp_path, mutate):
