@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ainfluencer-ready
 DEMO_INPUT := assets/examples/portrait_talking_source.mp4
 
-.PHONY: setup demo test lint format serve browser clean
+.PHONY: setup demo test lint format serve bench browser clean
 
 $(READY): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ format: setup
 
 test: setup lint browser
 	$(BIN)/python -m pytest
+
+# Benchmarks (not tests): each bench/bench_*.py against its real peer, figures in bench/results.json.
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH)
 
 serve: setup
 	$(BIN)/ainfluencer serve --port 8188

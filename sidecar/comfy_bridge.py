@@ -52,6 +52,14 @@ class ComfyBridge:
         """ComfyUI's user folder (our data lives in its `__ainfluencer`, which /userdata never serves)."""
         return Path(self.folder_paths.get_user_directory())
 
+    def model_folders(self, folder: str) -> list[Path]:
+        """The folders ComfyUI searches for one model kind (e.g. `checkpoints`, `upscale_models`)."""
+        return [Path(p) for p in self.folder_paths.get_folder_paths(folder)]
+
+    def model_files(self, folder: str) -> list[str]:
+        """Model file names ComfyUI lists for one kind (what its loader combos offer)."""
+        return list(self.folder_paths.get_filename_list(folder))
+
     def resolve_output(self, filename: str, subfolder: str, folder_type: str) -> Path | None:
         """Where ComfyUI wrote an output file (None if the name escapes the folder)."""
         base = Path(self.folder_paths.get_directory_by_type(folder_type) or self.output_dir).resolve()

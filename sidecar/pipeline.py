@@ -15,8 +15,8 @@ from .graph_convert import ui_to_api
 from .jobs import FINAL_STATES, QUEUED, JobStore
 from .media import require_media
 from .paths import resolve_inside
-from .presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant
-from .seams import CostEstimator, EngineAvailability
+from .presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
+from .seams import CostEstimator, EngineAvailability, ModelRequirements
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
@@ -55,9 +55,10 @@ class PipelineManager:
         tracker: ExecutionTracker,
         engines: EngineAvailability,
         costs: CostEstimator,
+        models: ModelRequirements | None = None,
     ) -> None:
         self.catalog, self.store, self.host, self.tracker = catalog, store, host, tracker
-        self.engines, self.costs = engines, costs
+        self.engines, self.costs, self.models = engines, costs, models
 
     # planning ------------------------------------------------------------------------------------
     def choose_variant(self, preset_id: str, engine: str | None) -> PresetVariant:
@@ -127,6 +128,26 @@ class PipelineManager:
             raise bad(f"must lie between {spec.minimum} and {spec.maximum}")
         return value
 
+    def _check_models(self, manifest: WorkflowPreset) -> None:
+        if not manifest.required_models:
+            return
+        if self.models is None:
+            raise AInfError(
+                ErrorCode.DEPENDENCY_MISSING,
+                f"Preset {manifest.id!r} needs {manifest.required_models}; no model catalog is set up.",
+                detail={"required_models": manifest.required_models},
+            )
+        missing = self.models.missing(manifest)
+        if missing:
+            names = ", ".join(m.get("name") or m.get("id", "?") for m in missing)
+            commands = " ; ".join(f"ainfluencer models download {m['id']}" for m in missing if m.get("id"))
+            raise AInfError(
+                ErrorCode.DEPENDENCY_MISSING,
+                f"Preset {manifest.id!r} needs models that are not installed: {names}.",
+                remediation=[f"Install them from the Setup Hub's model catalog, or run: {commands}"],
+                detail={"missing_models": missing},
+            )
+
     def bind(
         self, preset_id: str, request: RunRequest
     ) -> tuple[PresetVariant, dict[str, Any], dict[str, Any]]:
@@ -156,6 +177,7 @@ class PipelineManager:
             for i in manifest.inputs
             if i.name in request.inputs
         }
+        self._check_models(manifest)
 
         defs = self.host.node_definitions()
         graph = copy.deepcopy(variant.graph)

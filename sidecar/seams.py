@@ -22,6 +22,12 @@ class CostEstimator(Protocol):
     def estimate(self, preset: WorkflowPreset, quality_level: str) -> float: ...
 
 
+class ModelRequirements(Protocol):
+    """Finds the models a preset needs that are not installed (the model catalog implements this)."""
+
+    def missing(self, preset: WorkflowPreset) -> list[dict[str, str]]: ...
+
+
 class LocalEngines:
     """Availability when no provider registry is installed: only the host ComfyUI."""
 

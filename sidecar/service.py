@@ -12,7 +12,7 @@ from .jobs import JobStore
 from .paths import WORKFLOWS_DIR, data_dir
 from .pipeline import ComfyHost, PipelineManager
 from .presets import PresetCatalog
-from .seams import CostEstimator, EngineAvailability, LocalCosts, LocalEngines
+from .seams import CostEstimator, EngineAvailability, LocalCosts, LocalEngines, ModelRequirements
 from .storage import open_database
 from .tracker import ExecutionTracker
 
@@ -39,6 +39,7 @@ class Sidecar:
     tracker: ExecutionTracker
     pipeline: PipelineManager
     input_dir: Path
+    host: ComfyHost
     comfyui_version: str | None = None
 
     def version_info(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def build_sidecar(
     workflows_dir: Path = WORKFLOWS_DIR,
     engines: EngineAvailability | None = None,
     costs: CostEstimator | None = None,
+    models: ModelRequirements | None = None,
     comfyui_version: str | None = None,
 ) -> Sidecar:
     """Open the store, fail jobs orphaned by a previous crash, load presets, wire the pipeline."""
@@ -71,6 +73,6 @@ def build_sidecar(
     catalog = PresetCatalog(workflows_dir)
     tracker = ExecutionTracker(store, resolve_output)
     pipeline = PipelineManager(
-        catalog, store, host, tracker, engines or LocalEngines(), costs or LocalCosts()
+        catalog, store, host, tracker, engines or LocalEngines(), costs or LocalCosts(), models
     )
-    return Sidecar(store, catalog, tracker, pipeline, host.input_dir, comfyui_version)
+    return Sidecar(store, catalog, tracker, pipeline, host.input_dir, host, comfyui_version)

@@ -1,0 +1,59 @@
+"""A preset that needs models refuses to run, naming the catalog ids, until they are installed."""
+
+import json
+import shutil
+
+import pytest
+from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.paths import WORKFLOWS_DIR
+from ainfluencer.sidecar.pipeline import RunRequest
+from ainfluencer.sidecar.service import build_sidecar
+from conftest import EXAMPLES
+
+PRESET = "color_grade_film_grain_v1"
+
+
+class FakeModels:
+    def __init__(self) -> None:
+        self.installed: set[str] = set()
+
+    def missing(self, preset):
+        return [{"id": m, "name": m.upper()} for m in preset.required_models if m not in self.installed]
+
+
+@pytest.fixture
+def workflows(tmp_path):
+    graph = json.loads((WORKFLOWS_DIR / f"{PRESET}.json").read_text())
+    graph["extra"]["ainfluencer"]["required_models"] = ["upscaler-x4"]
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / f"{PRESET}.json").write_text(json.dumps(graph))
+    return folder
+
+
+async def test_missing_models_are_dependency_missing_with_catalog_ids_then_pass_once_installed(
+    tmp_path, host, workflows
+):
+    models = FakeModels()
+    sidecar = build_sidecar(
+        host, tmp_path / "user", host.resolve_output, workflows_dir=workflows, models=models
+    )
+    shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / "a.mp4")
+    request = RunRequest(inputs={"video": "a.mp4"})
+    with pytest.raises(AInfError) as info:
+        await sidecar.pipeline.execute_preset(PRESET, request)
+    assert info.value.code == ErrorCode.DEPENDENCY_MISSING
+    assert info.value.detail["missing_models"] == [{"id": "upscaler-x4", "name": "UPSCALER-X4"}]
+    assert "ainfluencer models download upscaler-x4" in info.value.remediation[0]
+    assert sidecar.store.list()["total"] == 0
+    models.installed.add("upscaler-x4")
+    job = await sidecar.pipeline.execute_preset(PRESET, request)
+    assert job["status"] == "queued"
+
+
+async def test_without_a_model_catalog_a_preset_needing_models_is_refused(tmp_path, host, workflows):
+    sidecar = build_sidecar(host, tmp_path / "user", host.resolve_output, workflows_dir=workflows)
+    shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / "a.mp4")
+    with pytest.raises(AInfError) as info:
+        await sidecar.pipeline.execute_preset(PRESET, RunRequest(inputs={"video": "a.mp4"}))
+    assert info.value.code == ErrorCode.DEPENDENCY_MISSING
