@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import AInfError, ErrorCode
-from .graph_convert import widget_names
+from .graph_widgets import widget_names
 
 SEED_INPUTS = frozenset({"seed", "noise_seed"})
 

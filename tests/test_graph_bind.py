@@ -3,7 +3,7 @@
 import pytest
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.graph_bind import seed_targets, set_widget
-from ainfluencer.sidecar.graph_convert import widget_names
+from ainfluencer.sidecar.graph_widgets import widget_names
 from fakes import captured_node_defs
 
 DEFS = captured_node_defs()

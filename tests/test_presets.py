@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from ainfluencer.sidecar.graph_convert import widget_names
+from ainfluencer.sidecar.graph_widgets import widget_names
 from ainfluencer.sidecar.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.presets import PresetCatalog, load_preset_file
 from fakes import captured_node_defs
