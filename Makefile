@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ainfluencer-ready
 DEMO_INPUT := assets/examples/portrait_talking_source.mp4
 
-.PHONY: setup demo test lint format serve bench browser clean
+.PHONY: setup demo test lint format serve bench sysdeps clean
 
 $(READY): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,19 @@ setup: $(READY)
 demo: setup
 	$(BIN)/ainfluencer run color_grade_film_grain_v1 --input video=$(DEMO_INPUT)
 
-# Debian's chromium drives the converter's oracle test; installed when we may, required in CI.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages the tests and benchmarks drive: chromium (the converter's oracle and the editor
+# test), ffmpeg (the polish passes' peer) and curl (the downloader's peer). Installed when we may;
+# a test that needs a missing one fails and says what to install.
+SYSTEM_TOOLS := chromium ffmpeg curl
+sysdeps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will fail"; \
-	  else echo "warning: chromium is missing (apt-get install chromium); browser tests will fail"; fi; }
+	    echo "installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; tests that need them will fail"; \
+	  else echo "warning: missing$$missing (apt-get install$$missing); tests that need them will fail"; fi; \
+	fi
 
 lint: setup
 	$(BIN)/ruff check .
@@ -35,11 +41,11 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup lint browser
+test: setup lint sysdeps
 	$(BIN)/python -m pytest
 
 # Benchmarks (not tests): each bench/bench_*.py against its real peer, figures in bench/results.json.
-bench: setup
+bench: setup sysdeps
 	$(BIN)/python bench/run.py $(BENCH)
 
 serve: setup
