@@ -81,3 +81,35 @@ class SidecarClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         """POST /jobs/{id}/cancel."""
         return self._call("POST", f"/jobs/{job_id}/cancel", json={})
+
+    def providers(self) -> list[dict[str, Any]]:
+        """GET /providers."""
+        return self._call("GET", "/providers")["providers"]
+
+    def connect(self, provider_id: str, api_key: str) -> dict[str, Any]:
+        """POST /providers/{id}/connect (the key travels in the JSON body only)."""
+        return self._call("POST", f"/providers/{provider_id}/connect", json={"api_key": api_key})
+
+    def test_provider(self, provider_id: str) -> dict[str, Any]:
+        """POST /providers/{id}/test."""
+        return self._call("POST", f"/providers/{provider_id}/test", json={})
+
+    def disconnect(self, provider_id: str) -> dict[str, Any]:
+        """POST /providers/{id}/disconnect."""
+        return self._call("POST", f"/providers/{provider_id}/disconnect", json={})
+
+    def credits(self) -> dict[str, Any]:
+        """GET /credits."""
+        return self._call("GET", "/credits")
+
+    def set_budget(self, credits: float) -> dict[str, Any]:
+        """POST /credits/budget."""
+        return self._call("POST", "/credits/budget", json={"credits": credits})
+
+    def estimate(self, preset_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /presets/{id}/estimate."""
+        return self._call("POST", f"/presets/{preset_id}/estimate", json=body)
+
+    def healthcheck(self) -> dict[str, Any]:
+        """GET /setup/healthcheck."""
+        return self._call("GET", "/setup/healthcheck")

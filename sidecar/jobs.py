@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ class JobStore:
         self.engine = engine
         self.data_dir = Path(data_dir)
         self._log_lock = threading.Lock()
+        # called once per job with (job_id, final status) right after it became final (ledger post/void)
+        self.final_hooks: list[Callable[[str, str], None]] = []
 
     # -- jobs -------------------------------------------------------------------------------------
     def create(
@@ -138,6 +141,11 @@ class JobStore:
         if changed:
             level = "error" if status == FAILED else "info"
             self.log(job_id, level, f"job {status}", error=error.to_dict() if error else None)
+            for hook in self.final_hooks:
+                try:
+                    hook(job_id, status)
+                except Exception as exc:  # a hook must never undo the state change; reconciliation retries
+                    self.log(job_id, "error", "final hook failed", error=repr(exc))
         return bool(changed)
 
     def fail_orphans(self) -> list[str]:

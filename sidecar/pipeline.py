@@ -16,7 +16,7 @@ from .jobs import FINAL_STATES, QUEUED, JobStore
 from .media import require_media
 from .paths import resolve_inside
 from .presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
-from .seams import CostEstimator, EngineAvailability, ModelRequirements
+from .seams import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
@@ -31,6 +31,7 @@ class RunRequest(BaseModel):
     engine: str | None = None
     seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
     consent_given: bool = False
+    character_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class ComfyHost(Protocol):
@@ -56,9 +57,15 @@ class PipelineManager:
         engines: EngineAvailability,
         costs: CostEstimator,
         models: ModelRequirements | None = None,
+        credits: CreditReservations | None = None,
+        consent_log: ConsentLog | None = None,
     ) -> None:
         self.catalog, self.store, self.host, self.tracker = catalog, store, host, tracker
         self.engines, self.costs, self.models = engines, costs, models
+        self.credits, self.consent_log = credits, consent_log
+
+    def _identity_run(self, manifest: WorkflowPreset, request: RunRequest) -> bool:
+        return manifest.requires_consent or "identity_reference" in request.inputs
 
     # planning ------------------------------------------------------------------------------------
     def choose_variant(self, preset_id: str, engine: str | None) -> PresetVariant:
@@ -168,10 +175,12 @@ class PipelineManager:
                 f"Missing required input(s) {missing} for preset {preset_id!r}.",
                 detail={"missing": missing},
             )
-        if (
-            manifest.requires_consent or "identity_reference" in request.inputs
-        ) and not request.consent_given:
+        if self._identity_run(manifest, request) and not request.consent_given:
             raise AInfError(ErrorCode.CONSENT_MISSING, detail={"preset_id": preset_id})
+        if request.character_id is not None:
+            if self.consent_log is None:
+                raise AInfError(ErrorCode.CHARACTER_NOT_FOUND, detail={"character_id": request.character_id})
+            self.consent_log.require_character(request.character_id)
         checked = {
             i.name: self._check_input(i, request.inputs[i.name])
             for i in manifest.inputs
@@ -221,17 +230,36 @@ class PipelineManager:
         prompt = ui_to_api(graph, defs)
         prompt_id = str(uuid.uuid4())
         outputs, _node_errors = await self.host.validate(prompt_id, prompt)
-        self.store.create(
-            job_id=job_id,
-            source=source,
-            preset_id=preset_id,
-            inputs={**checked, "quality_level": quality, "seed": request.seed},
-            quality_level=quality,
-            engine=manifest.engine,
-            prompt_id=prompt_id,
-            consent_given=request.consent_given,
-            credit_cost=cost,
-        )
+        reserved = cost > 0
+        if reserved:
+            if self.credits is None:
+                raise AInfError(ErrorCode.DEPENDENCY_MISSING, "Paid runs need the credit ledger.")
+            self.credits.reserve(job_id, cost, manifest.engine)  # INSUFFICIENT_FUNDS: nothing recorded
+        try:
+            consent_id = None
+            if request.consent_given and self.consent_log is not None:
+                consent_id = self.consent_log.record_run_consent(job_id, request.character_id, source)
+            self.store.create(
+                job_id=job_id,
+                source=source,
+                preset_id=preset_id,
+                inputs={
+                    **checked,
+                    "quality_level": quality,
+                    "seed": request.seed,
+                    "character_id": request.character_id,
+                    "consent_id": consent_id,
+                },
+                quality_level=quality,
+                engine=manifest.engine,
+                prompt_id=prompt_id,
+                consent_given=request.consent_given,
+                credit_cost=cost,
+            )
+        except Exception:
+            if reserved:
+                self.credits.void(job_id, reason="the job could not be recorded")
+            raise
         try:
             self.host.enqueue(prompt_id, prompt, {"extra_pnginfo": {"workflow": graph}}, outputs)
         except Exception as exc:

@@ -28,6 +28,20 @@ class ModelRequirements(Protocol):
     def missing(self, preset: WorkflowPreset) -> list[dict[str, str]]: ...
 
 
+class CreditReservations(Protocol):
+    """Holds and releases credits around queueing (the credit ledger implements this)."""
+
+    def reserve(self, job_id: str, credits: float, engine: str, step_id: str = "run") -> str: ...
+    def void(self, job_id: str, step_id: str = "run", reason: str = "") -> bool: ...
+
+
+class ConsentLog(Protocol):
+    """Checks characters and records the consent a run was given (the character store implements this)."""
+
+    def require_character(self, character_id: str) -> dict: ...
+    def record_run_consent(self, job_id: str, character_id: str | None, confirmed_by: str) -> str: ...
+
+
 class LocalEngines:
     """Availability when no provider registry is installed: only the host ComfyUI."""
 

@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .characters import CharacterStore
+from .health import recent_logs
 from .jobs import JobStore
+from .ledger import CreditLedger
 from .paths import WORKFLOWS_DIR, data_dir
 from .pipeline import ComfyHost, PipelineManager
 from .presets import PresetCatalog
-from .seams import CostEstimator, EngineAvailability, LocalCosts, LocalEngines, ModelRequirements
+from .providers import EngineAdapter, ProviderRegistry
+from .seams import CostEstimator, EngineAvailability, ModelRequirements
 from .storage import open_database
 from .tracker import ExecutionTracker
+from .vault import KeyVault
 
 log = logging.getLogger("ainfluencer")
 
@@ -41,6 +46,11 @@ class Sidecar:
     input_dir: Path
     host: ComfyHost
     comfyui_version: str | None = None
+    registry: ProviderRegistry | None = None
+    ledger: CreditLedger | None = None
+    characters: CharacterStore | None = None
+    data_dir: Path | None = None
+    output_dir: Path | None = None
 
     def version_info(self) -> dict[str, Any]:
         """What `GET /ainfluencer/v1/version` answers."""
@@ -63,16 +73,42 @@ def build_sidecar(
     costs: CostEstimator | None = None,
     models: ModelRequirements | None = None,
     comfyui_version: str | None = None,
+    adapters: list[EngineAdapter] | None = None,
 ) -> Sidecar:
-    """Open the store, fail jobs orphaned by a previous crash, load presets, wire the pipeline."""
+    """Open the store, vault and ledger, settle what a crash left, load presets, wire the pipeline."""
+    recent_logs()  # the last log lines, redacted, for the diagnostics bundle
     folder = data_dir(user_dir)
-    store = JobStore(open_database(folder), folder)
+    database = open_database(folder)
+    store = JobStore(database, folder)
+    vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
+    registry = ProviderRegistry(database, vault)
+    for adapter in adapters or []:
+        registry.register_provider(adapter)
+    ledger = CreditLedger(database, folder)
+    store.final_hooks.append(ledger.settle_job)  # post on completed; void on failed/cancelled/orphaned
     orphans = store.fail_orphans()
     if orphans:
         log.warning("ainfluencer: marked %d job(s) left by a previous run as failed", len(orphans))
+    settled = ledger.reconcile(store)
+    if settled["posted"] or settled["voided"]:
+        log.warning("ainfluencer: settled reservations left by a previous run: %s", settled)
+    characters = CharacterStore(database, host.input_dir)
     catalog = PresetCatalog(workflows_dir)
     tracker = ExecutionTracker(store, resolve_output)
     pipeline = PipelineManager(
-        catalog, store, host, tracker, engines or LocalEngines(), costs or LocalCosts(), models
+        catalog, store, host, tracker, engines or registry, costs or ledger, models, ledger, characters
     )
-    return Sidecar(store, catalog, tracker, pipeline, host.input_dir, host, comfyui_version)
+    return Sidecar(
+        store,
+        catalog,
+        tracker,
+        pipeline,
+        host.input_dir,
+        host,
+        comfyui_version,
+        registry,
+        ledger,
+        characters,
+        folder,
+        getattr(host, "output_dir", None),
+    )

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -62,6 +64,104 @@ artifacts = Table(
     Column("created_at", Float, nullable=False),
 )
 
+providers = Table(
+    "providers",
+    metadata,
+    Column("provider_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # connected | not_connected | error
+    Column("key_last4", String(8)),
+    Column("key_source", String(8)),  # env | vault
+    Column("balance", Float),
+    Column("message", String(500)),
+    Column("error_json", Text),
+    Column("last_check", Float),
+    Column("updated_at", Float, nullable=False),
+)
+
+ledger_account = Table(
+    "ledger_account",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("available_milli", Integer, nullable=False),
+    Column("pending_milli", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    CheckConstraint("available_milli >= 0", name="available_not_negative"),
+    CheckConstraint("pending_milli >= 0", name="pending_not_negative"),
+)
+
+# Immutable two-phase transfers: budget | pending | post | void | single | refund (amounts in 1/1000 credit).
+ledger_transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("job_id", String(64), index=True),
+    Column("step_id", String(64)),
+    Column("engine", String(64)),
+    Column("amount_milli", Integer, nullable=False),
+    Column("pending_id", String(200), ForeignKey("ledger_transfers.id")),
+    Column("reason", String(500)),
+    Column("created_at", Float, nullable=False, index=True),
+    CheckConstraint("amount_milli >= 0", name="amount_not_negative"),
+    CheckConstraint(
+        "kind IN ('budget', 'pending', 'post', 'void', 'single', 'refund')", name="known_transfer_kind"
+    ),
+)
+Index(
+    "ledger_resolve_once",
+    ledger_transfers.c.pending_id,
+    unique=True,
+    sqlite_where=ledger_transfers.c.kind.in_(("post", "void")),
+    postgresql_where=ledger_transfers.c.kind.in_(("post", "void")),
+)
+Index(
+    "ledger_reserve_once",
+    ledger_transfers.c.job_id,
+    ledger_transfers.c.step_id,
+    unique=True,
+    sqlite_where=ledger_transfers.c.kind == "pending",
+    postgresql_where=ledger_transfers.c.kind == "pending",
+)
+
+characters = Table(
+    "characters",
+    metadata,
+    Column("character_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("description", String(1000), nullable=False, default=""),
+    Column("avatar_url", String(2000)),
+    Column("metadata_json", Text, nullable=False, default="{}"),
+    Column("created_at", Float, nullable=False, index=True),
+)
+
+character_references = Table(
+    "character_references",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "character_id",
+        String(64),
+        ForeignKey("characters.character_id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    Column("image", String(500), nullable=False),  # a file name inside ComfyUI's input folder
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("character_id", String(64), index=True),
+    Column("job_id", String(64), index=True),
+    Column("confirmed_by", String(200), nullable=False),
+    Column("checklist_json", Text, nullable=False, default="{}"),
+    Column("source", String(16), nullable=False),  # character | run
+    Column("created_at", Float, nullable=False),
+)
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
@@ -82,3 +182,25 @@ def open_database(data_dir: str | os.PathLike[str]) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     return engine
+
+
+def _ledger_pragmas(dbapi_connection, record) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=FULL")  # money: durable even on power loss
+    cursor.close()
+
+
+def _begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_ledger_engine(engine: Engine) -> Engine:
+    """A sibling engine on the same database whose transactions start with `BEGIN IMMEDIATE` (SQLite)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    ledger = create_engine(engine.url, future=True)
+    event.listen(ledger, "connect", _ledger_pragmas)
+    event.listen(ledger, "begin", _begin_immediate)
+    return ledger

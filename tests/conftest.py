@@ -77,3 +77,56 @@ def comfy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[runtime.C
 def comfy_url(comfy_server: runtime.ComfyServer | str) -> str:
     """Base URL of the running ComfyUI with the pack."""
     return comfy_server if isinstance(comfy_server, str) else comfy_server.url
+
+
+LEDGER_WORKFLOWS = REPO / "tests" / "data" / "ledger_workflows"
+PAID_PRESET = "color_grade_film_grain_v1"
+CONSENT_PRESET = "consented_grade_v1"
+
+
+def write_cost_table(user_dir: Path, credits: float) -> None:
+    """Price every run of the test presets on the local engine at `credits` (a user cost-table override)."""
+    import json
+
+    folder = user_dir / "__ainfluencer"
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = [
+        {"engine": "local_comfy", "operation": f"preset:{pid}", "credits": credits, "assumed": False,
+         "source": "test price"}
+        for pid in (PAID_PRESET, CONSENT_PRESET)
+    ]  # fmt: skip
+    (folder / "cost_table.json").write_text(json.dumps({"entries": entries}), encoding="utf-8")
+
+
+@pytest.fixture
+def fake_adapters():
+    """Test adapters for the four keyed providers (Sync has no balance API, like the real one)."""
+    from fake_providers import FakeAdapter
+
+    return [
+        FakeAdapter("provider_fal", accepted=(CANARY,)),
+        FakeAdapter("provider_kling"),
+        FakeAdapter("provider_runware"),
+        FakeAdapter("provider_synclabs", balance=None),
+    ]
+
+
+@pytest.fixture
+def paid_sidecar(tmp_path: Path, host: FakeComfyHost, fake_adapters, monkeypatch) -> Sidecar:
+    """A sidecar over the fake host whose test presets cost 1 credit per run, with test adapters."""
+    for name in ("KLING", "FAL", "RUNWARE", "SYNCLABS"):
+        monkeypatch.delenv(f"AINFLUENCER_PROVIDER_{name}_API_KEY", raising=False)
+    write_cost_table(tmp_path / "user", 1.0)
+    return build_sidecar(
+        host, tmp_path / "user", host.resolve_output, workflows_dir=LEDGER_WORKFLOWS, adapters=fake_adapters
+    )
+
+
+@pytest.fixture
+async def paid_client(aiohttp_client, paid_sidecar: Sidecar):
+    """An aiohttp test client serving the routes of `paid_sidecar`."""
+    routes = web.RouteTableDef()
+    register_routes(routes, lambda: paid_sidecar)
+    app = web.Application()
+    app.add_routes(routes)
+    return await aiohttp_client(app)
