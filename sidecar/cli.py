@@ -1,4 +1,4 @@
-"""`ainfluencer` command line: comfy install|path, serve, run, presets, jobs."""
+"""`ainfluencer` command line: comfy install|path, serve, run, presets, jobs, keys, credits, doctor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from . import runtime
+from .cli_models import add_models_commands
+from .cli_setup import add_setup_commands
 from .client import SidecarClient
 from .errors import AInfError, ErrorCode
 from .jobs import FINAL_STATES, JobStore
@@ -270,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--base-dir", type=Path)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(func=cmd_jobs)
+
+    add_setup_commands(sub)
+    add_models_commands(sub)
     return parser
 
 

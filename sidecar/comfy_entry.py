@@ -8,6 +8,7 @@ import re
 import sys
 
 from .comfy_bridge import ComfyBridge
+from .models_service import ModelsService
 from .redact import register_secret
 from .routes import register_routes
 from .service import Sidecar, build_sidecar
@@ -40,6 +41,7 @@ def install() -> Sidecar:
     bridge = ComfyBridge()
     version = getattr(sys.modules.get("comfyui_version"), "__version__", None)
     sidecar = build_sidecar(bridge, bridge.user_dir, bridge.resolve_output, comfyui_version=version)
+    sidecar.pipeline.models = ModelsService.for_sidecar(sidecar).catalog  # DEPENDENCY_MISSING names ids
     bridge.install_hooks(sidecar.tracker)
     register_routes(bridge.server.routes, get_sidecar)
     _sidecar = sidecar

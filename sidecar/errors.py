@@ -31,6 +31,13 @@ class ErrorCode(StrEnum):
     EXECUTION_FAILED = "EXECUTION_FAILED"
     JOB_INTERRUPTED = "JOB_INTERRUPTED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    PROVIDER_NOT_FOUND = "PROVIDER_NOT_FOUND"
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    CROSS_SITE_REFUSED = "CROSS_SITE_REFUSED"
+    CHARACTER_NOT_FOUND = "CHARACTER_NOT_FOUND"
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    DOWNLOAD_NOT_FOUND = "DOWNLOAD_NOT_FOUND"
+    DOWNLOAD_FAILED = "DOWNLOAD_FAILED"
 
 
 # code -> (HTTP status, default message, remediation steps)
@@ -147,6 +154,41 @@ _CATALOG: dict[ErrorCode, tuple[int, str, tuple[str, ...]]] = {
         500,
         "Something unexpected went wrong.",
         ("Retry; if it persists, report the job id and the log (it contains no keys).",),
+    ),
+    ErrorCode.MODEL_NOT_FOUND: (
+        404,
+        "No model with that id in the catalog.",
+        ("List models with GET /ainfluencer/v1/models/catalog or `ainfluencer models list`.",),
+    ),
+    ErrorCode.DOWNLOAD_NOT_FOUND: (
+        404,
+        "No download with that id.",
+        ("Start one with POST /ainfluencer/v1/models/{id}/download and use the returned download_id.",),
+    ),
+    ErrorCode.DOWNLOAD_FAILED: (
+        502,
+        "The download did not finish; what arrived was kept so the next try resumes.",
+        ("Check the network and the source URL, then start the download again.",),
+    ),
+    ErrorCode.PROVIDER_NOT_FOUND: (
+        404,
+        "No engine or provider with that id.",
+        ("List engines with GET /ainfluencer/v1/providers.",),
+    ),
+    ErrorCode.NOT_SUPPORTED: (
+        501,
+        "This engine does not offer that operation.",
+        ("Pick an engine that offers it (GET /ainfluencer/v1/providers lists them).",),
+    ),
+    ErrorCode.CROSS_SITE_REFUSED: (
+        403,
+        "The request came from another site and was refused.",
+        ("Use the Setup Hub or the CLI on this machine; other sites may not change settings.",),
+    ),
+    ErrorCode.CHARACTER_NOT_FOUND: (
+        404,
+        "No character with that id.",
+        ("List characters with GET /ainfluencer/v1/characters.",),
     ),
 }
 

@@ -59,8 +59,38 @@ def guarded(handler: Handler) -> Handler:
     return wrapper
 
 
+MAX_JSON_BYTES = 1024 * 1024
+
+
+def refuse_cross_site(request: web.Request) -> None:
+    """Refuse a state change sent by another site's page (ComfyUI only checks Origin for loopback hosts)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    foreign = fetch_site is not None and fetch_site not in ("same-origin", "none")
+    if origin is not None:
+        parsed = urllib.parse.urlsplit(origin)
+        foreign = foreign or origin == "null" or parsed.netloc.lower() != (request.host or "").lower()
+    if foreign:
+        raise AInfError(
+            ErrorCode.CROSS_SITE_REFUSED,
+            detail={"origin": (origin or "")[:200], "sec_fetch_site": (fetch_site or "")[:50]},
+        )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON bodies")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
 async def json_body(request: web.Request) -> Any:
-    """The JSON body of a state-changing request; other content types are refused (CSRF guard)."""
+    """The JSON body of a state-changing request; other content types and other sites are refused (CSRF)."""
+    refuse_cross_site(request)
     if request.content_type != "application/json":
         raise AInfError(
             ErrorCode.VALIDATION_ERROR,
@@ -68,12 +98,29 @@ async def json_body(request: web.Request) -> Any:
             detail={"content_type": request.content_type},
             remediation=["Send the body with 'Content-Type: application/json'."],
         )
-    if not await request.read():
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise AInfError(
+            ErrorCode.PAYLOAD_TOO_LARGE, "The JSON body is too large.", detail={"limit_bytes": MAX_JSON_BYTES}
+        )
+    raw = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise AInfError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                "The JSON body is too large.",
+                detail={"limit_bytes": MAX_JSON_BYTES},
+            )
+    if not raw.strip():
         return {}
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AInfError(ErrorCode.VALIDATION_ERROR, "The body is not valid JSON.", detail=str(exc)) from exc
+        return json.loads(
+            bytes(raw).decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR, "The body is not valid JSON.", detail=str(exc)[:300]
+        ) from None
 
 
 def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -149,6 +196,7 @@ def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar
     @routes.post(f"{PREFIX}/uploads")
     @guarded
     async def upload(request: web.Request) -> web.Response:
+        refuse_cross_site(request)
         if request.content_type != "multipart/form-data":
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
@@ -169,3 +217,9 @@ def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar
                 saved = await save_upload(part, name, get_sidecar().input_dir, limit)
                 return web.json_response(saved)
         raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")
+
+    from .routes_models import register_model_routes  # these build on this module's helpers
+    from .routes_setup import register_setup_routes
+
+    register_setup_routes(routes, get_sidecar)
+    register_model_routes(routes, get_sidecar)
