@@ -1,0 +1,497 @@
+"""V3 ComfyUI nodes for the video polish passes (deflicker, upscale + denoise, interpolation, social export).
+
+Video nodes take and return core ``VIDEO`` values and stream them chunk by chunk through ``.polish`` (the
+result is an MP4 in ComfyUI's temp folder, returned as ``VideoFromFile``); the ``IMAGE`` variants work on
+batches for graph users. Progress is reported per chunk or tile through ``comfy.utils.ProgressBar``, whose
+hook also honours interrupts. Imported only inside ComfyUI.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import comfy.model_management
+import comfy.utils
+import folder_paths
+import torch
+from comfy_api.latest import InputImpl, io, ui
+
+from .polish.deflicker import deflicker_frames, deflicker_video
+from .polish.interpolate import PRESETS as FLOW_PRESETS
+from .polish.interpolate import interpolate_frames, interpolate_video
+from .polish.social_export import FIT_MODES, PLATFORMS, export_social
+from .polish.upscale import upscale_images, upscale_video
+
+__all__ = [
+    "VIDEO_NODES",
+    "DeflickerImagesNode",
+    "DeflickerVideoNode",
+    "InterpolateImagesNode",
+    "InterpolateVideoNode",
+    "SocialExportNode",
+    "UpscaleImageNode",
+    "UpscaleVideoNode",
+]
+
+CATEGORY = "AInfluencer/polish"
+NO_MODEL = "none (weight-free)"
+SCALES = ["2x", "4x"]
+FLOW_QUALITY = list(FLOW_PRESETS)
+
+
+def _progress() -> Callable[[int, int], None]:
+    """An ``on_chunk(done, total)`` callback driving a ProgressBar (whose hook checks interrupts)."""
+    bar: comfy.utils.ProgressBar | None = None
+
+    def on_chunk(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = comfy.utils.ProgressBar(total)
+        bar.update_absolute(done, total)
+
+    return on_chunk
+
+
+def _source_path(video: Any) -> Path:
+    """A file path for a VIDEO input: its own file, or the video saved to the temp folder first."""
+    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    if isinstance(source, str) and os.path.isfile(source):
+        return Path(source)
+    path = _temp_path("source")
+    video.save_to(str(path))
+    return path
+
+
+def _temp_path(tag: str) -> Path:
+    folder = Path(folder_paths.get_temp_directory()) / "ainfluencer"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{tag}_{uuid.uuid4().hex[:12]}.mp4"
+
+
+def _device() -> torch.device:
+    return comfy.model_management.get_torch_device()
+
+
+def _upscale_model_names() -> list[str]:
+    return [NO_MODEL, *folder_paths.get_filename_list("upscale_models")]
+
+
+def _load_upscale_model(name: str) -> Any | None:
+    """Load an installed upscale model through core's loader (spandrel), or None for the weight-free path."""
+    if name == NO_MODEL:
+        return None
+    from comfy_extras.nodes_upscale_model import UpscaleModelLoader
+
+    return UpscaleModelLoader.execute(name).result[0]
+
+
+def _scale(value: str) -> int:
+    return int(value.rstrip("x"))
+
+
+def _deflicker_inputs() -> list[io.Input]:
+    return [
+        io.Int.Input(
+            "window_size",
+            default=9,
+            min=2,
+            max=129,
+            tooltip="Frames in the centred averaging window (ffmpeg's deflicker uses 5, look-ahead only).",
+        ),
+        io.Float.Input(
+            "strength",
+            default=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            tooltip="0 = untouched, 1 = full correction.",
+        ),
+        io.Boolean.Input(
+            "colour",
+            default=False,
+            tooltip="Stabilise each colour channel (colour flicker), not only brightness.",
+        ),
+        io.Float.Input(
+            "cut_threshold",
+            default=0.2,
+            min=0.05,
+            max=1.0,
+            step=0.01,
+            tooltip="Scene-cut sensitivity: the window resets at cuts so shots never bleed into each other.",
+        ),
+    ]
+
+
+def _upscale_inputs() -> list[io.Input]:
+    return [
+        io.Combo.Input("scale", options=SCALES, default="2x", tooltip="Output size factor."),
+        io.Float.Input(
+            "denoise",
+            default=0.3,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            tooltip="Edge-preserving denoise before upscaling.",
+        ),
+        io.Float.Input(
+            "sharpen",
+            default=0.4,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            tooltip="Edge-aware sharpening after upscaling.",
+        ),
+        io.Combo.Input(
+            "upscale_model",
+            options=_upscale_model_names(),
+            default=NO_MODEL,
+            tooltip="A model from models/upscale_models, or the weight-free Lanczos path.",
+        ),
+        io.Int.Input(
+            "tile_size",
+            default=256,
+            min=64,
+            max=2048,
+            step=32,
+            tooltip="Tile edge in input pixels (bounds memory).",
+        ),
+    ]
+
+
+def _check_choice(name: str, value: str | None, options: list[str]) -> bool | str:
+    if value is None or value in options:
+        return True
+    return f"{name} must be one of {', '.join(options)}, not {value!r}."
+
+
+class DeflickerVideoNode(io.ComfyNode):
+    """Remove brightness (and optionally colour) flicker from a video, streamed in chunks."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: video + deflicker settings -> video."""
+        return io.Schema(
+            node_id="AInfluencerDeflickerVideo",
+            display_name="AInfluencer Deflicker (video)",
+            category=CATEGORY,
+            description="Brightness/colour stabilisation over a sliding window, reset at scene cuts.",
+            inputs=[
+                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
+                *_deflicker_inputs(),
+            ],
+            outputs=[io.Video.Output("deflickered_video", display_name="video")],
+        )
+
+    @classmethod
+    def execute(
+        cls, video: Any, window_size: int, strength: float, colour: bool, cut_threshold: float
+    ) -> io.NodeOutput:
+        """Stream the clip through the deflicker into a temp MP4."""
+        out = deflicker_video(
+            _source_path(video),
+            _temp_path("deflicker"),
+            window_size,
+            strength,
+            colour,
+            cut_threshold,
+            device=_device(),
+            on_chunk=_progress(),
+        )
+        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+
+
+class DeflickerImagesNode(io.ComfyNode):
+    """Remove flicker from an IMAGE batch (frames in order)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: images + deflicker settings -> images."""
+        return io.Schema(
+            node_id="AInfluencerDeflickerImages",
+            display_name="AInfluencer Deflicker (images)",
+            category=CATEGORY,
+            description="Deflicker for frame batches; use the video node for long clips (it streams).",
+            inputs=[io.Image.Input("images", tooltip="Frames in playback order."), *_deflicker_inputs()],
+            outputs=[io.Image.Output("deflickered_images", display_name="images")],
+        )
+
+    @classmethod
+    def execute(
+        cls, images: torch.Tensor, window_size: int, strength: float, colour: bool, cut_threshold: float
+    ) -> io.NodeOutput:
+        """Deflicker the batch on the torch device."""
+        bar = _progress()
+        bar(0, 1)
+        result = deflicker_frames(images.to(_device()), window_size, strength, colour, cut_threshold)
+        bar(1, 1)
+        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+
+
+class UpscaleImageNode(io.ComfyNode):
+    """2x/4x upscale + denoise of an IMAGE batch, weight-free or with an installed upscale model, tiled."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: images + upscale settings -> images."""
+        return io.Schema(
+            node_id="AInfluencerUpscaleImage",
+            display_name="AInfluencer Upscale + Denoise (image)",
+            category=CATEGORY,
+            description="Denoise, upscale (Lanczos or an upscale model), edge-aware sharpen; tile by tile.",
+            inputs=[io.Image.Input("images", tooltip="RGB images to upscale."), *_upscale_inputs()],
+            outputs=[io.Image.Output("upscaled_images", display_name="images")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, scale: str | None = None, upscale_model: str | None = None) -> bool | str:
+        """Re-check the combos (V3 combos skip core's list check)."""
+        checked = _check_choice("scale", scale, SCALES)
+        if checked is not True:
+            return checked
+        return _check_choice("upscale_model", upscale_model, _upscale_model_names())
+
+    @classmethod
+    def execute(
+        cls,
+        images: torch.Tensor,
+        scale: str,
+        denoise: float,
+        sharpen: float,
+        upscale_model: str,
+        tile_size: int,
+    ) -> io.NodeOutput:
+        """Upscale tile by tile on the torch device."""
+        model = _load_upscale_model(upscale_model)
+        result = upscale_images(
+            images.to(_device()),
+            _scale(scale),
+            denoise,
+            sharpen,
+            model=model,
+            tile=tile_size,
+            on_tile=_progress(),
+        )
+        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+
+
+class UpscaleVideoNode(io.ComfyNode):
+    """2x/4x upscale + denoise of a video, streamed in chunks (audio kept)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: video + upscale settings -> video."""
+        return io.Schema(
+            node_id="AInfluencerUpscaleVideo",
+            display_name="AInfluencer Upscale + Denoise (video)",
+            category=CATEGORY,
+            description="Streams the clip through denoise + upscale + sharpen; memory stays flat.",
+            inputs=[
+                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
+                *_upscale_inputs(),
+            ],
+            outputs=[io.Video.Output("upscaled_video", display_name="video")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, scale: str | None = None, upscale_model: str | None = None) -> bool | str:
+        """Re-check the combos (V3 combos skip core's list check)."""
+        return UpscaleImageNode.validate_inputs(scale=scale, upscale_model=upscale_model)
+
+    @classmethod
+    def execute(
+        cls, video: Any, scale: str, denoise: float, sharpen: float, upscale_model: str, tile_size: int
+    ) -> io.NodeOutput:
+        """Upscale the clip chunk by chunk into a temp MP4."""
+        out = upscale_video(
+            _source_path(video),
+            _temp_path("upscale"),
+            _scale(scale),
+            denoise,
+            sharpen,
+            model=_load_upscale_model(upscale_model),
+            tile=tile_size,
+            device=_device(),
+            on_chunk=_progress(),
+        )
+        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+
+
+def _interpolate_inputs() -> list[io.Input]:
+    return [
+        io.Int.Input(
+            "multiplier",
+            default=2,
+            min=1,
+            max=2,
+            tooltip="2 doubles the frame rate; 1 passes the clip through.",
+        ),
+        io.Combo.Input(
+            "flow_quality",
+            options=FLOW_QUALITY,
+            default="fast",
+            tooltip="OpenCV DIS preset (medium is ~4x slower).",
+        ),
+    ]
+
+
+class InterpolateVideoNode(io.ComfyNode):
+    """Double a video's frame rate with weight-free optical flow; duration and audio sync are kept."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: video + interpolation settings -> video."""
+        return io.Schema(
+            node_id="AInfluencerInterpolateVideo",
+            display_name="AInfluencer Frame Interpolation (video)",
+            category=CATEGORY,
+            description="DIS optical flow both ways, warped to the midpoint with an occlusion-aware blend.",
+            inputs=[
+                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
+                *_interpolate_inputs(),
+            ],
+            outputs=[io.Video.Output("interpolated_video", display_name="video")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, flow_quality: str | None = None) -> bool | str:
+        """Re-check the combo (V3 combos skip core's list check)."""
+        return _check_choice("flow_quality", flow_quality, FLOW_QUALITY)
+
+    @classmethod
+    def execute(cls, video: Any, multiplier: int, flow_quality: str) -> io.NodeOutput:
+        """Interpolate chunk by chunk into a temp MP4 (or pass the clip through at multiplier 1)."""
+        if multiplier == 1:
+            return io.NodeOutput(video)
+        out = interpolate_video(
+            _source_path(video),
+            _temp_path("interpolate"),
+            flow_quality,
+            device=_device(),
+            on_chunk=_progress(),
+        )
+        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+
+
+class InterpolateImagesNode(io.ComfyNode):
+    """Double the frame count of an IMAGE batch with flow-based midpoints (set the video fps x2)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: images + interpolation settings -> images."""
+        return io.Schema(
+            node_id="AInfluencerInterpolateImages",
+            display_name="AInfluencer Frame Interpolation (images)",
+            category=CATEGORY,
+            description="N frames in, 2N out (the last frame is held); use twice the fps in CreateVideo.",
+            inputs=[io.Image.Input("images", tooltip="Frames in playback order."), *_interpolate_inputs()],
+            outputs=[io.Image.Output("interpolated_images", display_name="images")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, flow_quality: str | None = None) -> bool | str:
+        """Re-check the combo (V3 combos skip core's list check)."""
+        return _check_choice("flow_quality", flow_quality, FLOW_QUALITY)
+
+    @classmethod
+    def execute(cls, images: torch.Tensor, multiplier: int, flow_quality: str) -> io.NodeOutput:
+        """Interpolate the batch."""
+        if multiplier == 1:
+            return io.NodeOutput(images)
+        bar = _progress()
+        bar(0, 1)
+        result = interpolate_frames(images.to(_device()), flow_quality)
+        bar(1, 1)
+        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+
+
+class SocialExportNode(io.ComfyNode):
+    """Write a TikTok / Reels / Shorts-ready MP4 (9:16 1080x1920, H.264, AAC 48 kHz at -14 LUFS)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the output node: video + platform settings -> saved MP4 (and the VIDEO)."""
+        return io.Schema(
+            node_id="AInfluencerSocialExport",
+            display_name="AInfluencer Social Export",
+            category=CATEGORY,
+            description=(
+                "1080x1920 by crop, pad or blur-fill; H.264 yuv420p BT.709 CFR; AAC 48 kHz at -14 LUFS / "
+                "-1 dBTP; platform duration and size limits checked."
+            ),
+            is_output_node=True,
+            inputs=[
+                io.Video.Input("video", tooltip="The finished clip."),
+                io.Combo.Input(
+                    "platform", options=list(PLATFORMS), default="tiktok", tooltip="Delivery target."
+                ),
+                io.Combo.Input(
+                    "fit",
+                    options=list(FIT_MODES),
+                    default="blur",
+                    tooltip="blur: blurred fill behind; crop: fill the frame; pad: black bars.",
+                ),
+                io.Float.Input(
+                    "fps",
+                    default=0.0,
+                    min=0.0,
+                    max=60.0,
+                    step=0.001,
+                    tooltip="Output frame rate; 0 keeps the source.",
+                ),
+                io.Int.Input(
+                    "crf", default=20, min=12, max=32, tooltip="H.264 quality (lower = larger, better)."
+                ),
+                io.String.Input(
+                    "filename_prefix", default="ainfluencer/social", tooltip="Saved under output/."
+                ),
+            ],
+            outputs=[io.Video.Output("exported_video", display_name="video")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, platform: str | None = None, fit: str | None = None) -> bool | str:
+        """Re-check the combos (V3 combos skip core's list check)."""
+        checked = _check_choice("platform", platform, list(PLATFORMS))
+        if checked is not True:
+            return checked
+        return _check_choice("fit", fit, list(FIT_MODES))
+
+    @classmethod
+    def execute(
+        cls, video: Any, platform: str, fit: str, fps: float, crf: int, filename_prefix: str
+    ) -> io.NodeOutput:
+        """Export into the output folder and preview the result."""
+        target = PLATFORMS[platform]
+        folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
+            filename_prefix, folder_paths.get_output_directory(), target.width, target.height
+        )
+        name = f"{filename}_{counter:05}_.mp4"
+        report = export_social(
+            _source_path(video),
+            Path(folder) / name,
+            platform,
+            fit,
+            fps=fps,
+            crf=crf,
+            device=_device(),
+            on_chunk=_progress(),
+        )
+        return io.NodeOutput(
+            InputImpl.VideoFromFile(str(report.path)),
+            ui=ui.PreviewVideo([ui.SavedResult(name, subfolder, io.FolderType.output)]),
+        )
+
+
+VIDEO_NODES: list[type[io.ComfyNode]] = [
+    DeflickerVideoNode,
+    DeflickerImagesNode,
+    UpscaleImageNode,
+    UpscaleVideoNode,
+    InterpolateVideoNode,
+    InterpolateImagesNode,
+    SocialExportNode,
+]
