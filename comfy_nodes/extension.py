@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .nodes_models import MODEL_NODES
 from .nodes_polish import POLISH_NODES
+from .nodes_video import VIDEO_NODES
 
 
 class AInfluencerExtension(ComfyExtension):
@@ -12,7 +14,7 @@ class AInfluencerExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         """Every node the pack provides."""
-        return [*POLISH_NODES]
+        return [*POLISH_NODES, *VIDEO_NODES, *MODEL_NODES]
 
 
 async def comfy_entrypoint() -> AInfluencerExtension:

@@ -1,4 +1,4 @@
-"""V3 ComfyUI nodes for the polish passes (colour grade, film grain); imported only inside ComfyUI.
+"""V3 ComfyUI nodes for the polish passes (grade, LUT, tone map, grain); imported only inside ComfyUI.
 
 The classes are thin: they validate, report progress per chunk through ``comfy.utils.ProgressBar`` (whose
 hook also honours interrupts) and call the pure torch functions in ``.polish``.
@@ -6,20 +6,69 @@ hook also honours interrupts) and call the pure torch functions in ``.polish``.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 
 import comfy.utils
+import folder_paths
 import torch
 from comfy_api.latest import io
 
-from .polish.grade import GRADE_STYLES, apply_grade
-from .polish.grain import apply_film_grain
+from .polish.grade import GRADE_STYLES, GradeAdjust, apply_grade, grade_lut
+from .polish.grain import GRAIN_LOOK_NAMES, apply_film_grain
+from .polish.lut import Lut3D, LutError, apply_lut, load_cube
+from .polish.tonemap import DEFAULT_WHITE_POINT, TONEMAP_OPERATORS, apply_tonemap
 
-__all__ = ["POLISH_NODES", "ColorGradeNode", "FilmGrainNode"]
+__all__ = ["POLISH_NODES", "ApplyLUTNode", "ColorGradeNode", "FilmGrainNode", "ToneMapNode", "lut_options"]
 
 CATEGORY = "AInfluencer/polish"
 GRADE_STYLE_NAMES: list[str] = list(GRADE_STYLES)
 SEED_MAX = 2**32 - 1
+LUT_FOLDER = "luts"
+NO_LUT = "none"
+# Built-in looks (our grade styles baked to 33^3 LUTs), listed before the user's .cube files.
+BUILTIN_PREFIX = "builtin/"
+
+
+def _register_lut_folder() -> None:
+    """Register ComfyUI's ``models/luts`` folder for ``.cube`` files (idempotent)."""
+    default = os.path.join(folder_paths.models_dir, LUT_FOLDER)
+    if LUT_FOLDER not in folder_paths.folder_names_and_paths:
+        folder_paths.folder_names_and_paths[LUT_FOLDER] = ([default], {".cube"})
+    else:
+        folder_paths.folder_names_and_paths[LUT_FOLDER][1].add(".cube")
+
+
+_register_lut_folder()
+
+
+def lut_options(include_none: bool) -> list[str]:
+    """LUT choices: optionally ``none``, the built-in looks, then ``.cube`` files in the luts folder."""
+    files = sorted(f for f in folder_paths.get_filename_list(LUT_FOLDER) if f.lower().endswith(".cube"))
+    builtin = [BUILTIN_PREFIX + name for name in GRADE_STYLE_NAMES]
+    return ([NO_LUT] if include_none else []) + builtin + files
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_cube(path: str, mtime: float) -> Lut3D:
+    return load_cube(path)
+
+
+def resolve_lut(name: str) -> Lut3D:
+    """The LUT for a combo choice: a baked built-in look or a parsed ``.cube`` file (cached by mtime)."""
+    if name.startswith(BUILTIN_PREFIX) and name[len(BUILTIN_PREFIX) :] in GRADE_STYLES:
+        return grade_lut(name[len(BUILTIN_PREFIX) :])
+    path = folder_paths.get_full_path(LUT_FOLDER, name)
+    if path is None:
+        raise LutError("LUT_NOT_FOUND", f"LUT {name!r} not found in the {LUT_FOLDER} models folder")
+    return _cached_cube(path, os.path.getmtime(path))
+
+
+def _check_lut_choice(name: str | None, include_none: bool) -> bool | str:
+    if name is None or name in lut_options(include_none):
+        return True
+    return f"Unknown LUT {name!r}; put .cube files in ComfyUI's models/{LUT_FOLDER} folder."
 
 
 def _progress_callback() -> Callable[[int, int], None]:
@@ -68,24 +117,80 @@ class ColorGradeNode(io.ComfyNode):
                     step=0.01,
                     tooltip="Blend between the original (0) and the full look (1).",
                 ),
+                io.Float.Input(
+                    "temperature",
+                    default=0.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="White balance trim in linear light: < 0 cooler (blue), > 0 warmer (amber).",
+                ),
+                io.Float.Input(
+                    "tint",
+                    default=0.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="< 0 greener, > 0 more magenta.",
+                ),
+                io.Float.Input(
+                    "saturation", default=1.0, min=0.0, max=2.0, step=0.01, tooltip="Multiplies the style's."
+                ),
+                io.Float.Input(
+                    "lift",
+                    default=0.0,
+                    min=-0.5,
+                    max=0.5,
+                    step=0.005,
+                    tooltip="Raises (> 0) or sinks blacks.",
+                ),
+                io.Float.Input(
+                    "gamma", default=1.0, min=0.2, max=5.0, step=0.01, tooltip="> 1 brightens the mid-tones."
+                ),
+                io.Float.Input(
+                    "gain", default=1.0, min=0.2, max=2.0, step=0.01, tooltip="Scales the highlights."
+                ),
+                io.Combo.Input(
+                    "look_lut",
+                    options=lut_options(include_none=True),
+                    default=NO_LUT,
+                    tooltip=(
+                        "Optional LUT applied after the grade; grade and LUT are baked into one LUT and "
+                        "applied in a single pass."
+                    ),
+                ),
             ],
             # Output ids must differ from input ids; the graph and UI see the name "images".
             outputs=[io.Image.Output("graded_images", display_name="images", tooltip="The graded frames.")],
         )
 
     @classmethod
-    def validate_inputs(cls, style: str | None = None) -> bool | str:
-        """Reject a style that is not one of the known looks (V3 combos skip core's list check)."""
-        if style is None:  # linked from another node: checked again at run time
-            return True
-        if style not in GRADE_STYLES:
+    def validate_inputs(cls, style: str | None = None, look_lut: str | None = None) -> bool | str:
+        """Reject unknown styles and LUTs (V3 combos skip core's list check)."""
+        if style is not None and style not in GRADE_STYLES:
             return f"Unknown colour grade style {style!r}; valid styles: {', '.join(GRADE_STYLE_NAMES)}."
-        return True
+        return _check_lut_choice(look_lut, include_none=True)
 
     @classmethod
-    def execute(cls, images: torch.Tensor, style: str, intensity: float) -> io.NodeOutput:
-        """Grade the batch chunk by chunk."""
-        graded = apply_grade(images, style, intensity, on_chunk=_progress_callback())
+    def execute(
+        cls,
+        images: torch.Tensor,
+        style: str,
+        intensity: float,
+        temperature: float = 0.0,
+        tint: float = 0.0,
+        saturation: float = 1.0,
+        lift: float = 0.0,
+        gamma: float = 1.0,
+        gain: float = 1.0,
+        look_lut: str = NO_LUT,
+    ) -> io.NodeOutput:
+        """Grade the batch chunk by chunk (one baked LUT when a look LUT is chosen)."""
+        adjust = GradeAdjust(temperature, tint, saturation, lift, gamma, gain)
+        look = None if look_lut == NO_LUT else resolve_lut(look_lut)
+        graded = apply_grade(
+            images, style, intensity, adjust=adjust, look=look, on_chunk=_progress_callback()
+        )
         return io.NodeOutput(graded)
 
 
@@ -137,6 +242,15 @@ class FilmGrainNode(io.ComfyNode):
                     control_after_generate=True,
                     tooltip="Grain pattern seed; each frame derives its own pattern from it.",
                 ),
+                io.Combo.Input(
+                    "look",
+                    options=list(GRAIN_LOOK_NAMES),
+                    default="custom",
+                    tooltip=(
+                        "Film stock: custom uses the parameters as given; 35mm fine, 16mm and 8mm scale "
+                        "size and strength, add colour grain and set the grain texture and luma response."
+                    ),
+                ),
             ],
             # Output ids must differ from input ids; the graph and UI see the name "images".
             outputs=[
@@ -145,12 +259,133 @@ class FilmGrainNode(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, look: str | None = None) -> bool | str:
+        """Reject an unknown film look."""
+        if look is not None and look not in GRAIN_LOOK_NAMES:
+            return f"Unknown grain look {look!r}; valid looks: {', '.join(GRAIN_LOOK_NAMES)}."
+        return True
+
+    @classmethod
     def execute(
-        cls, images: torch.Tensor, strength: float, size: float, chroma: float, seed: int
+        cls,
+        images: torch.Tensor,
+        strength: float,
+        size: float,
+        chroma: float,
+        seed: int,
+        look: str = "custom",
     ) -> io.NodeOutput:
         """Add grain to the batch chunk by chunk."""
-        grained = apply_film_grain(images, strength, size, chroma, seed, on_chunk=_progress_callback())
+        grained = apply_film_grain(
+            images, strength, size, chroma, seed, look=look, on_chunk=_progress_callback()
+        )
         return io.NodeOutput(grained)
 
 
-POLISH_NODES: list[type[io.ComfyNode]] = [ColorGradeNode, FilmGrainNode]
+class ToneMapNode(io.ComfyNode):
+    """Tone-map an image batch in linear light (Reinhard, Hable, ACES fit or AgX)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: images, operator, exposure, white_point -> images."""
+        return io.Schema(
+            node_id="AInfluencerToneMap",
+            display_name="AInfluencer Tone Map",
+            category=CATEGORY,
+            description=(
+                "Filmic highlight roll-off: decodes sRGB to linear light, applies exposure and the curve, "
+                "and re-encodes."
+            ),
+            inputs=[
+                io.Image.Input("images", tooltip="Frames to tone-map (IMAGE batch, sRGB 0..1)."),
+                io.Combo.Input(
+                    "operator",
+                    options=list(TONEMAP_OPERATORS),
+                    default="reinhard",
+                    tooltip=(
+                        "reinhard: extended Reinhard on luminance, keeps hue (safest); hable: filmic, "
+                        "a little darker; aces: punchy, crushes deep shadows; agx: soft, bright skin, flat."
+                    ),
+                ),
+                io.Float.Input(
+                    "exposure",
+                    default=0.0,
+                    min=-4.0,
+                    max=4.0,
+                    step=0.05,
+                    tooltip="Exposure in stops applied in linear light before the curve.",
+                ),
+                io.Float.Input(
+                    "white_point",
+                    default=DEFAULT_WHITE_POINT,
+                    min=0.1,
+                    max=64.0,
+                    step=0.05,
+                    tooltip="Reinhard only: linear luminance (after exposure) that maps to white.",
+                ),
+            ],
+            outputs=[io.Image.Output("tonemapped_images", display_name="images", tooltip="The frames.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, operator: str | None = None) -> bool | str:
+        """Reject an unknown operator."""
+        if operator is not None and operator not in TONEMAP_OPERATORS:
+            return f"Unknown tone-mapping operator {operator!r}; valid: {', '.join(TONEMAP_OPERATORS)}."
+        return True
+
+    @classmethod
+    def execute(
+        cls, images: torch.Tensor, operator: str, exposure: float, white_point: float
+    ) -> io.NodeOutput:
+        """Tone-map the batch chunk by chunk."""
+        mapped = apply_tonemap(images, operator, exposure, white_point, on_chunk=_progress_callback())
+        return io.NodeOutput(mapped)
+
+
+class ApplyLUTNode(io.ComfyNode):
+    """Apply a 3D LUT (.cube or a built-in look) with tetrahedral interpolation."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: images, lut, intensity -> images."""
+        return io.Schema(
+            node_id="AInfluencerApplyLUT",
+            display_name="AInfluencer Apply LUT",
+            category=CATEGORY,
+            description=(
+                "Applies a .cube 3D LUT from ComfyUI's models/luts folder (or a built-in look) with "
+                "tetrahedral interpolation, blended with the input by intensity."
+            ),
+            inputs=[
+                io.Image.Input("images", tooltip="Frames to grade (IMAGE batch, sRGB 0..1)."),
+                io.Combo.Input(
+                    "lut",
+                    options=lut_options(include_none=False),
+                    tooltip="A .cube file in models/luts, or builtin/<style> (our grade styles as LUTs).",
+                ),
+                io.Float.Input(
+                    "intensity",
+                    default=1.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Blend between the original (0) and the LUT's result (1).",
+                ),
+            ],
+            outputs=[io.Image.Output("graded_images", display_name="images", tooltip="The graded frames.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, lut: str | None = None) -> bool | str:
+        """Reject a LUT that is not in the luts folder."""
+        return _check_lut_choice(lut, include_none=False)
+
+    @classmethod
+    def execute(cls, images: torch.Tensor, lut: str, intensity: float) -> io.NodeOutput:
+        """Load (cached) and apply the LUT chunk by chunk."""
+        graded = apply_lut(images, resolve_lut(lut), intensity, on_chunk=_progress_callback())
+        return io.NodeOutput(graded)
+
+
+POLISH_NODES: list[type[io.ComfyNode]] = [ColorGradeNode, FilmGrainNode, ToneMapNode, ApplyLUTNode]

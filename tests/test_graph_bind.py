@@ -17,6 +17,7 @@ def test_layout_follows_input_order_and_marks_frontend_only_entries():
         "chroma",
         "seed",
         None,
+        "look",
     ]
     assert widget_names("SaveVideo", DEFS["SaveVideo"]) == ["filename_prefix", "format", "codec"]
     assert widget_names("CreateVideo", DEFS["CreateVideo"]) == ["fps"]

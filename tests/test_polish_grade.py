@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ainfluencer.comfy_nodes.polish.grade import GRADE_STYLES, GradeStyle, apply_grade, apply_grade_style
+from ainfluencer.comfy_nodes.polish.grade import (
+    GRADE_STYLES,
+    GradeAdjust,
+    GradeStyle,
+    apply_grade,
+    apply_grade_style,
+    grade_lut,
+)
+from ainfluencer.comfy_nodes.polish.lut import Lut3D, apply_lut, bake
 
 STYLES = ["neutral", "warm", "cool", "cinematic"]
 
@@ -173,3 +181,54 @@ def test_invalid_style_parameters_rejected() -> None:
         GradeStyle(contrast=2.0)
     with pytest.raises(ValueError):
         GradeStyle(gamma=(1.0, 0.0, 1.0))
+
+
+def test_adjustments_default_to_the_plain_style() -> None:
+    images = _natural_batch()
+    assert torch.equal(
+        apply_grade(images, "warm", 0.8, adjust=GradeAdjust()), apply_grade(images, "warm", 0.8)
+    )
+
+
+def test_adjustments_move_white_balance_saturation_and_levels() -> None:
+    images = _natural_batch()
+    base = apply_grade(images, "neutral", 1.0)
+    warmer = apply_grade(images, "neutral", 1.0, adjust=GradeAdjust(temperature=0.5))
+    assert _rb_ratio(warmer) > _rb_ratio(base) * 1.05
+    grey = apply_grade(images, "neutral", 1.0, adjust=GradeAdjust(saturation=0.0))
+    torch.testing.assert_close(grey[..., 0], grey[..., 1], atol=1e-6, rtol=0)
+    lifted = apply_grade(_grey(0.0), "neutral", 1.0, adjust=GradeAdjust(lift=0.1))
+    assert lifted.min() > 0.05
+    darker = apply_grade(_grey(0.5), "neutral", 1.0, adjust=GradeAdjust(gamma=0.7))
+    assert darker.mean() < apply_grade(_grey(0.5), "neutral", 1.0).mean()
+    dimmer = apply_grade(_grey(0.9), "neutral", 1.0, adjust=GradeAdjust(gain=0.8))
+    assert dimmer.mean() < 0.8
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"temperature": 2.0}, {"gamma": 0.0}, {"gain": -1.0}, {"lift": 0.9}, {"saturation": float("nan")}],
+)
+def test_invalid_adjustments_rejected(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        GradeAdjust(**kwargs)
+
+
+def test_grade_with_a_look_lut_is_one_baked_pass() -> None:
+    images = _natural_batch()
+    look = bake([lambda x: x.pow(1.2)], 33)
+    composed = apply_grade(images, "cinematic", 0.6, look=look)
+    sequential = apply_lut(apply_grade(images, "cinematic", 0.6), look)
+    assert (composed - sequential).abs().max() < 2e-3
+    baked = grade_lut("cinematic", 0.6, after=[look])
+    torch.testing.assert_close(composed, apply_lut(images, baked), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_device_placement_follows_the_input(style: str) -> None:
+    out = apply_grade(torch.empty((2, 8, 8, 3), device="meta"), style, 0.7)
+    assert out.device.type == "meta" and out.shape == (2, 8, 8, 3)
+    look = bake([lambda x: x], 5)
+    lut = Lut3D(look.table.to("meta"))
+    out = apply_grade(torch.empty((1, 8, 8, 3), device="meta"), style, 0.7, look=lut)
+    assert out.device.type == "meta"

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ainfluencer.comfy_nodes.polish.colour import pack_rgb24, unpack_rgb24
 from ainfluencer.comfy_nodes.polish.grain import (
+    GRAIN_LOOK_NAMES,
+    GRAIN_LOOKS,
     LUMA_STRENGTH_CURVE,
+    PackedGrain,
     apply_film_grain,
+    grain_packed,
     grain_sigma_px,
+    grain_template,
     piecewise_linear,
 )
 
@@ -16,7 +22,7 @@ def _grey(level: float, frames: int = 8, size: int = 256) -> torch.Tensor:
     return torch.full((frames, size, size, 3), level)
 
 
-def _grain(images: torch.Tensor, **kwargs: float) -> torch.Tensor:
+def _grain(images: torch.Tensor, **kwargs: float | str) -> torch.Tensor:
     params = {"strength": 0.5, "size": 1.0, "chroma": 0.0, "seed": 0} | kwargs
     return apply_film_grain(images, **params) - images
 
@@ -198,3 +204,164 @@ def test_invalid_parameters_rejected(kwargs: dict[str, float]) -> None:
     params = {"strength": 0.5, "size": 1.0, "chroma": 0.0, "seed": 0} | kwargs
     with pytest.raises(ValueError):
         apply_film_grain(torch.rand((1, 8, 8, 3)), **params)
+
+
+def test_named_looks_are_offered_with_custom_first() -> None:
+    assert GRAIN_LOOK_NAMES == ("custom", "35mm fine", "16mm", "8mm")
+
+
+@pytest.mark.parametrize("look", ["35mm fine", "16mm", "8mm"])
+def test_looks_preserve_the_mean_and_vary_every_frame(look: str) -> None:
+    for level in (0.05, 0.5, 0.95):
+        images = _grey(level, frames=6)
+        out = apply_film_grain(images, 0.6, 1.0, 0.0, seed=3, look=look)
+        assert abs(out.mean().item() - level) < 0.5 / 255, (look, level)
+        for c in range(3):
+            assert abs(out[..., c].mean().item() - level) < 0.5 / 255
+    noise = _grain(_grey(0.5, frames=6), strength=0.6, look=look)[..., 1]
+    for i in range(noise.shape[0] - 1):
+        assert abs(_corr(noise[i], noise[i + 1])) < 0.1
+
+
+def test_looks_order_from_fine_to_coarse() -> None:
+    images = _grey(0.5, frames=2, size=384)
+    fine = _grain(images, strength=0.5, look="35mm fine")[..., 0]
+    medium = _grain(images, strength=0.5, look="16mm")[..., 0]
+    coarse = _grain(images, strength=0.5, look="8mm")[..., 0]
+    assert _lag1_autocorr(fine) < _lag1_autocorr(medium) < _lag1_autocorr(coarse)
+    assert fine.std() < medium.std() < coarse.std()
+    # 16mm and 8mm carry some colour grain; 35mm fine stays monochrome.
+    assert torch.equal(fine, _grain(images, strength=0.5, look="35mm fine")[..., 2])
+    assert not torch.equal(medium, _grain(images, strength=0.5, look="16mm")[..., 2])
+
+
+def test_looks_shape_the_luma_response() -> None:
+    # 8mm keeps more grain in the shadows relative to the mid-tones than 35mm fine (weak enough grain
+    # that the headroom cap does not decide).
+    def shadow_ratio(look: str) -> float:
+        dark = _grain(_grey(0.15), strength=0.2, look=look).std().item()
+        mid = _grain(_grey(0.5), strength=0.2, look=look).std().item()
+        return dark / mid
+
+    assert shadow_ratio("8mm") > 1.5 * shadow_ratio("35mm fine")
+    assert all(GRAIN_LOOKS[name].curve for name in GRAIN_LOOK_NAMES)
+
+
+def test_unknown_look_is_refused() -> None:
+    with pytest.raises(ValueError, match="35mm fine"):
+        apply_film_grain(torch.rand((1, 8, 8, 3)), 0.5, 1.0, 0.0, 0, look="super8")
+
+
+def test_templates_are_periodic_unit_variance_autoregressive_fields_cached_per_seed() -> None:
+    template = grain_template(5, 0.6, 1.0)
+    assert template.shape[0] == template.shape[1] and template.shape[0] >= 256
+    assert abs(template.mean().item()) < 1e-5 and template.std().item() == pytest.approx(1.0, abs=1e-4)
+    assert grain_template(5, 0.6, 1.0) is not None and torch.equal(grain_template(5, 0.6, 1.0), template)
+    assert not torch.equal(grain_template(6, 0.6, 1.0), template)
+    # The causal AR terms (left and upper neighbours) add positive short-range correlation.
+    plain = grain_template(5, 0.6, 1.0, ar=())
+    assert _lag1_autocorr(template) > _lag1_autocorr(plain) + 0.05
+    # Periodic: the wrap-around neighbour correlates like any other neighbour (seamless tiling).
+    wrap = _corr(template[:, 0], template[:, -1])
+    inner = _corr(template[:, 1:], template[:, :-1])
+    assert wrap == pytest.approx(inner, abs=0.1)
+
+
+def test_no_block_seams_grain_variance_is_uniform_across_the_frame() -> None:
+    noise = _grain(_grey(0.5, frames=16, size=256), strength=1.0)[..., 0]
+    per_column = noise.std(dim=(0, 1))
+    per_row = noise.std(dim=(0, 2))
+    for profile in (per_column, per_row):
+        assert (profile.max() / profile.min()).item() < 1.35
+
+
+@pytest.mark.parametrize("look", GRAIN_LOOK_NAMES)
+def test_device_placement_follows_the_input(look: str) -> None:
+    out = apply_film_grain(torch.empty((2, 40, 40, 3), device="meta"), 0.5, 1.0, 0.3, 1, look=look)
+    assert out.device.type == "meta" and out.shape == (2, 40, 40, 3)
+
+
+# --- uint8 frames (video): integer grain on packed pixels ---
+
+
+def _grey_u8(code: int, frames: int = 8, size: int = 256) -> torch.Tensor:
+    return torch.full((frames, size, size, 3), code, dtype=torch.uint8)
+
+
+def _grain_u8(images: torch.Tensor, **kwargs: float | str) -> torch.Tensor:
+    params = {"strength": 0.5, "size": 1.0, "chroma": 0.0, "seed": 0} | kwargs
+    return apply_film_grain(images, **params).double() - images.double()
+
+
+@pytest.mark.parametrize(("strength", "size"), [(1.0, 1.0), (0.3, 0.5), (0.6, 2.0)])
+def test_uint8_mean_preserved_on_mid_grey(strength: float, size: float) -> None:
+    images = _grey_u8(128)
+    out = apply_film_grain(images, strength, size, 0.0, seed=11)
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    for c in range(3):
+        assert abs(out[..., c].double().mean().item() - 128) < 0.5
+
+
+@pytest.mark.parametrize("code", [2, 10, 245, 253])
+def test_uint8_mean_preserved_near_black_and_white_without_clipping(code: int) -> None:
+    noise = _grain_u8(_grey_u8(code), strength=1.0)
+    assert abs(noise.mean().item()) < 0.5
+    # Monochrome grain is bounded by the headroom: it never reaches 0 or 255, so it is never clipped.
+    assert (noise + code).min() >= 0 and (noise + code).max() <= 255
+    assert noise.abs().max() <= min(code, 255 - code)
+
+
+def test_uint8_grain_is_luma_dependent_and_uncorrelated_between_frames() -> None:
+    mid = _grain_u8(_grey_u8(128), strength=1.0)[..., 0]
+    assert mid.std().item() > 10
+    assert mid.std() > 2.0 * _grain_u8(_grey_u8(8), strength=1.0).std()
+    assert mid.std() > 2.0 * _grain_u8(_grey_u8(247), strength=1.0).std()
+    for i in range(mid.shape[0] - 1):
+        assert abs(_corr(mid[i], mid[i + 1])) < 0.1
+    # Monochrome: the same noise on every channel.
+    full = _grain_u8(_grey_u8(128, frames=2), strength=1.0)
+    assert torch.equal(full[..., 0], full[..., 1]) and torch.equal(full[..., 1], full[..., 2])
+
+
+@pytest.mark.parametrize("look", ["custom", "35mm fine"])
+def test_uint8_grain_equals_the_float_path_rounded_to_one_code(look: str) -> None:
+    gen = torch.Generator().manual_seed(4)
+    images = torch.randint(0, 256, (3, 70, 90, 3), dtype=torch.uint8, generator=gen)
+    fast = apply_film_grain(images, 0.8, 1.5, 0.0, seed=9, look=look).int()
+    exact = apply_film_grain(images.float().div(255.0), 0.8, 1.5, 0.0, seed=9, look=look)
+    diff = (fast - exact.mul(255.0).round().int()).abs()
+    assert diff.max().item() <= 1
+    assert diff.float().mean().item() < 0.01
+
+
+def test_uint8_grain_is_deterministic_and_independent_of_chunks_and_strips() -> None:
+    images = torch.randint(
+        0, 256, (6, 40, 50, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(5)
+    )
+    whole = apply_film_grain(images, 0.7, 1.0, 0.0, seed=3)
+    assert torch.equal(whole, apply_film_grain(images, 0.7, 1.0, 0.0, seed=3, chunk_size=4))
+    assert torch.equal(whole[4:], apply_film_grain(images[4:], 0.7, 1.0, 0.0, seed=3, frame_offset=4))
+    assert not torch.equal(whole, apply_film_grain(images, 0.7, 1.0, 0.0, seed=4))
+    # Strip by strip (any strip height) gives the same frames as grain_packed.
+    packed = grain_packed(pack_rgb24(images), 0.7, 1.0, 3)
+    assert torch.equal(unpack_rgb24(packed), whole)
+    grain = PackedGrain(0.7, 1.0, 3, height=40, width=50)
+    strips = pack_rgb24(images)
+    for f in range(6):
+        grain.start_frame(f)
+        for row in range(0, 40, 7):
+            grain.add(strips[f, row : row + 7], row)
+    assert torch.equal(strips, packed)
+
+
+def test_uint8_colour_grain_and_alpha() -> None:
+    rgba = torch.randint(
+        40, 200, (2, 32, 32, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(6)
+    )
+    out = apply_film_grain(rgba, 0.8, 1.0, 0.6, seed=1)
+    assert out.dtype == torch.uint8 and torch.equal(out[..., 3], rgba[..., 3])
+    noise = out[..., :3].double() - rgba[..., :3].double()
+    assert not torch.equal(noise[..., 0], noise[..., 1])
+    assert torch.equal(apply_film_grain(rgba, 0.0, 1.0, 0.6, seed=1), rgba)
+    with pytest.raises(ValueError):
+        PackedGrain(0.5, 1.0, 0, look="8mm", height=8, width=8)

@@ -64,7 +64,8 @@ async def test_upload_then_run_queues_a_bound_prompt_with_the_ui_graph(client, s
     (queued,) = host.queued
     prompt = queued["prompt"]
     assert prompt["1"]["inputs"]["file"] == "clip.mp4"
-    assert prompt["3"]["inputs"] == {"images": ["2", 0], "style": "warm", "intensity": 0.85}
+    grade = prompt["3"]["inputs"]
+    assert (grade["images"], grade["style"], grade["intensity"]) == (["2", 0], "warm", 0.85)
     assert prompt["4"]["inputs"]["seed"] == 7 and prompt["4"]["inputs"]["chroma"] == 0.15
     assert prompt["6"]["inputs"]["filename_prefix"] == f"ainfluencer/{job['job_id']}/{PRESET}"
     assert queued["extra_data"]["extra_pnginfo"]["workflow"]["extra"]["ainfluencer"]["id"] == PRESET

@@ -15,18 +15,24 @@ in chunks so memory stays bounded, on whatever device the input tensor lives on.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
+
+from .colour import check_images, chunk_frames, linear_to_srgb, srgb_to_linear
+from .lut import DEFAULT_BAKE_SIZE, Lut3D, apply_lut, bake
 
 __all__ = [
     "DEFAULT_CHUNK_FRAMES",
     "GRADE_STYLES",
+    "GradeAdjust",
     "GradeStyle",
     "apply_grade",
     "apply_grade_style",
+    "grade_lut",
     "linear_to_srgb",
+    "resolve_style",
     "srgb_to_linear",
 ]
 
@@ -37,10 +43,8 @@ LUMA_WEIGHTS: RGB = (0.2126, 0.7152, 0.0722)
 # Natural-log gain per unit of temperature (red up, blue down) and tint (green down).
 TEMPERATURE_STRENGTH = 0.2
 TINT_STRENGTH = 0.1
-# At most this many frames per chunk; fewer for large frames (see PIXEL_BUDGET).
+# At most this many frames per chunk (shared with the other polish passes).
 DEFAULT_CHUNK_FRAMES = 16
-# Pixels (frames x height x width) processed at once; keeps 4K batches bounded too.
-PIXEL_BUDGET = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,51 @@ class GradeStyle:
         return (r / norm, g / norm, b / norm)
 
 
+@dataclass(frozen=True)
+class GradeAdjust:
+    """User trims on top of a style; the defaults change nothing.
+
+    ``temperature``/``tint`` add to the style's, ``saturation`` multiplies it, master ``lift`` adds to every
+    channel's lift, master ``gamma`` and ``gain`` multiply every channel's.
+    """
+
+    temperature: float = 0.0
+    tint: float = 0.0
+    saturation: float = 1.0
+    lift: float = 0.0
+    gamma: float = 1.0
+    gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        values = (self.temperature, self.tint, self.saturation, self.lift, self.gamma, self.gain)
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("grade adjustments must be finite numbers")
+        if not (-1.0 <= self.temperature <= 1.0 and -1.0 <= self.tint <= 1.0):
+            raise ValueError("temperature and tint adjustments must be in [-1, 1]")
+        if self.gamma <= 0.0 or self.gain <= 0.0:
+            raise ValueError(f"gamma and gain must be > 0, got {self.gamma}, {self.gain}")
+        if not -0.5 <= self.lift <= 0.5:
+            raise ValueError(f"lift must be in [-0.5, 0.5], got {self.lift}")
+
+    def is_identity(self) -> bool:
+        """True when applying these trims leaves any style unchanged."""
+        return self == GradeAdjust()
+
+    def on(self, style: GradeStyle) -> GradeStyle:
+        """The style with these trims applied."""
+        if self.is_identity():
+            return style
+        return replace(
+            style,
+            temperature=max(-1.0, min(1.0, style.temperature + self.temperature)),
+            tint=max(-1.0, min(1.0, style.tint + self.tint)),
+            saturation=style.saturation * self.saturation,
+            lift=tuple(v + self.lift for v in style.lift),  # type: ignore[arg-type]
+            gamma=tuple(v * self.gamma for v in style.gamma),  # type: ignore[arg-type]
+            gain=tuple(v * self.gain for v in style.gain),  # type: ignore[arg-type]
+        )
+
+
 GRADE_STYLES: dict[str, GradeStyle] = {
     # Clean polish: a touch of contrast and saturation, no colour shift (grey stays grey).
     "neutral": GradeStyle(contrast=0.12, saturation=1.04),
@@ -94,20 +143,6 @@ GRADE_STYLES: dict[str, GradeStyle] = {
         extreme_desaturation=0.35,
     ),
 }
-
-
-def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    """Decode sRGB-encoded values (IEC 61966-2-1) to linear light; input is clamped to 0..1."""
-    x = x.clamp(0.0, 1.0)
-    curve = x.add(0.055).div_(1.055).pow_(2.4)
-    return torch.where(x <= 0.04045, x / 12.92, curve)
-
-
-def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    """Encode linear-light values to sRGB (IEC 61966-2-1); input is clamped to 0..1."""
-    x = x.clamp(0.0, 1.0)
-    curve = x.pow(1.0 / 2.4).mul_(1.055).sub_(0.055)
-    return torch.where(x <= 0.0031308, x * 12.92, curve)
 
 
 def _per_channel(values: RGB, planar: torch.Tensor) -> torch.Tensor:
@@ -159,46 +194,70 @@ def apply_grade_style(rgb: torch.Tensor, style: GradeStyle) -> torch.Tensor:
     return _grade_planar_(planar, style).movedim(0, -1).to(rgb.dtype)
 
 
-def _check_images(images: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim != 4 or images.shape[-1] not in (3, 4):
-        raise ValueError(f"images must be [B,H,W,3] (or RGBA [B,H,W,4]), got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise ValueError(f"images must be a floating-point tensor, got {images.dtype}")
+def resolve_style(style: str | GradeStyle, adjust: GradeAdjust | None = None) -> GradeStyle:
+    """A named style (or a GradeStyle) with optional trims applied; unknown names raise ValueError."""
+    if isinstance(style, str):
+        if style not in GRADE_STYLES:
+            valid = ", ".join(GRADE_STYLES)
+            raise ValueError(f"unknown grade style {style!r}; valid styles: {valid}")
+        style = GRADE_STYLES[style]
+    return adjust.on(style) if adjust is not None else style
 
 
-def _chunk_frames(height: int, width: int, chunk_size: int | None) -> int:
-    if chunk_size is not None:
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        return chunk_size
-    return max(1, min(DEFAULT_CHUNK_FRAMES, PIXEL_BUDGET // max(1, height * width)))
+def grade_lut(
+    style: str | GradeStyle,
+    intensity: float = 1.0,
+    *,
+    adjust: GradeAdjust | None = None,
+    before: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    after: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    size: int = DEFAULT_BAKE_SIZE,
+    device: torch.device | str | None = None,
+) -> Lut3D:
+    """Bake ``before`` ops, the (trimmed) style mixed by intensity, then ``after`` ops into one 3D LUT."""
+    graded_style = resolve_style(style, adjust)
+    intensity = float(intensity)
+    if not 0.0 <= intensity <= 1.0:
+        raise ValueError(f"intensity must be in [0, 1], got {intensity}")
+
+    def grade(rgb: torch.Tensor) -> torch.Tensor:
+        return rgb.clamp(0.0, 1.0).lerp(apply_grade_style(rgb, graded_style), intensity)
+
+    name = style if isinstance(style, str) else "custom"
+    return bake(
+        [*before, grade, *after], size, title=f"AInfluencer grade {name} {intensity:g}", device=device
+    )
 
 
 @torch.no_grad()
 def apply_grade(
     images: torch.Tensor,
-    style: str,
+    style: str | GradeStyle,
     intensity: float,
     *,
+    adjust: GradeAdjust | None = None,
+    look: Lut3D | None = None,
     chunk_size: int | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Grade an IMAGE batch ``[B,H,W,C]`` with a named style, mixed linearly with the input by intensity."""
-    if style not in GRADE_STYLES:
-        valid = ", ".join(GRADE_STYLES)
-        raise ValueError(f"unknown grade style {style!r}; valid styles: {valid}")
+    """Grade an IMAGE batch ``[B,H,W,C]`` with a style, mixed linearly with the input by intensity.
+
+    With a ``look`` LUT, grade and look are composed into one baked LUT and applied in a single pass.
+    """
+    params = resolve_style(style, adjust)
     intensity = float(intensity)
     if not 0.0 <= intensity <= 1.0:
         raise ValueError(f"intensity must be in [0, 1], got {intensity}")
-    _check_images(images)
+    check_images(images)
+    if look is not None:
+        size = max(DEFAULT_BAKE_SIZE, look.size)
+        lut = grade_lut(params, intensity, after=[look], size=size, device=look.table.device)
+        return apply_lut(images, lut, 1.0, chunk_size=chunk_size, on_chunk=on_chunk)
     if intensity == 0.0 or images.shape[0] == 0:
         return images
 
-    params = GRADE_STYLES[style]
     frames, height, width = images.shape[0], images.shape[1], images.shape[2]
-    step = _chunk_frames(height, width, chunk_size)
+    step = chunk_frames(height, width, chunk_size)
     total = math.ceil(frames / step)
     work_dtype = torch.promote_types(images.dtype, torch.float32)
     out = torch.empty_like(images)
