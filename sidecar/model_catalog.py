@@ -8,9 +8,9 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import Boolean, Column, Float, String, Table, Text, insert, select
 from sqlalchemy.engine import Engine
 
@@ -95,6 +95,24 @@ def license_flags(license_id: str) -> list[str]:
     return []
 
 
+def _allowed_license(value: str) -> str:
+    if value not in LICENSES:
+        raise ValueError(f"licence must be one of {sorted(LICENSES)}")
+    return value
+
+
+def _hex_digest(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise ValueError("sha256 must be 64 hexadecimal characters")
+    return value.lower()
+
+
+License = Annotated[str, AfterValidator(_allowed_license)]
+Sha256 = Annotated[str | None, BeforeValidator(_hex_digest)]
+
+
 class ModelEntry(BaseModel):
     """One model the catalog can install: where it comes from, what it must hash to, its licence."""
 
@@ -105,12 +123,12 @@ class ModelEntry(BaseModel):
     type: ModelType
     size_mb: float | None = None
     size_bytes: int | None = None
-    license: str
+    license: License
     license_source: str = ""
     source: str = ""
     url: str
     filename: str
-    sha256: str | None = None
+    sha256: Sha256 = None
     sha256_source: str = ""
     tier: Tier = "standard"
     tags: list[str] = []
@@ -122,20 +140,6 @@ class ModelEntry(BaseModel):
     acknowledge_unknown_license: bool = False
     acknowledge_missing_checksum: bool = False
     acknowledge_pickle: bool = False
-
-    @field_validator("license")
-    @classmethod
-    def _known_license(cls, value: str) -> str:
-        if value not in LICENSES:
-            raise ValueError(f"licence must be one of {sorted(LICENSES)}")
-        return value
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex_digest(cls, value: str | None) -> str | None:
-        if value is not None and not _SHA256.match(value):
-            raise ValueError("sha256 must be 64 hexadecimal characters")
-        return value.lower() if value else None
 
     @model_validator(mode="after")
     def _unverified_is_an_example(self) -> ModelEntry:
@@ -202,8 +206,8 @@ class AddCustomModelRequest(BaseModel):
     type: ModelType
     url: str = Field(min_length=1, max_length=4000)
     filename: str = Field(min_length=1, max_length=200)
-    license: str
-    sha256: str | None = None
+    license: License
+    sha256: Sha256 = None
     size_mb: float | None = Field(default=None, gt=0, le=1_000_000)
     tags: list[str] = Field(default=[], max_length=32)
     recommended_use: str = Field(default="", max_length=2000)
@@ -211,22 +215,6 @@ class AddCustomModelRequest(BaseModel):
     acknowledge_unknown_license: bool = False
     acknowledge_missing_checksum: bool = False
     acknowledge_pickle: bool = False
-
-    @field_validator("license")
-    @classmethod
-    def _allowed_license(cls, value: str) -> str:
-        if value not in LICENSES:
-            raise ValueError(f"licence must be one of {sorted(LICENSES)}")
-        return value
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex_digest(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not _SHA256.match(value):
-            raise ValueError("sha256 must be 64 hexadecimal characters")
-        return value.lower()
 
 
 def load_curated(path: Path = CATALOG_FILE) -> list[ModelEntry]:

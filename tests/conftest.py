@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,19 @@ async def client(aiohttp_client, sidecar: Sidecar):
     app = web.Application()
     app.add_routes(routes)
     return await aiohttp_client(app)
+
+
+def wait_for_job(
+    client, job_id: str, until=("completed", "failed", "cancelled"), timeout_s: float = 900
+) -> dict:
+    """Poll a job through the sidecar client until it reaches one of `until`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.job(job_id)
+        if job["status"] in until:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not reach {until}: {job}")
 
 
 def start_test_server(base_dir: Path, log_name: str = "comfyui.log") -> runtime.ComfyServer:

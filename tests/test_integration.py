@@ -17,21 +17,11 @@ import pytest
 from ainfluencer.sidecar.client import SidecarClient
 from ainfluencer.sidecar.graph_convert import ui_to_api
 from ainfluencer.sidecar.paths import WORKFLOWS_DIR
-from conftest import CANARY, EXAMPLES, start_test_server
+from conftest import CANARY, EXAMPLES, start_test_server, wait_for_job
 
 pytestmark = pytest.mark.integration
 PRESET = "color_grade_film_grain_v1"
 JOB_TIMEOUT_S = 900
-
-
-def _wait(client: SidecarClient, job_id: str, until=("completed", "failed", "cancelled")) -> dict:
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        job = client.job(job_id)
-        if job["status"] in until:
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not reach {until}: {job}")
 
 
 def _probe(path: Path) -> dict:
@@ -70,7 +60,7 @@ def test_the_preset_runs_through_the_route_keeping_frames_duration_and_audio(api
     source = EXAMPLES / "portrait_talking_source.mp4"
     name = api.upload(source)["name"]
     started = api.run(PRESET, {"inputs": {"video": name, "style": "cinematic"}, "quality_level": "standard"})
-    job = _wait(api, started["job_id"])
+    job = wait_for_job(api, started["job_id"])
     assert job["status"] == "completed", job["error"]
     assert job["progress"] == 1.0 and job["source"] == "cli"  # SidecarClient identifies itself as the CLI
     (artifact,) = job["artifacts"]
@@ -124,16 +114,16 @@ def test_editor_prompts_holding_pack_nodes_are_recorded_as_jobs(comfy_url, api):
         time.sleep(0.2)
     (job,) = match
     assert job["source"] == "editor" and job["preset_id"] == PRESET
-    assert _wait(api, job["job_id"])["status"] == "completed"
+    assert wait_for_job(api, job["job_id"])["status"] == "completed"
 
 
 def test_cancelling_a_running_job_interrupts_it(api):
     name = api.upload(EXAMPLES / "portrait_talking_source.mp4")["name"]
     job_id = api.run(PRESET, {"inputs": {"video": name}, "quality_level": "pro"})["job_id"]
-    _wait(api, job_id, until=("running", "completed", "failed"))
+    wait_for_job(api, job_id, until=("running", "completed", "failed"))
     cancelled = api.cancel(job_id)
     assert cancelled["job_id"] == job_id
-    assert _wait(api, job_id)["status"] == "cancelled"
+    assert wait_for_job(api, job_id)["status"] == "cancelled"
 
 
 def test_history_survives_a_restart_and_a_crash_mid_run_is_reconciled(tmp_path):
@@ -142,12 +132,12 @@ def test_history_survives_a_restart_and_a_crash_mid_run_is_reconciled(tmp_path):
     try:
         client = SidecarClient(server.url, timeout=120)
         name = client.upload(EXAMPLES / "portrait_push_in.mp4")["name"]
-        finished = _wait(
+        finished = wait_for_job(
             client, client.run(PRESET, {"inputs": {"video": name}, "quality_level": "low"})["job_id"]
         )
         assert finished["status"] == "completed"
         crashed = client.run(PRESET, {"inputs": {"video": name}, "quality_level": "low"})["job_id"]
-        _wait(client, crashed, until=("running",))
+        wait_for_job(client, crashed, until=("running",))
         os.kill(server.process.pid, signal.SIGKILL)  # a crash, not a shutdown
         server.process.wait()
         client.close()

@@ -12,20 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from ainfluencer.sidecar.client import SidecarClient
-from conftest import CANARY, EXAMPLES, PAID_PRESET, start_test_server, write_cost_table
+from conftest import CANARY, EXAMPLES, PAID_PRESET, start_test_server, wait_for_job, write_cost_table
 
 pytestmark = pytest.mark.integration
 JOB_TIMEOUT_S = 900
-
-
-def _wait(client: SidecarClient, job_id: str, until=("completed", "failed", "cancelled")) -> dict:
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        job = client.job(job_id)
-        if job["status"] in until:
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not reach {until}: {job}")
 
 
 def _ledger(client: SidecarClient) -> list[dict]:
@@ -43,7 +33,7 @@ def test_a_crash_between_reserve_and_post_is_voided_once_on_restart(tmp_path):
         body = {"inputs": {"video": name}, "quality_level": "low"}
         assert client.estimate(PAID_PRESET, body)["credits"] == 1.0
         run_url = f"{server.url}/ainfluencer/v1/presets/{PAID_PRESET}/run"
-        done = _wait(client, client.run(PAID_PRESET, body)["job_id"])
+        done = wait_for_job(client, client.run(PAID_PRESET, body)["job_id"])
         assert done["status"] == "completed" and done["credit_cost"] == 1.0
         long_clip = client.upload(EXAMPLES / "portrait_talking_source.mp4")["name"]
         slow = {"inputs": {"video": long_clip}, "quality_level": "pro"}  # still running when the crash comes
