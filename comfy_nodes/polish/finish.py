@@ -19,7 +19,7 @@ import torch
 
 from .colour import check_images, chunk_frames, pack_rgb24, unpack_rgb24
 from .grade import GradeAdjust, grade_lut
-from .grain import GRAIN_LOOKS, PackedGrain, _Workspace, apply_film_grain, strip_rows
+from .grain import GRAIN_LOOKS, GrainWorkspace, PackedGrain, apply_film_grain, strip_rows
 from .lut import DEFAULT_BAKE_SIZE, Lut3D, apply_lut, lut_table_u8
 from .tonemap import is_identity, tonemap_rgb
 
@@ -134,7 +134,7 @@ def _finish_u8(
         )
     # Strip by strip: pack, grain, LUT gather and unpack all work on cache-sized buffers.
     rows = strip_rows(width) if images.device.type == "cpu" else height  # accelerators: whole frames
-    work = _Workspace()
+    work = GrainWorkspace()
     out = torch.empty(images.shape, dtype=torch.uint8, device=images.device)
     for index, start in enumerate(range(0, frames, step)):
         chunk = images[start : start + step]

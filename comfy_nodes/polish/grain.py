@@ -309,7 +309,7 @@ def _tiled_layer(
     return field[:, shift : shift + height, shift : shift + width]
 
 
-class _Workspace:
+class GrainWorkspace:
     """Reusable buffers for per-frame work: fresh multi-MB temporaries cost page faults every frame."""
 
     def __init__(self) -> None:
@@ -472,7 +472,7 @@ class PackedGrain:
         self.active = strength > 0.0
         self._plan = _plan(strength, size, 0.0, self.seed, look, self.height, self.width, self.device)
         self._amplitude = _amplitude_table(self._plan.curve, self._plan.strength, str(self.device))
-        self._work = _Workspace()
+        self._work = GrainWorkspace()
         self._layers: tuple[tuple[int, torch.Tensor], ...] | None = None
         self._half = torch.tensor(1 << (FIELD_BITS + AMP_BITS - 1), dtype=torch.int32, device=self.device)
 
