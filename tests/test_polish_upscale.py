@@ -183,3 +183,15 @@ def test_video_upscale_streams_and_keeps_audio(tmp_path: Path) -> None:
     src = write_clip(tmp_path / "in.mp4", make_frames(12, 32, 48), 24, audio=make_tone(0.5))
     info = probe_video(upscale_video(src, tmp_path / "out.mp4", 2, tile=32))
     assert (info.width, info.height, info.frame_count, info.has_audio) == (96, 64, 12, True)
+
+
+def test_a_real_4x_upscale_of_a_1080p_frame_completes_within_output_plus_a_few_tiles() -> None:
+    frame = make_frames(1, 1080, 1920)
+    upscale_images(frame[:, :64, :64], 4, 0.3, 0.4)  # warm-up (allocator, kernels)
+    with PeakRSS() as watch:
+        out = upscale_images(frame, 4, 0.3, 0.4)
+    assert out.shape == (1, 4320, 7680, 3)
+    out_bytes = out.numel() * out.element_size()
+    # peak = the 8K output + a bounded tile working set, far below the untiled working set (~10.8 GB)
+    assert watch.peak_delta < out_bytes + 3 * tile_working_bytes(256, 4), watch.peak_delta
+    assert watch.peak_delta < tile_working_bytes(1920, 4) / 8
