@@ -14,8 +14,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from sqlalchemy import Boolean, Column, Float, String, Table, Text, insert, select
 from sqlalchemy.engine import Engine
 
-from .downloader import check_model_filename, is_pickle_name
 from .errors import AInfError, ErrorCode
+from .model_files import check_model_filename, is_pickle_name
 from .netguard import check_url, redact_url
 from .presets import WorkflowPreset
 from .storage import metadata
