@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .adapters.fal import FalAdapter
 from .characters import CharacterStore
 from .health import recent_logs
 from .jobs import JobStore
@@ -82,6 +83,7 @@ def build_sidecar(
     store = JobStore(database, folder)
     vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
     registry = ProviderRegistry(database, vault)
+    registry.register_provider(FalAdapter())  # real adapters first; ones passed in (tests) replace them
     for adapter in adapters or []:
         registry.register_provider(adapter)
     ledger = CreditLedger(database, folder)
