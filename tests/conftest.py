@@ -15,6 +15,12 @@ from ainfluencer.sidecar.service import Sidecar, build_sidecar
 from aiohttp import web
 from fakes import FakeComfyHost
 
+# No test may reach a real provider: every provider's base URL points at a closed loopback port unless a
+# test points it at its own emulator. Embedded test servers inherit this environment.
+UNREACHABLE_PROVIDER = "http://127.0.0.1:9"
+for _name in ("FAL", "KLING", "RUNWARE", "SYNCLABS"):
+    os.environ.setdefault(f"AINFLUENCER_PROVIDER_{_name}_BASE_URL", UNREACHABLE_PROVIDER)
+
 CANARY = "sk-canary-7f3d1c9e2b4a6f80d5e1"
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "assets" / "examples"

@@ -313,6 +313,7 @@ def test_retry_after_reads_seconds_and_http_dates():
 
 
 def test_one_base_url_override_serves_every_fal_host(monkeypatch):
+    monkeypatch.delenv("AINFLUENCER_PROVIDER_FAL_BASE_URL", raising=False)
     assert (FalAdapter().queue_url, FalAdapter().rest_url, FalAdapter().api_url) == (
         "https://queue.fal.run",
         "https://rest.fal.ai",
