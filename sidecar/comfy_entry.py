@@ -1,28 +1,17 @@
-"""Start-up inside ComfyUI: register known secrets, build the sidecar, hook executions, add routes."""
+"""Start-up inside ComfyUI: build the sidecar (its vault registers keys first), hook runs, add routes."""
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import sys
 
 from .comfy_bridge import ComfyBridge
 from .models_service import ModelsService
-from .redact import register_secret
 from .routes import register_routes
 from .service import Sidecar, build_sidecar
 
 log = logging.getLogger("ainfluencer")
-_SECRET_ENV = re.compile(r"^AINFLUENCER_PROVIDER_[A-Z0-9]+_API_KEY$")
 _sidecar: Sidecar | None = None
-
-
-def register_env_secrets() -> None:
-    """Mask every provider key given in the environment from the first line we write."""
-    for name, value in os.environ.items():
-        if _SECRET_ENV.match(name):
-            register_secret(value)
 
 
 def get_sidecar() -> Sidecar:
@@ -37,7 +26,6 @@ def install() -> Sidecar:
     global _sidecar
     if _sidecar is not None:
         return _sidecar
-    register_env_secrets()
     bridge = ComfyBridge()
     version = getattr(sys.modules.get("comfyui_version"), "__version__", None)
     sidecar = build_sidecar(bridge, bridge.user_dir, bridge.resolve_output, comfyui_version=version)
