@@ -13,31 +13,20 @@ check, as "balance not available for this key").
 
 from __future__ import annotations
 
-import io
 import logging
 import mimetypes
 import time
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..errors import AInfError, ErrorCode
-from ..providers import EngineAdapter
 from ..redact import redact_secrets, register_secret
 from ..vault import env_base_url
-from .http_policy import (
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    CallStats,
-    RetryPolicy,
-    download_result,
-    make_client,
-    poll_until,
-    provider_reason,
-    request_with_retries,
-)
+from .http_policy import poll_until, provider_reason, request_with_retries
+from .remote import RemoteAdapter, notify
 
 log = logging.getLogger("ainfluencer.adapters.fal")
 
@@ -60,84 +49,26 @@ LOCK_WORDS = ("user is locked", "exhausted balance", "top_up", "admin lock")
 NO_BALANCE_MESSAGE = "balance not available for this key (fal reports it to admin keys only)"
 
 
-class FalAdapter(EngineAdapter):
+class FalAdapter(RemoteAdapter):
     """fal.ai: Flux Pro images, Hailuo / Wan image-to-video and the clarity upscaler, via the queue."""
 
     engine_id = "provider_fal"
     default_base_url = QUEUE_URL
+    provider_name = "fal.ai"
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        poll_interval_s: float = 2.0,
-        deadline_s: float = 900.0,
-        cancel_check_s: float = 1.0,
-        retry: RetryPolicy | None = None,
-        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
-        client_factory: Callable[[], httpx.AsyncClient] = make_client,
-    ) -> None:
-        super().__init__(base_url)
+    def __init__(self, base_url: str | None = None, **settings: Any) -> None:
+        super().__init__(base_url, **settings)
         override = (base_url or env_base_url(self.engine_id) or "").rstrip("/")
         # One override serves every host (the emulator); otherwise fal's three hosts.
         self.queue_url = override or QUEUE_URL
         self.rest_url = override or REST_URL
         self.api_url = override or API_URL
-        self.poll_interval_s = poll_interval_s
-        self.deadline_s = deadline_s
-        self.cancel_check_s = cancel_check_s
-        self.retry = retry or RetryPolicy()
-        self.max_download_bytes = max_download_bytes
-        self.client_factory = client_factory
-        self.stats = CallStats()
         self._balance_cache: dict[str, tuple[float, float | None]] = {}
 
     # plumbing ------------------------------------------------------------------------------------
-    def _headers(self, api_key: str) -> dict[str, str]:
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise AInfError(
-                ErrorCode.ENGINE_OFFLINE,
-                "Add your fal.ai API key in Setup.",
-                detail={"engine": self.engine_id},
-            )
-        register_secret(api_key)
-        for half in api_key.split(":"):
-            register_secret(half)
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """fal's `Authorization: Key …` header."""
         return {"Authorization": f"Key {api_key}", "Accept": "application/json"}
-
-    async def _call(
-        self, client: httpx.AsyncClient, method: str, url: str, api_key: str | None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if api_key is not None:
-            headers.update(self._headers(api_key))
-        return await request_with_retries(
-            client, method, url, policy=self.retry, stats=self.stats, engine=self.engine_id,
-            headers=headers, **kwargs,
-        )  # fmt: skip
-
-    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise AInfError(
-                ErrorCode.CONTRACT_MISMATCH,
-                f"fal.ai answered {what} with something that is not a JSON object.",
-                detail={"engine": self.engine_id, "step": what, "body": redact_secrets(response.text[:300])},
-            )
-        return body
-
-    def _field(self, body: dict[str, Any], name: str, what: str) -> Any:
-        value = body.get(name)
-        if value in (None, "", [], {}):
-            raise AInfError(
-                ErrorCode.CONTRACT_MISMATCH,
-                f"fal.ai's {what} answer has no `{name}`.",
-                detail={"engine": self.engine_id, "step": what, "fields": sorted(body)[:20]},
-            )
-        return value
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
         """Map a non-2xx fal answer to the error taxonomy, with fal's own reason in `detail`."""
@@ -198,7 +129,7 @@ class FalAdapter(EngineAdapter):
     async def verify_identity(self, api_key: str) -> dict[str, Any]:
         """Check the key with the pricing endpoint (any valid key may read it); then probe the balance."""
         async with self.client_factory() as client:
-            response = await self._call(
+            response = await self.call(
                 client, "GET", f"{self.api_url}/v1/models/pricing", api_key, params={"endpoint_id": FLUX_PRO}
             )
             self._raise_for(response, "key check")
@@ -211,7 +142,7 @@ class FalAdapter(EngineAdapter):
         cached = self._balance_cache.get(api_key)
         if cached and time.monotonic() - cached[0] < BALANCE_CACHE_S:
             return cached[1]
-        response = await self._call(
+        response = await self.call(
             client, "GET", f"{self.api_url}/v1/account/billing", api_key, params={"expand": "credits"}
         )
         if response.status_code in (401, 403) and not any(
@@ -220,7 +151,7 @@ class FalAdapter(EngineAdapter):
             balance: float | None = None
         else:
             self._raise_for(response, "balance")
-            credits = self._field(self._json(response, "balance"), "credits", "balance")
+            credits = self.field(self.json_object(response, "balance"), "credits", "balance")
             value = credits.get("current_balance") if isinstance(credits, dict) else None
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise AInfError(
@@ -260,15 +191,15 @@ class FalAdapter(EngineAdapter):
                 ErrorCode.INVALID_MEDIA, "The input file is empty.", detail={"engine": self.engine_id}
             )
         async with self.client_factory() as client:
-            response = await self._call(
+            response = await self.call(
                 client, "POST", f"{self.rest_url}/storage/auth/token", api_key,
                 params={"storage_type": "fal-cdn-v3"}, json={},
             )  # fmt: skip
             self._raise_for(response, "upload token")
-            body = self._json(response, "upload token")
-            token = str(self._field(body, "token", "upload token"))
+            body = self.json_object(response, "upload token")
+            token = str(self.field(body, "token", "upload token"))
             token_type = str(body.get("token_type") or "Bearer")
-            cdn = str(self._field(body, "base_url", "upload token")).rstrip("/")
+            cdn = str(self.field(body, "base_url", "upload token")).rstrip("/")
             register_secret(token)
             if not cdn.startswith("https://") and not cdn.startswith(self.rest_url):
                 raise AInfError(
@@ -282,10 +213,12 @@ class FalAdapter(EngineAdapter):
                 headers={"Authorization": f"{token_type} {token}", "Content-Type": content_type},
             )  # fmt: skip
             self._raise_for(response, "upload")
-            return str(self._field(self._json(response, "upload"), "access_url", "upload"))
+            return str(self.field(self.json_object(response, "upload"), "access_url", "upload"))
 
     async def _image_url(self, api_key: str, request: dict[str, Any], name: str = "image") -> str:
         """An input image as a URL: a given http(s) URL as is, bytes or a file path uploaded first."""
+        if request.get("resume_request_id"):
+            return ""  # a resumed request was submitted with its inputs already; nothing to upload again
         url = request.get(f"{name}_url")
         if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
             return url
@@ -316,28 +249,42 @@ class FalAdapter(EngineAdapter):
         deadline = float(request.get("deadline_s") or self.deadline_s)
         app_root = "/".join(model.split("/")[:2])
         async with self.client_factory() as client:
-            response = await self._call(client, "POST", f"{self.queue_url}/{model}", api_key, json=arguments)
-            self._raise_for(response, "submit")
-            body = self._json(response, "submit")
-            request_id = str(self._field(body, "request_id", "submit"))
+            resumed = request.get("resume_request_id")
+            body: dict[str, Any] = {}
+            if resumed:
+                request_id = str(resumed)
+                log.info("fal %s: resuming request %s (no new submit)", model, request_id)
+            else:
+                response = await self.call(
+                    client, "POST", f"{self.queue_url}/{model}", api_key, json=arguments
+                )
+                self._raise_for(response, "submit")
+                body = self.json_object(response, "submit")
+                request_id = str(self.field(body, "request_id", "submit"))
+                log.info("fal %s submitted as %s", model, request_id)
+                notify(request, "on_submit", request_id)
             base = f"{self.queue_url}/{app_root}/requests/{urllib.parse.quote(request_id, safe='')}"
             status_url = self._same_origin(body.get("status_url"), f"{base}/status")
             response_url = self._same_origin(body.get("response_url"), base)
             cancel_url = self._same_origin(body.get("cancel_url"), f"{base}/cancel")
-            log.info("fal %s submitted as %s", model, request_id)
-            on_submit = request.get("on_submit")
-            if callable(on_submit):
-                on_submit(request_id)
             last: dict[str, Any] = {}
 
             async def check() -> dict[str, Any] | None:
-                resp = await self._call(client, "GET", status_url, api_key, params={"logs": 1})
+                resp = await self.call(client, "GET", status_url, api_key, params={"logs": 1})
                 self._raise_for(resp, "status")
-                status_body = self._json(resp, "status")
-                status = self._field(status_body, "status", "status")
+                status_body = self.json_object(resp, "status")
+                status = self.field(status_body, "status", "status")
                 last.update(status_body)
                 if status == "COMPLETED":
                     return status_body
+                where = status_body.get("queue_position")
+                notify(
+                    request,
+                    "on_status",
+                    f"fal.ai: in queue (position {where})"
+                    if status == "IN_QUEUE" and where is not None
+                    else f"fal.ai: {str(status).lower().replace('_', ' ')}",
+                )
                 if status not in ("IN_QUEUE", "IN_PROGRESS"):
                     raise AInfError(
                         ErrorCode.CONTRACT_MISMATCH,
@@ -347,7 +294,7 @@ class FalAdapter(EngineAdapter):
                 return None
 
             async def cancel() -> bool:
-                resp = await self._call(client, "PUT", cancel_url, api_key)
+                resp = await self.call(client, "PUT", cancel_url, api_key)
                 log.info("fal %s cancel answered HTTP %s", request_id, resp.status_code)
                 return resp.status_code < 400
 
@@ -356,7 +303,7 @@ class FalAdapter(EngineAdapter):
                 cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
                 request_id=request_id,
             )  # fmt: skip
-            result = await self._call(client, "GET", response_url, api_key)
+            result = await self.call(client, "GET", response_url, api_key)
             self._raise_for(result, "result")
             if final.get("error"):
                 reason = redact_secrets({"error": final.get("error"), "error_type": final.get("error_type")})
@@ -370,34 +317,44 @@ class FalAdapter(EngineAdapter):
                 raise AInfError(
                     ErrorCode.EXECUTION_FAILED, "fal.ai reported the run as failed.", detail=detail
                 )
-            output = self._json(result, "result")
+            output = self.json_object(result, "result")
             output["_request_id"] = request_id
             output["_billable_units"] = result.headers.get("x-fal-billable-units")
             return output
 
-    async def _fetch_media(self, url: Any, kind: str) -> tuple[bytes, str]:
-        if not isinstance(url, str):
-            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "missing": "url"})
-        async with self.client_factory() as client:
-            data, content_type = await download_result(
-                client, url, self.max_download_bytes, engine=self.engine_id, policy=self.retry,
-                allowed_types=(f"{kind}/", "application/octet-stream"),
-            )  # fmt: skip
-        _verify_decodable(data, kind, self.engine_id)
-        return data, content_type
+    async def _cost(self, model: str, units: Any, api_key: str) -> float | None:
+        """fal's reported billable units × the endpoint's unit price (None when either is unknown)."""
+        try:
+            count = float(units)
+        except (TypeError, ValueError):
+            return None
+        try:
+            async with self.client_factory() as client:
+                response = await self.call(
+                    client, "GET", f"{self.api_url}/v1/models/pricing", api_key, params={"endpoint_id": model}
+                )
+            prices = (
+                self.json_object(response, "pricing").get("prices") if response.status_code == 200 else None
+            )
+            price = next(
+                (p for p in prices or [] if isinstance(p, dict) and p.get("endpoint_id") == model), None
+            )
+            unit_price = float(price["unit_price"]) if price else None
+        except (AInfError, KeyError, TypeError, ValueError):
+            unit_price = None
+        return round(count * unit_price, 6) if unit_price is not None else None
 
-    def _result(self, output: dict[str, Any], model: str, media: list[dict[str, Any]]) -> dict[str, Any]:
-        first = media[0]
-        return {
-            "engine": self.engine_id,
-            "model": model,
-            "request_id": output["_request_id"],
-            "billable_units": output["_billable_units"],
-            "data": first["data"],
-            "content_type": first["content_type"],
-            "media": media,
-            "seed": output.get("seed"),
-        }
+    async def _result(
+        self, api_key: str, output: dict[str, Any], model: str, media: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return self.result(
+            model,
+            output["_request_id"],
+            media,
+            await self._cost(model, output["_billable_units"], api_key),
+            billable_units=output["_billable_units"],
+            seed=output.get("seed"),
+        )
 
     # capabilities --------------------------------------------------------------------------------
     async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -422,7 +379,7 @@ class FalAdapter(EngineAdapter):
             if request.get(name) is not None:
                 arguments[name] = cast(request[name])
         output = await self.run_model(api_key, model, arguments, request)
-        images = self._field(output, "images", "result")
+        images = self.field(output, "images", "result")
         if not isinstance(images, list) or not all(isinstance(i, dict) for i in images):
             raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "images"})
         nsfw = output.get("has_nsfw_concepts")
@@ -434,9 +391,9 @@ class FalAdapter(EngineAdapter):
             )
         media = []
         for image in images:
-            data, content_type = await self._fetch_media(image.get("url"), "image")
+            data, content_type = await self.fetch_media(image.get("url"), "image")
             media.append({"data": data, "content_type": content_type, "url": image.get("url")})
-        return self._result(output, model, media)
+        return await self._result(api_key, output, model, media)
 
     async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
         """Image-to-video with Minimax Hailuo 02 or Wan (model id from the request); returns MP4 bytes."""
@@ -463,12 +420,12 @@ class FalAdapter(EngineAdapter):
                 if request.get(name) is not None:
                     arguments[name] = request[name]
         output = await self.run_model(api_key, model, arguments, request)
-        video = self._field(output, "video", "result")
+        video = self.field(output, "video", "result")
         if not isinstance(video, dict):
             raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "video"})
-        data, content_type = await self._fetch_media(video.get("url"), "video")
-        return self._result(
-            output, model, [{"data": data, "content_type": content_type, "url": video.get("url")}]
+        data, content_type = await self.fetch_media(video.get("url"), "video")
+        return await self._result(
+            api_key, output, model, [{"data": data, "content_type": content_type, "url": video.get("url")}]
         )
 
     async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -486,39 +443,10 @@ class FalAdapter(EngineAdapter):
         if request.get("prompt"):
             arguments["prompt"] = str(request["prompt"])
         output = await self.run_model(api_key, model, arguments, request)
-        image = self._field(output, "image", "result")
+        image = self.field(output, "image", "result")
         if not isinstance(image, dict):
             raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "image"})
-        data, content_type = await self._fetch_media(image.get("url"), "image")
-        return self._result(
-            output, model, [{"data": data, "content_type": content_type, "url": image.get("url")}]
-        )
-
-
-def _verify_decodable(data: bytes, kind: str, engine: str) -> None:
-    """Refuse bytes that do not decode as the media kind promised (PIL for images, PyAV for video)."""
-    ok = False
-    if kind == "image":
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
-                ok = img.width > 0 and img.height > 0
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            ok = False
-    else:
-        import av
-
-        try:
-            with av.open(io.BytesIO(data)) as container:
-                stream = next(iter(container.streams.video), None)
-                ok = stream is not None and next(container.decode(stream), None) is not None
-        except (av.FFmpegError, OSError, ValueError, StopIteration):
-            ok = False
-    if not ok:
-        raise AInfError(
-            ErrorCode.INVALID_MEDIA,
-            f"fal.ai's result is not a decodable {kind}.",
-            detail={"engine": engine, "bytes": len(data)},
+        data, content_type = await self.fetch_media(image.get("url"), "image")
+        return await self._result(
+            api_key, output, model, [{"data": data, "content_type": content_type, "url": image.get("url")}]
         )
