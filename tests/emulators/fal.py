@@ -7,7 +7,6 @@ points the adapter at it. Jobs move IN_QUEUE → IN_PROGRESS → COMPLETED over 
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import json
 import time
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from .media import make_mp4, make_png
 
 FLUX = "fal-ai/flux-pro/v1.1"
 HAILUO_STD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
@@ -26,36 +27,6 @@ IMAGE_SIZES = {"square_hd", "square", "portrait_4_3", "portrait_16_9", "landscap
 FAULTS = {None, "exhausted", "moderation", "hang", "never_complete", "malformed_json", "missing_fields",
           "truncated", "nsfw"}  # fmt: skip
 LOCKED = "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
-
-
-def make_png(width: int = 64, height: int = 48) -> bytes:
-    """A small real PNG (a gradient), made with Pillow."""
-    from PIL import Image
-
-    img = Image.new("RGB", (width, height))
-    img.putdata([(x * 4 % 256, y * 5 % 256, 128) for y in range(height) for x in range(width)])
-    out = io.BytesIO()
-    img.save(out, format="PNG")
-    return out.getvalue()
-
-
-def make_mp4(frames: int = 6, size: int = 64) -> bytes:
-    """A small real MP4 (MPEG-4 part 2 video), made with PyAV."""
-    import av
-    import numpy as np
-
-    out = io.BytesIO()
-    with av.open(out, mode="w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=8)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for i in range(frames):
-            pixels = np.full((size, size, 3), (i * 30) % 256, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return out.getvalue()
 
 
 @dataclass
