@@ -135,7 +135,13 @@ class ComfyBridge:
 
         @functools.wraps(original_put)
         def put(item: tuple) -> Any:
-            _guard(tracker.on_queued, str(item[1]), item[2], item[3] if len(item) > 3 else {})
+            _guard(
+                tracker.on_queued,
+                str(item[1]),
+                item[2],
+                item[3] if len(item) > 3 else {},
+                item[4] if len(item) > 4 else [],
+            )
             return original_put(item)
 
         @functools.wraps(original_get)

@@ -28,9 +28,14 @@ def install() -> Sidecar:
         return _sidecar
     bridge = ComfyBridge()
     version = getattr(sys.modules.get("comfyui_version"), "__version__", None)
-    sidecar = build_sidecar(bridge, bridge.user_dir, bridge.resolve_output, comfyui_version=version)
+    sidecar = build_sidecar(
+        bridge,
+        bridge.user_dir,
+        bridge.resolve_output,
+        comfyui_version=version,
+        install_hooks=bridge.install_hooks,  # before jobs are queued again to re-poll their remote requests
+    )
     sidecar.pipeline.models = ModelsService.for_sidecar(sidecar).catalog  # DEPENDENCY_MISSING names ids
-    bridge.install_hooks(sidecar.tracker)
     register_routes(bridge.server.routes, get_sidecar)
     _sidecar = sidecar
     log.info("ainfluencer: sidecar ready with %d preset(s)", len(sidecar.catalog.ids()))

@@ -148,13 +148,16 @@ class JobStore:
                     self.log(job_id, "error", "final hook failed", error=repr(exc))
         return bool(changed)
 
-    def fail_orphans(self) -> list[str]:
-        """Fail jobs whose ComfyUI process is gone while they were queued or running (they died with it)."""
+    def fail_orphans(self, keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
+        """Fail jobs whose ComfyUI process is gone while they were queued or running (they died with it).
+
+        Jobs in `keep` (a remote request in flight that will be re-polled) are left for the caller to resume.
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(jobs.c.job_id, jobs.c.owner_pid).where(jobs.c.status.in_((QUEUED, RUNNING)))
             )
-            ids = [r.job_id for r in rows if not _pid_alive(r.owner_pid)]
+            ids = [r.job_id for r in rows if not pid_alive(r.owner_pid) and r.job_id not in keep]
         for job_id in ids:
             self.finish(
                 job_id,
@@ -261,7 +264,8 @@ class JobStore:
             return [json.loads(line) for line in fh if line.strip()]
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """True when another live process has this pid (our own pid counts as gone: we are its successor)."""
     if not pid or pid == os.getpid():
         return False
     try:

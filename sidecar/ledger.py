@@ -239,6 +239,35 @@ class CreditLedger:
             self._move(conn, -amount, amount)
         return pending_id
 
+    def reserve_steps(self, job_id: str, steps: list[tuple[str, float, str]]) -> None:
+        """Hold credits for several (step_id, credits, engine) of one job at once: all or nothing."""
+        total = sum(to_milli(credits) for _step, credits, _engine in steps)
+        with self.engine.begin() as conn:
+            acct = self._account(conn)
+            if acct.available_milli < total:
+                raise AInfError(
+                    ErrorCode.INSUFFICIENT_FUNDS,
+                    f"This run needs {from_milli(total)} credits; {from_milli(acct.available_milli)} are "
+                    "available. Nothing was queued or charged.",
+                    detail={
+                        "needed": from_milli(total),
+                        "available": from_milli(acct.available_milli),
+                        "pending": from_milli(acct.pending_milli),
+                        "steps": [step for step, _c, _e in steps],
+                    },
+                )
+            for step_id, credits, engine in steps:
+                self._insert(
+                    conn,
+                    id=self._pending_id(job_id, step_id),
+                    kind="pending",
+                    job_id=job_id,
+                    step_id=step_id,
+                    engine=engine,
+                    amount_milli=to_milli(credits),
+                )
+            self._move(conn, -total, total)
+
     def _resolve(self, job_id: str, step_id: str, kind: str, actual: float | None, reason: str) -> bool:
         pending_id = self._pending_id(job_id, step_id)
         try:
@@ -292,6 +321,18 @@ class CreditLedger:
         """Release the reservation in full; True if this call did."""
         return self._resolve(job_id, step_id, "void", None, reason or "released")
 
+    def held(self, job_id: str, step_id: str = DEFAULT_STEP) -> float | None:
+        """Credits a step's open reservation holds, or None (none made, or already posted or voided)."""
+        if (job_id, step_id) not in self.unresolved(job_id):
+            return None
+        with self.engine.connect() as conn:
+            amount = conn.execute(
+                select(ledger_transfers.c.amount_milli).where(
+                    ledger_transfers.c.id == self._pending_id(job_id, step_id)
+                )
+            ).scalar()
+        return from_milli(int(amount or 0))
+
     def unresolved(self, job_id: str | None = None) -> list[tuple[str, str]]:
         """(job_id, step_id) of reservations neither posted nor voided."""
         t = ledger_transfers
@@ -303,9 +344,13 @@ class CreditLedger:
             return [(r.job_id, r.step_id) for r in conn.execute(query)]
 
     def settle_job(self, job_id: str, status: str) -> None:
-        """JobStore final hook: completed → post every open step; failed or cancelled → void them."""
+        """JobStore final hook: completed → post the job's own steps; failed or cancelled → void them.
+
+        Remote node steps (`node:…`) post themselves with the provider's cost when their call succeeds; one
+        still open when the job ends never ran to a result (cached, skipped or failed), so it is voided.
+        """
         for _job, step in self.unresolved(job_id):
-            if status == COMPLETED:
+            if status == COMPLETED and not step.startswith("node:"):
                 self.post(job_id, step)
             else:
                 self.void(job_id, step, reason=f"job {status}")

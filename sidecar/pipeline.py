@@ -16,10 +16,29 @@ from .jobs import FINAL_STATES, QUEUED, JobStore
 from .media import require_media
 from .paths import resolve_inside
 from .presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
+from .remote_steps import RemoteSteps
 from .seams import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
+MAX_BATCH = 16
+BATCH_ID_STRIDE = 10_000
+
+
+def offset_prompt(prompt: dict[str, Any], item: int) -> dict[str, Any]:
+    """A copy of an API prompt with every node id (and every link to one) moved to batch item `item`."""
+
+    def moved(node_id: Any) -> str:
+        return str(int(node_id) + (item + 1) * BATCH_ID_STRIDE)
+
+    renamed: dict[str, Any] = {}
+    for node_id, node in prompt.items():
+        node = copy.deepcopy(node)
+        for name, value in (node.get("inputs") or {}).items():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) in prompt:
+                node["inputs"][name] = [moved(value[0]), value[1]]
+        renamed[moved(node_id)] = node
+    return renamed
 
 
 class RunRequest(BaseModel):
@@ -59,10 +78,12 @@ class PipelineManager:
         models: ModelRequirements | None = None,
         credits: CreditReservations | None = None,
         consent_log: ConsentLog | None = None,
+        remote: RemoteSteps | None = None,
     ) -> None:
         self.catalog, self.store, self.host, self.tracker = catalog, store, host, tracker
         self.engines, self.costs, self.models = engines, costs, models
         self.credits, self.consent_log = credits, consent_log
+        self.remote = remote
 
     def _identity_run(self, manifest: WorkflowPreset, request: RunRequest) -> bool:
         return manifest.requires_consent or "identity_reference" in request.inputs
@@ -80,7 +101,15 @@ class PipelineManager:
                 )
             ok, why = self.engines.availability(engine)
             if not ok:
-                raise AInfError(ErrorCode.ENGINE_OFFLINE, f"Engine {engine!r} cannot run now: {why}.")
+                raise AInfError(
+                    ErrorCode.ENGINE_OFFLINE,
+                    f"Engine {engine!r} cannot run now: {why}.",
+                    remediation=[
+                        f"{why}.",
+                        "Or run the preset with another engine (or none, for automatic).",
+                    ],
+                    detail={"engine": engine},
+                )
             return variants[engine]
         preference = self.catalog.primary(preset_id).engine_preference
         reasons = {}
@@ -90,7 +119,13 @@ class PipelineManager:
                 if ok:
                     return variants[candidate]
                 reasons[candidate] = why
-        raise AInfError(ErrorCode.ENGINE_OFFLINE, "No engine for this preset can run now.", detail=reasons)
+        steps = [f"{why}." for why in dict.fromkeys(reasons.values())]
+        raise AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            "No engine for this preset can run now: " + " ".join(steps),
+            remediation=steps or ["Check the Setup Hub's engine list."],
+            detail=reasons,
+        )
 
     def _check_input(self, spec: PresetInput, value: Any) -> Any:
         def bad(reason: str) -> AInfError:
@@ -201,26 +236,25 @@ class PipelineManager:
                 set_widget(graph, defs, node_id, name, request.seed)
         return variant, graph, checked
 
-    def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
-        """Credits, time and engine a run would use, before anything runs."""
-        variant = self.choose_variant(preset_id, request.engine)
-        quality = request.quality_level or variant.manifest.default_quality
-        return {
-            "credits": self.costs.estimate(variant.manifest, quality),
-            "estimated_time_seconds": variant.manifest.quality_levels[quality].estimated_time_seconds,
-            "engine": variant.manifest.engine,
-        }
+    def _plan_steps(
+        self, manifest: WorkflowPreset, prompt: dict[str, Any], quality: str
+    ) -> list[tuple[str, float, str]]:
+        """The remote steps of a bound prompt with their prices (empty without remote nodes or a ledger)."""
+        if self.remote is None:
+            return []
+        return self.remote.plan(prompt, quality, list(manifest.engine_preference))
 
-    # running -------------------------------------------------------------------------------------
-    async def execute_preset(
-        self, preset_id: str, request: RunRequest, source: str = "api"
-    ) -> dict[str, Any]:
-        """Validate, bind, convert, validate with ComfyUI, record and queue; returns the job summary."""
+    def _price(self, manifest: WorkflowPreset, quality: str, steps: list[tuple[str, float, str]]) -> float:
+        """Credits of a run: the sum of its remote steps when it has any, else the preset's cost-table row."""
+        if steps:
+            return round(sum(credits for _s, credits, _e in steps), 3)
+        return self.costs.estimate(manifest, quality)
+
+    def _prepare(self, preset_id: str, request: RunRequest, job_id: str) -> dict[str, Any]:
+        """Bind, name outputs after the job, convert and price one run (writes nothing)."""
         variant, graph, checked = self.bind(preset_id, request)
         manifest = variant.manifest
         quality = request.quality_level or manifest.default_quality
-        cost = self.costs.estimate(manifest, quality)
-        job_id = f"job_{uuid.uuid4().hex}"
         defs = self.host.node_definitions()
         for output in manifest.outputs:
             if output.prefix_input:
@@ -228,40 +262,139 @@ class PipelineManager:
                     graph, defs, output.node_id, output.prefix_input, f"ainfluencer/{job_id}/{preset_id}"
                 )
         prompt = ui_to_api(graph, defs)
+        steps = self._plan_steps(manifest, prompt, quality)
+        return {
+            "variant": variant,
+            "manifest": manifest,
+            "graph": graph,
+            "checked": checked,
+            "quality": quality,
+            "prompt": prompt,
+            "steps": steps,
+            "cost": self._price(manifest, quality, steps),
+        }
+
+    def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
+        """Credits, time and engine a run would use, before anything runs."""
+        plan = self._prepare(preset_id, request, "job_estimate")
+        manifest, quality = plan["manifest"], plan["quality"]
+        return {
+            "credits": plan["cost"],
+            "estimated_time_seconds": manifest.quality_levels[quality].estimated_time_seconds,
+            "engine": manifest.engine,
+            "steps": [{"step_id": s, "credits": c, "engine": e} for s, c, e in plan["steps"]],
+        }
+
+    # running -------------------------------------------------------------------------------------
+    def _reserve(self, job_id: str, manifest: WorkflowPreset, plan_steps: list, cost: float) -> bool:
+        """Hold the run's credits before queueing (INSUFFICIENT_FUNDS: nothing recorded); True if held."""
+        if cost <= 0:
+            return False
+        if self.credits is None:
+            raise AInfError(ErrorCode.DEPENDENCY_MISSING, "Paid runs need the credit ledger.")
+        if plan_steps and hasattr(self.credits, "reserve_steps"):
+            self.credits.reserve_steps(job_id, plan_steps)
+        else:
+            self.credits.reserve(job_id, cost, manifest.engine)
+        return True
+
+    def _release(self, job_id: str, plan_steps: list, reason: str) -> None:
+        for step_id in [s for s, _c, _e in plan_steps] or ["run"]:
+            self.credits.void(job_id, step_id, reason=reason)
+
+    async def execute_preset(
+        self, preset_id: str, request: RunRequest, source: str = "api"
+    ) -> dict[str, Any]:
+        """Validate, bind, convert, validate with ComfyUI, record and queue; returns the job summary."""
+        job_id = f"job_{uuid.uuid4().hex}"
+        plan = self._prepare(preset_id, request, job_id)
         prompt_id = str(uuid.uuid4())
-        outputs, _node_errors = await self.host.validate(prompt_id, prompt)
-        reserved = cost > 0
-        if reserved:
-            if self.credits is None:
-                raise AInfError(ErrorCode.DEPENDENCY_MISSING, "Paid runs need the credit ledger.")
-            self.credits.reserve(job_id, cost, manifest.engine)  # INSUFFICIENT_FUNDS: nothing recorded
+        outputs, _node_errors = await self.host.validate(prompt_id, plan["prompt"])
+        return self._record_and_queue(
+            job_id, preset_id, [request], [plan], plan["prompt"], prompt_id, outputs, source
+        )
+
+    async def execute_batch(
+        self, preset_id: str, requests: list[RunRequest], source: str = "api"
+    ) -> dict[str, Any]:
+        """Several runs of one preset merged into ONE ComfyUI prompt, so their remote waits overlap.
+
+        ComfyUI executes one prompt at a time but awaits async nodes concurrently inside a prompt; each run's
+        nodes get ids `<item>0000+<id>`, and the job's artifacts say which item they belong to.
+        """
+        if not 1 <= len(requests) <= MAX_BATCH:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"A batch holds 1 to {MAX_BATCH} runs.",
+                detail={"runs": len(requests), "max": MAX_BATCH},
+            )
+        job_id = f"job_{uuid.uuid4().hex}"
+        plans = [self._prepare(preset_id, r, job_id) for r in requests]
+        merged: dict[str, Any] = {}
+        steps: list[tuple[str, float, str]] = []
+        for item, plan in enumerate(plans):
+            renamed = offset_prompt(plan["prompt"], item)
+            merged.update(renamed)
+            steps += [
+                (f"node:{int(s.removeprefix('node:')) + (item + 1) * BATCH_ID_STRIDE}", c, e)
+                for s, c, e in plan["steps"]
+            ]
+        merged_plan = {**plans[0], "steps": steps, "cost": round(sum(p["cost"] for p in plans), 3)}
+        prompt_id = str(uuid.uuid4())
+        outputs, _node_errors = await self.host.validate(prompt_id, merged)
+        summary = self._record_and_queue(
+            job_id, preset_id, requests, [merged_plan], merged, prompt_id, outputs, source, batch=len(plans)
+        )
+        return {**summary, "items": len(plans)}
+
+    def _record_and_queue(
+        self,
+        job_id: str,
+        preset_id: str,
+        requests: list[RunRequest],
+        plans: list[dict[str, Any]],
+        prompt: dict[str, Any],
+        prompt_id: str,
+        outputs: list[str],
+        source: str,
+        batch: int = 0,
+    ) -> dict[str, Any]:
+        plan, request = plans[0], requests[0]
+        manifest, quality, cost = plan["manifest"], plan["quality"], plan["cost"]
+        reserved = self._reserve(job_id, manifest, plan["steps"], cost)
         try:
             consent_id = None
             if request.consent_given and self.consent_log is not None:
                 consent_id = self.consent_log.record_run_consent(job_id, request.character_id, source)
+            inputs: dict[str, Any] = {
+                **plan["checked"],
+                "quality_level": quality,
+                "seed": request.seed,
+                "character_id": request.character_id,
+                "consent_id": consent_id,
+            }
+            if batch:
+                inputs = {"batch": [r.inputs for r in requests], "quality_level": quality}
             self.store.create(
                 job_id=job_id,
                 source=source,
                 preset_id=preset_id,
-                inputs={
-                    **checked,
-                    "quality_level": quality,
-                    "seed": request.seed,
-                    "character_id": request.character_id,
-                    "consent_id": consent_id,
-                },
+                inputs=inputs,
                 quality_level=quality,
                 engine=manifest.engine,
                 prompt_id=prompt_id,
                 consent_given=request.consent_given,
                 credit_cost=cost,
             )
+            extra = {"extra_pnginfo": {"workflow": plan["graph"]}}
+            if self.remote is not None:
+                self.remote.save_prompt(job_id, prompt, extra, outputs)
         except Exception:
             if reserved:
-                self.credits.void(job_id, reason="the job could not be recorded")
+                self._release(job_id, plan["steps"], "the job could not be recorded")
             raise
         try:
-            self.host.enqueue(prompt_id, prompt, {"extra_pnginfo": {"workflow": graph}}, outputs)
+            self.host.enqueue(prompt_id, prompt, extra, outputs)
         except Exception as exc:
             error = AInfError(ErrorCode.ENGINE_OFFLINE, "ComfyUI did not accept the job.", detail=str(exc))
             self.store.finish(job_id, "failed", error)

@@ -25,6 +25,14 @@ ENGINE_IDS = (
     "provider_liveportrait",
 )
 KEYED_PROVIDERS = tuple(ENV_NAMES)
+PROVIDER_NAMES = {
+    LOCAL_ENGINE: "ComfyUI (this machine)",
+    "provider_kling": "Kling",
+    "provider_fal": "fal.ai",
+    "provider_runware": "Runware",
+    "provider_synclabs": "Sync Labs",
+    "provider_liveportrait": "LivePortrait",
+}
 CONNECTED, NOT_CONNECTED, ERROR, RUNNING = "connected", "not_connected", "error", "running"
 CHECK_TIMEOUT_S = 10.0
 
@@ -200,8 +208,13 @@ class ProviderRegistry:
         info = self.describe(engine_id)
         if not info["adapter_installed"]:
             return False, f"no adapter for {engine_id} is installed"
+        if info["status"] == NOT_CONNECTED:
+            return False, f"Add your {PROVIDER_NAMES[engine_id]} API key in Setup"
         if info["status"] != CONNECTED:
-            return False, f"{engine_id} is {info['status']} (connect it in the Setup Hub)"
+            return (
+                False,
+                f"{PROVIDER_NAMES[engine_id]}'s key failed its last check; test or replace it in Setup",
+            )
         return True, f"{engine_id} connected"
 
     # key operations ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .paths import WORKFLOWS_DIR, data_dir
 from .pipeline import ComfyHost, PipelineManager
 from .presets import PresetCatalog
 from .providers import EngineAdapter, ProviderRegistry
+from .remote_steps import RemoteSteps
 from .seams import CostEstimator, EngineAvailability, ModelRequirements
 from .storage import open_database
 from .tracker import ExecutionTracker
@@ -52,6 +54,7 @@ class Sidecar:
     characters: CharacterStore | None = None
     data_dir: Path | None = None
     output_dir: Path | None = None
+    remote: RemoteSteps | None = None
 
     def version_info(self) -> dict[str, Any]:
         """What `GET /ainfluencer/v1/version` answers."""
@@ -75,6 +78,7 @@ def build_sidecar(
     models: ModelRequirements | None = None,
     comfyui_version: str | None = None,
     adapters: list[EngineAdapter] | None = None,
+    install_hooks: Callable[[ExecutionTracker], None] | None = None,
 ) -> Sidecar:
     """Open the store, vault and ledger, settle what a crash left, load presets, wire the pipeline."""
     recent_logs()  # the last log lines, redacted, for the diagnostics bundle
@@ -88,7 +92,9 @@ def build_sidecar(
         registry.register_provider(adapter)
     ledger = CreditLedger(database, folder)
     store.final_hooks.append(ledger.settle_job)  # post on completed; void on failed/cancelled/orphaned
-    orphans = store.fail_orphans()
+    remote = RemoteSteps(database, registry, ledger, store)
+    resumable = remote.resumable_jobs()
+    orphans = store.fail_orphans(keep=set(resumable))
     if orphans:
         log.warning("ainfluencer: marked %d job(s) left by a previous run as failed", len(orphans))
     settled = ledger.reconcile(store)
@@ -97,9 +103,24 @@ def build_sidecar(
     characters = CharacterStore(database, host.input_dir)
     catalog = PresetCatalog(workflows_dir)
     tracker = ExecutionTracker(store, resolve_output)
+    tracker.save_prompt = remote.save_prompt
     pipeline = PipelineManager(
-        catalog, store, host, tracker, engines or registry, costs or ledger, models, ledger, characters
+        catalog,
+        store,
+        host,
+        tracker,
+        engines or registry,
+        costs or ledger,
+        models,
+        ledger,
+        characters,
+        remote,
     )
+    if install_hooks is not None:
+        install_hooks(tracker)
+    if resumable:
+        resumed = remote.resume(resumable, host.enqueue)
+        log.warning("ainfluencer: queued %d job(s) again to re-poll their remote requests", len(resumed))
     return Sidecar(
         store,
         catalog,
@@ -113,4 +134,5 @@ def build_sidecar(
         characters,
         folder,
         getattr(host, "output_dir", None),
+        remote,
     )

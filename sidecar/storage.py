@@ -162,6 +162,37 @@ consents = Table(
     Column("created_at", Float, nullable=False),
 )
 
+# One row per remote step (job, node): the provider request id is written BEFORE polling starts, so a restart
+# re-polls the same request instead of submitting (and paying) again.
+remote_requests = Table(
+    "remote_requests",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("step_id", String(64), primary_key=True),
+    Column("engine", String(64), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("model", String(200)),
+    Column("request_id", String(200)),
+    Column("status", String(16), nullable=False),  # submitting | submitted | completed | failed
+    Column("cost", Float),  # provider-reported USD cost, when the API gives one
+    Column("error_json", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# The API prompt a job was queued with, so a job whose remote step was in flight can be queued again after a
+# ComfyUI restart (ComfyUI's own queue lives in memory).
+job_prompts = Table(
+    "job_prompts",
+    metadata,
+    Column("job_id", String(64), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("prompt_json", Text, nullable=False),
+    Column("extra_json", Text, nullable=False, default="{}"),
+    Column("outputs_json", Text, nullable=False, default="[]"),
+    Column("resumes", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+)
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()

@@ -49,9 +49,17 @@ class ExecutionTracker:
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        # keeps an editor job's prompt so it can be queued again after a restart (RemoteSteps.save_prompt)
+        self.save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None
 
     # queue hooks ---------------------------------------------------------------------------------
-    def on_queued(self, prompt_id: str, prompt: dict[str, Any], extra_data: dict[str, Any]) -> None:
+    def on_queued(
+        self,
+        prompt_id: str,
+        prompt: dict[str, Any],
+        extra_data: dict[str, Any],
+        outputs: list[str] | None = None,
+    ) -> None:
         """A prompt entered ComfyUI's queue; editor prompts with pack nodes become jobs too."""
         job_id = self.store.job_id_for_prompt(prompt_id)
         if job_id is None and holds_pack_nodes(prompt):
@@ -64,6 +72,8 @@ class ExecutionTracker:
                 prompt_id=prompt_id,
                 engine="local_comfy",
             )
+            if self.save_prompt is not None:
+                self.save_prompt(job_id, prompt, extra_data, list(outputs or []))
         if job_id is not None:
             with self._lock:
                 self._runs[prompt_id] = _Run(job_id=job_id, total_nodes=max(1, len(prompt)))

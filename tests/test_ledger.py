@@ -133,8 +133,8 @@ async def test_estimate_answers_credits_time_and_engine_before_anything_runs(pai
         f"{V1}/presets/{PRESET}/estimate", json={"inputs": {"video": "a.mp4"}, "quality_level": "pro"}
     )
     estimate = await resp.json()
-    assert set(estimate) == {"credits", "estimated_time_seconds", "engine"}
-    assert (estimate["credits"], estimate["engine"]) == (1.0, "local_comfy")
+    assert set(estimate) == {"credits", "estimated_time_seconds", "engine", "steps"}
+    assert (estimate["credits"], estimate["engine"], estimate["steps"]) == (1.0, "local_comfy", [])
     assert estimate["estimated_time_seconds"] > 0
     assert host.queued == [] and paid_sidecar.store.list()["total"] == 0
 
