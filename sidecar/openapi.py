@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .characters import CharacterCreate, ConsentCreate, ReferenceAdd
+from .generate import GenerateRequest, GenerateResponse
 from .ledger import MAX_CREDITS
 from .model_catalog import AddCustomModelRequest
 from .models_service import DownloadModelRequest
-from .pipeline import RunRequest
+from .pipeline import BatchRequest, RunRequest
 
 
 class EmptyBody(BaseModel):
@@ -114,6 +115,28 @@ ROUTES: list[Spec] = [
         RunRequest,
         EstimateAnswer,
     ),
+    (
+        "post",
+        "/presets/{preset_id}/batch",
+        "Several runs of one preset merged into one prompt (remote waits overlap)",
+        BatchRequest,
+        JobStarted,
+    ),
+    (
+        "post",
+        "/generate/image",
+        "Generate with an image preset (the seed's contract)",
+        GenerateRequest,
+        GenerateResponse,
+    ),
+    (
+        "post",
+        "/generate/video",
+        "Generate with a video preset (the seed's contract)",
+        GenerateRequest,
+        GenerateResponse,
+    ),
+    ("get", "/generate/{job_id}", "A generate job in the seed's response shape", None, GenerateResponse),
     ("get", "/jobs", "List jobs (limit, offset, status)", None, None),
     ("get", "/jobs/{job_id}", "One job with progress, artifacts and credit_cost", None, None),
     ("get", "/jobs/{job_id}/logs", "A job's redacted log lines", None, None),

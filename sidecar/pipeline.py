@@ -53,6 +53,13 @@ class RunRequest(BaseModel):
     character_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+class BatchRequest(BaseModel):
+    """Body of `POST …/presets/{id}/batch`: several runs of one preset, merged into one ComfyUI prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+    runs: list[RunRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class ComfyHost(Protocol):
     """What the pipeline needs from ComfyUI (`ComfyBridge` in production, a fake in unit tests)."""
 

@@ -250,6 +250,30 @@ class RemoteSteps:
             job_id, "error", "remote step failed", step=step_id, error=error.to_dict(), voided=voided
         )
 
+    def step_error(self, job_id: str, node_id: str) -> AInfError | None:
+        """The error a node's remote call failed with (its code and the provider's reason), if any."""
+        t = remote_requests
+        with self.database.connect() as conn:
+            row = conn.execute(
+                select(t.c.error_json)
+                .where(
+                    t.c.job_id == job_id,
+                    t.c.status == FAILED,
+                    (t.c.step_id == step_id_for(node_id)) | t.c.step_id.like(step_id_for(node_id) + "#%"),
+                )
+                .order_by(t.c.updated_at.desc())
+            ).first()
+        if row is None or not row.error_json:
+            return None
+        data = json.loads(row.error_json)
+        try:
+            code = ErrorCode(data.get("error"))
+        except ValueError:
+            return None
+        return AInfError(
+            code, data.get("message"), remediation=data.get("remediation"), detail=data.get("detail")
+        )
+
     # restart -------------------------------------------------------------------------------------
     def save_prompt(
         self, job_id: str, prompt: dict[str, Any], extra: dict[str, Any], outputs: list[str]

@@ -218,8 +218,10 @@ def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar
                 return web.json_response(saved)
         raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")
 
-    from .routes_models import register_model_routes  # these build on this module's helpers
+    from .routes_generate import register_generate_routes  # these build on this module's helpers
+    from .routes_models import register_model_routes
     from .routes_setup import register_setup_routes
 
     register_setup_routes(routes, get_sidecar)
     register_model_routes(routes, get_sidecar)
+    register_generate_routes(routes, get_sidecar)

@@ -104,6 +104,7 @@ def build_sidecar(
     catalog = PresetCatalog(workflows_dir)
     tracker = ExecutionTracker(store, resolve_output)
     tracker.save_prompt = remote.save_prompt
+    tracker.step_error = remote.step_error
     pipeline = PipelineManager(
         catalog,
         store,

@@ -51,6 +51,8 @@ class ExecutionTracker:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         # keeps an editor job's prompt so it can be queued again after a restart (RemoteSteps.save_prompt)
         self.save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None
+        # the taxonomy error a remote node failed with (RemoteSteps.step_error), kept as the job's error
+        self.step_error: Callable[[str, str], AInfError | None] | None = None
 
     # queue hooks ---------------------------------------------------------------------------------
     def on_queued(
@@ -162,6 +164,8 @@ class ExecutionTracker:
                     "exception_message": info.get("exception_message"),
                 },
             )
+            if self.step_error is not None and info.get("node_id") is not None:
+                error = self.step_error(run.job_id, str(info["node_id"])) or error
             self.store.log(run.job_id, "error", "traceback", traceback=info.get("traceback"))
             self.store.finish(run.job_id, FAILED, error)
             self._emit(run.job_id, FAILED)

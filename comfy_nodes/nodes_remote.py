@@ -1,0 +1,225 @@
+"""V3 remote nodes: provider nodes with each model's own parameters, and engine-agnostic capability nodes.
+
+Every node is async (ComfyUI awaits them concurrently inside a prompt), returns core IMAGE / VIDEO values,
+shows live status text, honours interrupts (the remote job is cancelled where the API allows) and never takes
+a key as an input (it would be saved into every output's metadata): keys come from the Setup Hub's vault.
+Imported only inside ComfyUI.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import folder_paths
+import torch
+from comfy_api.latest import InputImpl, io
+
+from ..sidecar import capability_requests as cap
+from .remote_call import RemoteCall
+from .remote_media import bytes_to_image, image_to_png, stack_images
+
+__all__ = ["REMOTE_NODES"]
+
+CATEGORY = "AInfluencer/remote"
+IMAGE_ENGINES = ["auto", "provider_fal", "provider_runware", "provider_kling"]
+VIDEO_ENGINES = ["auto", "provider_kling", "provider_fal", "provider_runware"]
+LIPSYNC_ENGINES = ["auto", "provider_synclabs", "provider_kling"]
+UPSCALE_ENGINES = ["auto", "local_comfy", "provider_fal", "provider_runware"]
+_NO_KEY_NOTE = " Uses the API key saved in the Setup Hub (never a node input)."
+
+
+def _engine_input(choices: list[str]) -> io.Combo.Input:
+    return io.Combo.Input(
+        "engine",
+        options=choices,
+        default="auto",
+        tooltip="`auto` takes the first connected engine in the preset's preference order at run time.",
+    )
+
+
+def _prompt(name: str = "prompt", default: str = "") -> io.String.Input:
+    return io.String.Input(name, multiline=True, default=default)
+
+
+def _seed() -> io.Int.Input:
+    return io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True)
+
+
+async def _images(call: RemoteCall, requests: list[dict[str, Any]], model: str | None) -> torch.Tensor:
+    results = await call.call_many(requests, model)
+    for index, result in enumerate(results):
+        call.keep(result, index, ".png")
+    return stack_images([bytes_to_image(r["data"]) for r in results])
+
+
+async def _video(call: RemoteCall, request: dict[str, Any], model: str | None) -> Any:
+    result = await call.call(request, 0, model)
+    return InputImpl.VideoFromFile(str(call.keep(result, 0, ".mp4")))
+
+
+def _video_bytes(video: Any) -> bytes:
+    """A VIDEO input's bytes as an MP4 file."""
+    import io as stdio
+
+    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            return fh.read()
+    buffer = stdio.BytesIO()
+    video.save_to(buffer)
+    return buffer.getvalue()
+
+
+def _audio_files() -> list[str]:
+    folder = folder_paths.get_input_directory()
+    files = [f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))]
+    return sorted(folder_paths.filter_files_content_types(files, ["audio"])) or ["(upload an audio file)"]
+
+
+def _audio_bytes(name: str) -> tuple[bytes, str]:
+    path = folder_paths.get_annotated_filepath(name)
+    with open(path, "rb") as fh:
+        return fh.read(), cap.audio_content_type(name)
+
+
+# capability nodes --------------------------------------------------------------------------------------
+class GenerateImageNode(io.ComfyNode):
+    """Text → image on any connected engine."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Prompt, size, seed and engine → IMAGE."""
+        return io.Schema(
+            node_id="AInfluencerGenerateImage",
+            display_name="AInfluencer Generate Image",
+            category=CATEGORY,
+            description="Generates an image on the chosen engine (fal.ai Flux Pro, Runware Flux, Kling)."
+            + _NO_KEY_NOTE,
+            inputs=[
+                _prompt(),
+                _prompt("negative_prompt"),
+                io.Int.Input("width", default=1024, min=256, max=2048, step=64),
+                io.Int.Input("height", default=1024, min=256, max=2048, step=64),
+                _seed(),
+                _engine_input(IMAGE_ENGINES),
+            ],
+            outputs=[io.Image.Output("image")],
+            hidden=[io.Hidden.extra_pnginfo],
+        )
+
+    @classmethod
+    async def execute(cls, prompt, negative_prompt, width, height, seed, engine) -> io.NodeOutput:
+        """Generate on the resolved engine and return the image."""
+        call = RemoteCall("image", engine, cls.hidden.extra_pnginfo)
+        request = cap.image_request(call.engine, prompt, negative_prompt, width, height, seed)
+        return io.NodeOutput(await _images(call, [request], request.get("model")))
+
+
+class ImageToVideoNode(io.ComfyNode):
+    """Image → video on any connected engine."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Image, prompt, duration and engine → VIDEO."""
+        return io.Schema(
+            node_id="AInfluencerImageToVideo",
+            display_name="AInfluencer Image to Video",
+            category=CATEGORY,
+            description="Animates the first image of the batch on the chosen engine (Kling, fal.ai Hailuo)."
+            + _NO_KEY_NOTE,
+            inputs=[
+                io.Image.Input("image"),
+                _prompt(),
+                _prompt("negative_prompt"),
+                io.Combo.Input(
+                    "duration",
+                    options=["short", "long"],
+                    default="short",
+                    tooltip="short: 5–6 s, long: 10 s (the engine's nearest lengths).",
+                ),
+                _engine_input(VIDEO_ENGINES),
+            ],
+            outputs=[io.Video.Output("video")],
+            hidden=[io.Hidden.extra_pnginfo],
+        )
+
+    @classmethod
+    async def execute(cls, image, prompt, negative_prompt, duration, engine) -> io.NodeOutput:
+        """Animate on the resolved engine and return the clip."""
+        call = RemoteCall("video", engine, cls.hidden.extra_pnginfo)
+        request = cap.video_request(call.engine, image_to_png(image), prompt, negative_prompt, duration)
+        return io.NodeOutput(await _video(call, request, request.get("model")))
+
+
+class LipSyncNode(io.ComfyNode):
+    """Lip-sync a clip to an audio file on any connected engine."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Video, audio file and engine → VIDEO."""
+        return io.Schema(
+            node_id="AInfluencerLipSync",
+            display_name="AInfluencer Lip-Sync",
+            category=CATEGORY,
+            description="Makes the person in the clip speak the audio (Sync Labs lipsync-2)." + _NO_KEY_NOTE,
+            inputs=[
+                io.Video.Input("video"),
+                io.Combo.Input("audio", options=_audio_files(), upload=io.UploadType.audio),
+                io.Combo.Input(
+                    "sync_mode",
+                    options=list(cap.SYNC_MODES),
+                    default="cut_off",
+                    tooltip="What to do when audio and video lengths differ.",
+                ),
+                _engine_input(LIPSYNC_ENGINES),
+            ],
+            outputs=[io.Video.Output("video")],
+            hidden=[io.Hidden.extra_pnginfo],
+        )
+
+    @classmethod
+    async def execute(cls, video, audio, sync_mode, engine) -> io.NodeOutput:
+        """Lip-sync on the resolved engine and return the clip."""
+        call = RemoteCall("lipsync", engine, cls.hidden.extra_pnginfo)
+        audio_data, audio_type = _audio_bytes(audio)
+        request = cap.lipsync_request(call.engine, _video_bytes(video), audio_data, audio_type, sync_mode)
+        return io.NodeOutput(await _video(call, request, request.get("model")))
+
+
+class UpscaleNode(io.ComfyNode):
+    """Upscale images on this machine or on a connected provider."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Images, factor and engine → IMAGE."""
+        return io.Schema(
+            node_id="AInfluencerUpscale",
+            display_name="AInfluencer Upscale (any engine)",
+            category=CATEGORY,
+            description="Upscales locally (weight-free, no download) or on fal.ai / Runware." + _NO_KEY_NOTE,
+            inputs=[
+                io.Image.Input("images"),
+                io.Combo.Input("scale", options=["2x", "4x"], default="2x"),
+                _engine_input(UPSCALE_ENGINES),
+            ],
+            outputs=[io.Image.Output("images")],
+            hidden=[io.Hidden.extra_pnginfo],
+        )
+
+    @classmethod
+    async def execute(cls, images, scale, engine) -> io.NodeOutput:
+        """Upscale every image of the batch (remote calls in flight together)."""
+        call = RemoteCall("upscale", engine, cls.hidden.extra_pnginfo)
+        factor = int(scale.rstrip("x"))
+        if call.engine == "local_comfy":
+            from .polish.upscale import upscale_images
+
+            return io.NodeOutput(upscale_images(images, factor, denoise=0.35, sharpen=0.4))
+        requests = [
+            cap.upscale_request(call.engine, image_to_png(images, i), factor) for i in range(len(images))
+        ]
+        return io.NodeOutput(await _images(call, requests, requests[0].get("model")))
+
+
+REMOTE_NODES: list[type[io.ComfyNode]] = [GenerateImageNode, ImageToVideoNode, LipSyncNode, UpscaleNode]

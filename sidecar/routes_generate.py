@@ -1,0 +1,45 @@
+"""Routes of the seed's generate contract and of merged batch runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .generate import GenerateRequest, response_for, to_run_request
+from .pipeline import BatchRequest
+from .routes import PREFIX, guarded, json_body
+from .service import Sidecar
+
+
+def register_generate_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
+    """Add the generate and batch routes."""
+
+    def generate_handler(kind: str):
+        async def generate(request: web.Request) -> web.Response:
+            sidecar = get_sidecar()
+            body = GenerateRequest.model_validate(await json_body(request))
+            run = to_run_request(kind, body, sidecar.pipeline)
+            job = await sidecar.pipeline.execute_preset(body.preset_id, run, source="api")
+            answer = response_for({**sidecar.store.get(job["job_id"]), **job})
+            return web.json_response(answer.model_dump(), status=202)
+
+        generate.__name__ = f"generate_{kind}"
+        return guarded(generate)
+
+    routes.post(f"{PREFIX}/generate/image")(generate_handler("image"))
+    routes.post(f"{PREFIX}/generate/video")(generate_handler("video"))
+
+    @routes.get(PREFIX + "/generate/{job_id}")
+    @guarded
+    async def generate_status(request: web.Request) -> web.Response:
+        job = get_sidecar().store.get(request.match_info["job_id"])
+        return web.json_response(response_for(job).model_dump())
+
+    @routes.post(PREFIX + "/presets/{preset_id}/batch")
+    @guarded
+    async def run_batch(request: web.Request) -> web.Response:
+        body = BatchRequest.model_validate(await json_body(request))
+        source = "cli" if request.headers.get("X-AInfluencer-Client") == "cli" else "api"
+        job = await get_sidecar().pipeline.execute_batch(request.match_info["preset_id"], body.runs, source)
+        return web.json_response(job, status=202)
