@@ -174,7 +174,7 @@ class LipSyncNode(io.ComfyNode):
                 ),
                 _engine_input(LIPSYNC_ENGINES),
             ],
-            outputs=[io.Video.Output("video")],
+            outputs=[io.Video.Output("synced_video", display_name="video")],
             hidden=[io.Hidden.extra_pnginfo],
         )
 
@@ -203,7 +203,7 @@ class UpscaleNode(io.ComfyNode):
                 io.Combo.Input("scale", options=["2x", "4x"], default="2x"),
                 _engine_input(UPSCALE_ENGINES),
             ],
-            outputs=[io.Image.Output("images")],
+            outputs=[io.Image.Output("upscaled_images", display_name="images")],
             hidden=[io.Hidden.extra_pnginfo],
         )
 

@@ -173,6 +173,8 @@ class ProviderRegistry:
                 "error": None,
                 "message": "the host ComfyUI",
             }
+        if provider_id not in KEYED_PROVIDERS:
+            return self._describe_tool(provider_id)
         state = self._state(provider_id)
         found = self.vault.get(provider_id) if provider_id in KEYED_PROVIDERS else None
         if found is None:
@@ -195,6 +197,23 @@ class ProviderRegistry:
             "message": state.get("message") if fresh else None,
         }
 
+    def _describe_tool(self, provider_id: str) -> dict[str, Any]:
+        """A keyless local tool (LivePortrait): installed or not, and what is missing."""
+        adapter = self.get_provider(provider_id)
+        ok, why = self.availability(provider_id)
+        return {
+            "id": provider_id,
+            "kind": "local_tool",
+            "status": CONNECTED if ok else NOT_CONNECTED,
+            "adapter_installed": adapter is not None,
+            "key": None,
+            "key_source": None,
+            "balance": None,
+            "last_check": None,
+            "error": None,
+            "message": why,
+        }
+
     def list_providers(self) -> list[dict[str, Any]]:
         """Every engine id with its status (never a key)."""
         return [self.describe(pid) for pid in ENGINE_IDS]
@@ -205,6 +224,16 @@ class ProviderRegistry:
             return True, "the host ComfyUI"
         if engine_id not in ENGINE_IDS:
             return False, f"{engine_id} is not a known engine"
+        adapter = self.get_provider(engine_id)
+        if engine_id not in KEYED_PROVIDERS:  # a local tool: installed or not, no key
+            detect = getattr(adapter, "detect", None)
+            if adapter is None or detect is None:
+                return False, f"no adapter for {engine_id} is installed"
+            found = detect()
+            if found.get("installed"):
+                return True, f"{PROVIDER_NAMES[engine_id]} is installed"
+            steps = found.get("remediation") or [f"Install {PROVIDER_NAMES[engine_id]}"]
+            return False, str(steps[0]).rstrip(".")
         info = self.describe(engine_id)
         if not info["adapter_installed"]:
             return False, f"no adapter for {engine_id} is installed"
@@ -340,9 +369,10 @@ class ProviderRegistry:
         """One engine's health with a timeout: status, balance, last check, error."""
         info = self.describe(provider_id)
         adapter = self.get_provider(provider_id)
-        if provider_id == LOCAL_ENGINE or adapter is None or info["status"] == NOT_CONNECTED:
+        keyless = provider_id not in KEYED_PROVIDERS
+        if adapter is None or (not keyless and info["status"] == NOT_CONNECTED):
             return info
-        found = self.vault.get(provider_id)
+        found = self.vault.get(provider_id) if not keyless else None
         try:
             result = await asyncio.wait_for(adapter.health_check(found[0] if found else None), self.timeout_s)
         except Exception as exc:
@@ -355,6 +385,18 @@ class ProviderRegistry:
                 "last_check": time.time(),
             }
         ok = bool((result or {}).get("ok"))
+        if keyless:
+            good = RUNNING if provider_id == LOCAL_ENGINE else CONNECTED
+            extra = {
+                k: result.get(k) for k in ("gpu", "models", "queue", "missing", "remediation") if k in result
+            }
+            return {
+                **info,
+                **extra,
+                "status": good if ok else (ERROR if provider_id == LOCAL_ENGINE else NOT_CONNECTED),
+                "last_check": time.time(),
+                "message": str((result or {}).get("message", ""))[:500],
+            }
         return {
             **info,
             "status": CONNECTED if ok else ERROR,

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.fal import FalAdapter
+from .adapters.liveportrait import LivePortraitAdapter
+from .adapters.local_comfy import LocalComfyAdapter
+from .adapters.synclabs import SyncLabsAdapter
 from .characters import CharacterStore
+from .comfy_bridge import running_in_comfyui
 from .health import recent_logs
 from .jobs import JobStore
 from .ledger import CreditLedger
@@ -87,7 +91,14 @@ def build_sidecar(
     store = JobStore(database, folder)
     vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
     registry = ProviderRegistry(database, vault)
-    registry.register_provider(FalAdapter())  # real adapters first; ones passed in (tests) replace them
+    for real in (  # real adapters first; ones passed in (tests) replace them
+        FalAdapter(),
+        SyncLabsAdapter(),
+        LivePortraitAdapter.from_comfy(),
+    ):
+        registry.register_provider(real)
+    if running_in_comfyui():  # the host's GPU, models and queue (a stand-in host has none to report)
+        registry.register_provider(LocalComfyAdapter.from_comfy())
     for adapter in adapters or []:
         registry.register_provider(adapter)
     ledger = CreditLedger(database, folder)

@@ -36,10 +36,13 @@ def test_nodes_register_only_through_comfy_entrypoint():
 def test_every_node_id_is_a_string_literal_prefixed_ainfluencer():
     ids = []
     for path in (REPO / "comfy_nodes").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.keyword) and node.arg == "node_id":
-                assert isinstance(node.value, ast.Constant), f"{path.name}: node_id must be a literal"
-                ids.append(node.value.value)
+        for call in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "Schema"):
+                continue
+            for node in call.keywords:
+                if node.arg == "node_id":
+                    assert isinstance(node.value, ast.Constant), f"{path.name}: node_id must be a literal"
+                    ids.append(node.value.value)
     assert ids and all(i.startswith("AInfluencer") for i in ids), ids
     assert len(ids) == len(set(ids))
 

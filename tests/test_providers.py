@@ -27,7 +27,9 @@ async def test_every_engine_is_listed_with_status_and_no_key(paid_client):
     assert list(listed) == list(ENGINE_IDS)
     assert listed["local_comfy"]["status"] == "running"
     assert all(listed[p]["status"] == "not_connected" for p in ENGINE_IDS[1:])
-    assert listed["provider_liveportrait"]["adapter_installed"] is False
+    # LivePortrait takes no key: its detector is installed, and it is "not connected" until the pack is
+    assert listed["provider_liveportrait"]["adapter_installed"] is True
+    assert listed["provider_liveportrait"]["key"] is None and listed["provider_liveportrait"]["message"]
 
 
 async def test_connect_verifies_stores_and_answers_only_last4(paid_client, paid_sidecar, fake_adapters):

@@ -203,18 +203,26 @@ class LivePortraitAdapter(EngineAdapter):
         found.sort(key=lambda item: item[1])  # an enabled copy first
         return found
 
-    def _missing_files(self, files: tuple[WeightFile, ...], folders: list[Path]) -> list[WeightFile]:
-        return [w for w in files if not any(_present(f, rel) for f in folders for rel in w.paths)]
+    def _missing_files(self, files: tuple[WeightFile, ...], folders: list[Path] | None) -> list[str] | None:
+        if folders is None:
+            return None  # the folders could not be listed: unknown, not missing
+        return [w.name for w in files if not any(_present(f, rel) for f in folders for rel in w.paths)]
 
-    def _inspect(self, spec: PackSpec, roots: list[Path], registered: set[str] | None) -> dict[str, Any]:
+    def _inspect(
+        self,
+        spec: PackSpec,
+        roots: list[Path],
+        registered: set[str] | None,
+        weight_dirs: list[Path] | None,
+        detector_dirs: list[Path] | None,
+    ) -> dict[str, Any]:
         folders = self._pack_folders(spec, roots)
         folder, disabled = folders[0] if folders else (None, False)
         nodes_registered = sorted(n for n in spec.known_nodes if registered and n in registered)
         nodes_missing = [n for n in spec.required_nodes if registered is None or n not in registered]
-        found_by = (["folder"] if folder else []) + (["nodes"] if nodes_registered else [])
-        weight_dirs = _dedupe(self.model_dirs())
+        distinctive = len(nodes_missing) < len(spec.required_nodes)  # generic names alone prove nothing
+        found_by = (["folder"] if folder else []) + (["nodes"] if distinctive else [])
         weights_missing = self._missing_files(spec.weights, weight_dirs)
-        detector_dirs = _dedupe(self.detector_dirs()) if spec.detector else []
         detector_missing = self._missing_files((spec.detector,), detector_dirs) if spec.detector else []
         incomplete = []
         if folder is not None and not disabled and nodes_missing:
@@ -231,27 +239,21 @@ class LivePortraitAdapter(EngineAdapter):
             "nodes_missing": nodes_missing,
             "incomplete": incomplete,
             "weights_folder": str(weight_dirs[0]) if weight_dirs else DEFAULT_WEIGHTS_FOLDER,
-            "weights_missing": [w.name for w in weights_missing],
+            "weights_missing": weights_missing,
             "detector_folder": str(detector_dirs[0]) if detector_dirs else DEFAULT_DETECTOR_FOLDER,
-            "detector_missing": [w.name for w in detector_missing],
+            "detector_missing": detector_missing,
             "ready": registered is not None
             and not nodes_missing
-            and not weights_missing
-            and not detector_missing,
+            and weights_missing == [] == detector_missing,
         }
 
     def detect(self) -> dict[str, Any]:
         """Which pack is installed, which of its nodes registered, exactly what is missing, and the fix."""
-        registered: set[str] | None
-        try:
-            registered = set(self.node_classes())
-        except Exception:
-            registered = None
-        try:
-            roots = _dedupe(self.custom_nodes_dirs())
-        except Exception:
-            roots = []
-        reports = [self._inspect(spec, roots, registered) for spec in PACKS]
+        registered = _attempt(lambda: set(self.node_classes()))
+        roots = _attempt(lambda: _dedupe(self.custom_nodes_dirs()))
+        weight_dirs = _attempt(lambda: _dedupe(self.model_dirs()))
+        detector_dirs = _attempt(lambda: _dedupe(self.detector_dirs()))
+        reports = [self._inspect(s, roots or [], registered, weight_dirs, detector_dirs) for s in PACKS]
         ready = [r for r in reports if r["ready"]]
         present = [r for r in reports if r["found_by"]]
         chosen = (ready or present or [None])[0]
@@ -268,8 +270,9 @@ class LivePortraitAdapter(EngineAdapter):
                 remediation.append(
                     "Start AInfluencer inside ComfyUI (`ainfluencer serve`), then check again."
                 )
-            for report in present or [reports[0]]:
-                _explain(report, bool(present), registered is not None, missing, remediation)
+            if present or registered is not None or roots is not None:  # else absence cannot be told
+                for report in present or [reports[0]]:
+                    _explain(report, bool(present), registered is not None, missing, remediation)
         return {
             "installed": bool(ready),
             "pack": _pack_summary(chosen),
@@ -437,6 +440,14 @@ def _explain_files(report: dict[str, Any], missing: list[dict[str, Any]], steps:
             f"Download {', '.join(files)} from {DETECTOR_REPO} into {folder} (a pickle-format file: "
             "take it only from that source)."
         )
+
+
+def _attempt(reader: Callable[[], Any]) -> Any:
+    """A reader's answer, or None when it failed (ComfyUI not running, folder API missing)."""
+    try:
+        return reader()
+    except Exception:
+        return None
 
 
 def _dedupe(folders: list[Path]) -> list[Path]:

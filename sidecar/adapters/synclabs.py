@@ -28,11 +28,12 @@ Contract notes (see ../shared/reference/providers.md §5, §7), checked in this 
   estimatedGenerationCost}]`; the overview page lists `/v2/generate/estimate-cost` instead, so we fall back to
   it on 404. The recorded cost of a finished generation is `GET /v2/generate/{id}/costs` →
   `{availability: complete|pending|partial|unavailable, totalCostUsd: "<decimal>"|null}`
-  (https://sync.so/docs/api-reference/api/generate-api/get-costs); it is the result's `cost` only when complete.
+  (https://sync.so/docs/api-reference/api/generate-api/get-costs); it is the result's `cost` only when
+  complete.
 - Key check: `GET /v2/models` (SDK `models.list`, "models the authenticated user has access to"); on 404 the
-  list endpoint `GET /v2/generations` (SDK path; the overview page says `GET /v2/generate`). No balance API and
-  no cancel API exist. `GET /v2/errors` is the unauthenticated error catalogue (sync's own agent skill page),
-  used for the keyless reachability check.
+  list endpoint `GET /v2/generations` (SDK path; the overview page says `GET /v2/generate`). No balance API
+  and no cancel API exist. `GET /v2/errors` is the unauthenticated error catalogue (sync's own agent skill
+  page, https://www.skills.sh/synchronicity-labs/skills/sync-api), used for the keyless reachability check.
 
 Still UNCONFIRMED: the `errorCode` values sent with REJECTED (we treat every REJECTED as moderation), whether
 multipart submits accept `outputFileName` (we do not send it there), which of the two estimate / list paths
@@ -84,7 +85,11 @@ class SyncLabsAdapter(RemoteAdapter):
     provider_name = "Sync Labs"
 
     def __init__(
-        self, base_url: str | None = None, *, max_direct_upload_bytes: int = MAX_DIRECT_UPLOAD_BYTES, **settings: Any
+        self,
+        base_url: str | None = None,
+        *,
+        max_direct_upload_bytes: int = MAX_DIRECT_UPLOAD_BYTES,
+        **settings: Any,
     ) -> None:
         super().__init__(base_url, **settings)
         self.max_direct_upload_bytes = max_direct_upload_bytes
@@ -117,7 +122,9 @@ class SyncLabsAdapter(RemoteAdapter):
             raise AInfError(
                 ErrorCode.AUTH_FAILED,
                 "Sync Labs rejected the API key.",
-                remediation=["Create a key at sync.so/settings/api-keys and connect Sync Labs again in Setup."],
+                remediation=[
+                    "Create a key at sync.so/settings/api-keys and connect Sync Labs again in Setup."
+                ],
                 detail=detail,
             )
         if status == 429:
@@ -152,7 +159,9 @@ class SyncLabsAdapter(RemoteAdapter):
                 detail=detail,
             )
         if status in (400, 409, 422):
-            raise AInfError(ErrorCode.VALIDATION_ERROR, "Sync Labs refused the request's inputs.", detail=detail)
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR, "Sync Labs refused the request's inputs.", detail=detail
+            )
         raise AInfError(
             ErrorCode.CONTRACT_MISMATCH, f"Sync Labs answered HTTP {status} unexpectedly.", detail=detail
         )
@@ -199,7 +208,9 @@ class SyncLabsAdapter(RemoteAdapter):
     def _options(self, request: dict[str, Any]) -> dict[str, Any]:
         mode = str(request.get("sync_mode") or DEFAULT_SYNC_MODE)
         if mode not in SYNC_MODES:
-            raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "sync_mode", "allowed": list(SYNC_MODES)})
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR, detail={"field": "sync_mode", "allowed": list(SYNC_MODES)}
+            )
         options: dict[str, Any] = {"sync_mode": mode}
         temperature = request.get("temperature")
         if temperature is not None:
@@ -235,7 +246,8 @@ class SyncLabsAdapter(RemoteAdapter):
             return data, str(content_type or guessed), path.name
         raise AInfError(
             ErrorCode.VALIDATION_ERROR,
-            f"Sync Labs needs a {kind} input (`{kind}_url` as a public https URL, or `{kind}` as bytes or a file).",
+            f"Sync Labs needs a {kind} input (`{kind}_url` as a public https URL, "
+            f"or `{kind}` as bytes or a file).",
             detail={"engine": self.engine_id, "missing": kind},
         )
 
@@ -288,10 +300,15 @@ class SyncLabsAdapter(RemoteAdapter):
         return given
 
     # the generation ------------------------------------------------------------------------------
-    async def _submit(self, client: httpx.AsyncClient, api_key: str, model: str, request: dict[str, Any]) -> str:
+    async def _submit(
+        self, client: httpx.AsyncClient, api_key: str, model: str, request: dict[str, Any]
+    ) -> str:
         options = self._options(request)
-        items, files = await self._inputs(request)
         headers = {"Idempotency-Key": self._idempotency_key(request)}
+        name = request.get("output_file_name")
+        if name is not None and not (isinstance(name, str) and OUTPUT_FILE_NAME.fullmatch(name)):
+            raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "output_file_name"})
+        items, files = await self._inputs(request)  # validated first, so nothing is hosted for a bad request
         url = f"{self.base_url}/v2/generate"
         if files:
             form = {"model": model, "options": json.dumps(options)}
@@ -300,15 +317,14 @@ class SyncLabsAdapter(RemoteAdapter):
             response = await self.call(client, "POST", url, api_key, headers=headers, data=form, files=files)
         else:
             body: dict[str, Any] = {"model": model, "input": items, "options": options}
-            name = request.get("output_file_name")
             if name is not None:
-                if not isinstance(name, str) or not OUTPUT_FILE_NAME.fullmatch(name):
-                    raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "output_file_name"})
                 body["outputFileName"] = name
             response = await self.call(client, "POST", url, api_key, headers=headers, json=body)
         unknown = self._outcome_unknown_id(response)
         if unknown:
-            log.warning("Sync Labs could not confirm the submit; polling the generation it named (%s)", unknown)
+            log.warning(
+                "Sync Labs could not confirm the submit; polling the generation it named (%s)", unknown
+            )
             return unknown
         self._raise_for(response, "submit")
         return str(self.field(self.json_object(response, "submit"), "id", "submit"))
@@ -337,7 +353,12 @@ class SyncLabsAdapter(RemoteAdapter):
         reason = redact_secrets(
             {"error": body.get("error"), "errorCode": body.get("errorCode") or body.get("error_code")}
         )
-        detail = {"engine": self.engine_id, "request_id": request_id, "status": status, "provider_reason": reason}
+        detail = {
+            "engine": self.engine_id,
+            "request_id": request_id,
+            "status": status,
+            "provider_reason": reason,
+        }
         if status == "REJECTED":
             raise AInfError(
                 ErrorCode.SAFETY_FILTER,
@@ -346,11 +367,12 @@ class SyncLabsAdapter(RemoteAdapter):
                 detail=detail,
             )
         if status == "FAILED":
+            why = str(reason.get("error") or "no reason given")[:200]
             raise AInfError(
                 ErrorCode.EXECUTION_FAILED,
-                f"Sync Labs reported the generation as failed: {str(reason.get('error') or 'no reason given')[:200]}",
+                f"Sync Labs reported the generation as failed: {why}",
                 remediation=[
-                    "Check that the video shows one clearly visible face and the audio has speech, then run again."
+                    "Check that the video shows one clear face and the audio has speech, then run again."
                 ],
                 detail=detail,
             )
@@ -394,7 +416,8 @@ class SyncLabsAdapter(RemoteAdapter):
 
             final = await poll_until(
                 check, interval_s=interval, deadline_s=deadline, should_cancel=request.get("should_cancel"),
-                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id, request_id=request_id,
+                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
+                request_id=request_id,
             )  # fmt: skip
             final["_request_id"] = request_id
             final["_cost"] = await self._recorded_cost(client, api_key, status_url)

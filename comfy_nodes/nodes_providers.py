@@ -1,0 +1,178 @@
+"""V3 provider nodes: one provider's model with its own parameters (fal.ai, Kling, Runware, Sync Labs).
+
+They share the remote glue of the capability nodes (`RemoteCall`): the job's ledger step, the request id
+recorded before polling, status text, interrupt → remote cancel. Keys come from the vault, never an input.
+Imported only inside ComfyUI.
+"""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..sidecar.adapters import fal, synclabs
+from .nodes_remote import (
+    _NO_KEY_NOTE,
+    _audio_bytes,
+    _audio_files,
+    _images,
+    _prompt,
+    _seed,
+    _video,
+    _video_bytes,
+)
+from .remote_call import RemoteCall
+from .remote_media import image_to_png
+
+__all__ = ["PROVIDER_NODES"]
+
+CATEGORY = "AInfluencer/providers"
+
+
+class FalFluxProNode(io.ComfyNode):
+    """fal.ai Flux Pro v1.1 text → image."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Prompt, image size, safety tolerance, seed → IMAGE."""
+        return io.Schema(
+            node_id="AInfluencerFalFluxPro",
+            display_name="AInfluencer fal.ai Flux Pro",
+            category=CATEGORY,
+            description="FLUX1.1 [pro] on fal.ai." + _NO_KEY_NOTE,
+            inputs=[
+                _prompt(),
+                io.Combo.Input("image_size", options=list(fal.IMAGE_SIZES), default="portrait_4_3"),
+                io.Combo.Input(
+                    "safety_tolerance",
+                    options=["1", "2", "3", "4", "5", "6"],
+                    default="2",
+                    tooltip="1 is the strictest moderation, 6 the most permissive.",
+                ),
+                _seed(),
+            ],
+            outputs=[io.Image.Output("image")],
+        )
+
+    @classmethod
+    async def execute(cls, prompt, image_size, safety_tolerance, seed) -> io.NodeOutput:
+        """Generate on fal.ai and return the image."""
+        call = RemoteCall("image", "provider_fal")
+        request = {"model": fal.FLUX_PRO, "prompt": prompt, "image_size": image_size,
+                   "safety_tolerance": safety_tolerance, "seed": seed, "num_images": 1}  # fmt: skip
+        return io.NodeOutput(await _images(call, [request], fal.FLUX_PRO))
+
+
+class FalImageToVideoNode(io.ComfyNode):
+    """fal.ai image → video (Minimax Hailuo 02, Wan)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Image, prompt, model, duration → VIDEO."""
+        return io.Schema(
+            node_id="AInfluencerFalImageToVideo",
+            display_name="AInfluencer fal.ai Image to Video",
+            category=CATEGORY,
+            description="Hailuo 02 (768p standard, 1080p pro) or Wan image-to-video on fal.ai."
+            + _NO_KEY_NOTE,
+            inputs=[
+                io.Image.Input("image", tooltip="The first image of the batch is animated."),
+                _prompt(),
+                io.Combo.Input("model", options=list(fal.VIDEO_MODELS), default=fal.HAILUO_STANDARD),
+                io.Combo.Input("duration", options=["6", "10"], default="6", tooltip="Seconds (Hailuo)."),
+                io.Boolean.Input("prompt_optimizer", default=True, tooltip="Let Hailuo rewrite the prompt."),
+            ],
+            outputs=[io.Video.Output("video")],
+        )
+
+    @classmethod
+    async def execute(cls, image, prompt, model, duration, prompt_optimizer) -> io.NodeOutput:
+        """Animate on fal.ai and return the clip."""
+        call = RemoteCall("video", "provider_fal")
+        request = {"model": model, "image": image_to_png(image), "image_content_type": "image/png",
+                   "prompt": prompt, "duration": duration, "prompt_optimizer": prompt_optimizer}  # fmt: skip
+        return io.NodeOutput(await _video(call, request, model))
+
+
+class FalUpscaleNode(io.ComfyNode):
+    """fal.ai clarity upscaler."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Images, factor, prompt → IMAGE."""
+        return io.Schema(
+            node_id="AInfluencerFalUpscale",
+            display_name="AInfluencer fal.ai Upscale",
+            category=CATEGORY,
+            description="fal.ai's clarity upscaler (adds detail; every image of the batch in parallel)."
+            + _NO_KEY_NOTE,
+            inputs=[
+                io.Image.Input("images"),
+                io.Float.Input("upscale_factor", default=2.0, min=1.0, max=4.0, step=0.5),
+                _prompt("prompt", "masterpiece, best quality, highres"),
+            ],
+            outputs=[io.Image.Output("upscaled_images", display_name="images")],
+        )
+
+    @classmethod
+    async def execute(cls, images, upscale_factor, prompt) -> io.NodeOutput:
+        """Upscale every image on fal.ai."""
+        call = RemoteCall("upscale", "provider_fal")
+        common = {"model": fal.CLARITY_UPSCALER, "upscale_factor": upscale_factor, "prompt": prompt}
+        requests = [
+            {**common, "image": image_to_png(images, i), "image_content_type": "image/png"}
+            for i in range(len(images))
+        ]
+        return io.NodeOutput(await _images(call, requests, fal.CLARITY_UPSCALER))
+
+
+class SyncLipSyncNode(io.ComfyNode):
+    """Sync Labs lip-sync."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Video, audio file, model, sync mode, temperature → VIDEO."""
+        return io.Schema(
+            node_id="AInfluencerSyncLipSync",
+            display_name="AInfluencer Sync Labs Lip-Sync",
+            category=CATEGORY,
+            description="Sync Labs lipsync-2 / lipsync-2-pro: the person in the clip speaks the audio."
+            + _NO_KEY_NOTE,
+            inputs=[
+                io.Video.Input("video"),
+                io.Combo.Input("audio", options=_audio_files(), upload=io.UploadType.audio),
+                io.Combo.Input("model", options=list(synclabs.MODELS), default=synclabs.LIPSYNC_2),
+                io.Combo.Input(
+                    "sync_mode",
+                    options=list(synclabs.SYNC_MODES),
+                    default="cut_off",
+                    tooltip="What to do when the audio and the video differ in length.",
+                ),
+                io.Float.Input(
+                    "temperature",
+                    default=0.5,
+                    min=0.0,
+                    max=1.0,
+                    step=0.05,
+                    tooltip="How expressive the mouth movement is.",
+                ),
+            ],
+            outputs=[io.Video.Output("synced_video", display_name="video")],
+        )
+
+    @classmethod
+    async def execute(cls, video, audio, model, sync_mode, temperature) -> io.NodeOutput:
+        """Lip-sync on Sync Labs and return the clip."""
+        call = RemoteCall("lipsync", "provider_synclabs")
+        audio_data, audio_type = _audio_bytes(audio)
+        request = {"model": model, "video": _video_bytes(video), "video_content_type": "video/mp4",
+                   "audio": audio_data, "audio_content_type": audio_type, "sync_mode": sync_mode,
+                   "temperature": temperature}  # fmt: skip
+        return io.NodeOutput(await _video(call, request, model))
+
+
+PROVIDER_NODES: list[type[io.ComfyNode]] = [
+    FalFluxProNode,
+    FalImageToVideoNode,
+    FalUpscaleNode,
+    SyncLipSyncNode,
+]
