@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..sidecar.adapters import fal, synclabs
+from ..sidecar.adapters import fal, kling, synclabs
 from .nodes_remote import (
     _NO_KEY_NOTE,
     _audio_bytes,
-    _audio_files,
+    _audio_input,
     _images,
     _prompt,
     _seed,
@@ -125,6 +125,50 @@ class FalUpscaleNode(io.ComfyNode):
         return io.NodeOutput(await _images(call, requests, fal.CLARITY_UPSCALER))
 
 
+class KlingImageToVideoNode(io.ComfyNode):
+    """Kling image → video."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Image, prompt, negative prompt, model, mode, duration, cfg → VIDEO."""
+        return io.Schema(
+            node_id="AInfluencerKlingImageToVideo",
+            display_name="AInfluencer Kling Image to Video",
+            category=CATEGORY,
+            description="Kling image-to-video on your own Kling API key (billed in resource-pack units)."
+            + _NO_KEY_NOTE,
+            inputs=[
+                io.Image.Input("image", tooltip="The first image of the batch (at least 300 px a side)."),
+                _prompt(),
+                _prompt("negative_prompt"),
+                io.Combo.Input("model", options=list(kling.I2V_MODELS), default=kling.DEFAULT_VIDEO_MODEL),
+                io.Combo.Input(
+                    "mode", options=["std", "pro"], default="std", tooltip="pro: 1080p, more units."
+                ),
+                io.Combo.Input("duration", options=["5", "10"], default="5", tooltip="Seconds."),
+                io.Float.Input(
+                    "cfg_scale",
+                    default=0.5,
+                    min=0.0,
+                    max=1.0,
+                    step=0.05,
+                    tooltip="Prompt adherence (only kling-v1 models take it; v2 models ignore it).",
+                ),
+            ],
+            outputs=[io.Video.Output("video")],
+        )
+
+    @classmethod
+    async def execute(cls, image, prompt, negative_prompt, model, mode, duration, cfg_scale) -> io.NodeOutput:
+        """Animate on Kling and return the clip."""
+        call = RemoteCall("video", "provider_kling")
+        request = {"model": model, "image": image_to_png(image), "prompt": prompt, "mode": mode,
+                   "duration": duration, "negative_prompt": negative_prompt or None}  # fmt: skip
+        if model.startswith("kling-v1"):
+            request["cfg_scale"] = cfg_scale
+        return io.NodeOutput(await _video(call, request, model))
+
+
 class SyncLipSyncNode(io.ComfyNode):
     """Sync Labs lip-sync."""
 
@@ -139,7 +183,7 @@ class SyncLipSyncNode(io.ComfyNode):
             + _NO_KEY_NOTE,
             inputs=[
                 io.Video.Input("video"),
-                io.Combo.Input("audio", options=_audio_files(), upload=io.UploadType.audio),
+                _audio_input(),
                 io.Combo.Input("model", options=list(synclabs.MODELS), default=synclabs.LIPSYNC_2),
                 io.Combo.Input(
                     "sync_mode",

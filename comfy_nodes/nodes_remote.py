@@ -24,7 +24,7 @@ __all__ = ["REMOTE_NODES"]
 CATEGORY = "AInfluencer/remote"
 IMAGE_ENGINES = ["auto", "provider_fal", "provider_runware", "provider_kling"]
 VIDEO_ENGINES = ["auto", "provider_kling", "provider_fal", "provider_runware"]
-LIPSYNC_ENGINES = ["auto", "provider_synclabs", "provider_kling"]
+LIPSYNC_ENGINES = ["auto", "provider_synclabs"]
 UPSCALE_ENGINES = ["auto", "local_comfy", "provider_fal", "provider_runware"]
 _NO_KEY_NOTE = " Uses the API key saved in the Setup Hub (never a node input)."
 
@@ -75,6 +75,15 @@ def _audio_files() -> list[str]:
     folder = folder_paths.get_input_directory()
     files = [f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))]
     return sorted(folder_paths.filter_files_content_types(files, ["audio"])) or ["(upload an audio file)"]
+
+
+def _audio_input() -> io.Combo.Input:
+    return io.Combo.Input(
+        "audio",
+        options=_audio_files(),
+        tooltip="An audio file in ComfyUI's input folder (upload it in the AInfluencer Setup Hub or "
+        "with POST /ainfluencer/v1/uploads).",
+    )
 
 
 def _audio_bytes(name: str) -> tuple[bytes, str]:
@@ -165,7 +174,7 @@ class LipSyncNode(io.ComfyNode):
             description="Makes the person in the clip speak the audio (Sync Labs lipsync-2)." + _NO_KEY_NOTE,
             inputs=[
                 io.Video.Input("video"),
-                io.Combo.Input("audio", options=_audio_files(), upload=io.UploadType.audio),
+                _audio_input(),
                 io.Combo.Input(
                     "sync_mode",
                     options=list(cap.SYNC_MODES),

@@ -54,7 +54,7 @@ def video_request(engine: str, image: bytes, prompt: str, negative: str, duratio
                 "duration": "10" if long else "6"}  # fmt: skip
     if engine == "provider_kling":
         return {"image": image, "prompt": prompt, "negative_prompt": negative or None,
-                "duration": "10" if long else "5", "mode": "std"}  # fmt: skip
+                "duration": "10" if long else "5", "mode": "std", "model": "kling-v2-5-turbo"}  # fmt: skip
     if engine == "provider_runware":
         return {"image": image, "prompt": prompt, "duration": 10 if long else 5}
     raise _unsupported(engine, "image-to-video")
@@ -71,8 +71,6 @@ def lipsync_request(
     if engine == "provider_synclabs":
         return {"model": "lipsync-2", "video": video, "video_content_type": "video/mp4", "audio": audio,
                 "audio_content_type": audio_type, "sync_mode": sync_mode}  # fmt: skip
-    if engine == "provider_kling":
-        return {"video": video, "audio": audio, "audio_content_type": audio_type}
     raise _unsupported(engine, "lip-sync")
 
 

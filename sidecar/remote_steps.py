@@ -40,7 +40,7 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
 DEFAULT_PREFERENCE: dict[str, tuple[str, ...]] = {
     "image": ("provider_fal", "provider_runware", "provider_kling"),
     "video": ("provider_kling", "provider_fal", "provider_runware"),
-    "lipsync": ("provider_synclabs", "provider_kling"),
+    "lipsync": ("provider_synclabs",),
     "upscale": ("local_comfy", "provider_fal", "provider_runware"),
 }
 STEP_PREFIX = "node:"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.fal import FalAdapter
+from .adapters.kling import KlingAdapter
 from .adapters.liveportrait import LivePortraitAdapter
 from .adapters.local_comfy import LocalComfyAdapter
 from .adapters.synclabs import SyncLabsAdapter
@@ -93,6 +94,7 @@ def build_sidecar(
     registry = ProviderRegistry(database, vault)
     for real in (  # real adapters first; ones passed in (tests) replace them
         FalAdapter(),
+        KlingAdapter(),
         SyncLabsAdapter(),
         LivePortraitAdapter.from_comfy(),
     ):

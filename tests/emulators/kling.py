@@ -184,7 +184,9 @@ class KlingEmulator:
 
     @staticmethod
     def _ok(data: Any) -> web.Response:
-        return web.json_response({"code": 0, "message": "SUCCEED", "request_id": str(uuid.uuid4()), "data": data})
+        return web.json_response(
+            {"code": 0, "message": "SUCCEED", "request_id": str(uuid.uuid4()), "data": data}
+        )
 
     def _auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -428,7 +430,9 @@ class KlingEmulator:
     def _slots_in_use(self) -> int:
         now = time.monotonic()
         never = self.fault == "never_complete"
-        return sum(t.slots for t in self.tasks.values() if t.status(now, never) in ("submitted", "processing"))
+        return sum(
+            t.slots for t in self.tasks.values() if t.status(now, never) in ("submitted", "processing")
+        )
 
     def _submit_handler(self, kind: str) -> Callable[[web.Request], Any]:
         async def handler(request: web.Request) -> web.Response:
@@ -462,7 +466,11 @@ class KlingEmulator:
                 fail = RISK_MESSAGE
             elif self.fault == "failed_in_200":
                 fail = PIXEL_MESSAGE
-            elif kind == "image2video" and isinstance(body.get("image"), str) and not self._url_ok(body["image"]):
+            elif (
+                kind == "image2video"
+                and isinstance(body.get("image"), str)
+                and not self._url_ok(body["image"])
+            ):
                 fail = PIXEL_MESSAGE if self._image_too_small(body["image"]) else None
             task_id = str(next(self._ids))
             self.tasks[task_id] = Task(task_id, kind, body, time.monotonic(), self.queue_s, self.run_s,
@@ -488,7 +496,9 @@ class KlingEmulator:
                 assert self._release is not None
                 await self._release.wait()
             if self.fault == "malformed_json":
-                return web.Response(text='{"code": 0, "data": {"task_status": "proc', content_type="application/json")
+                return web.Response(
+                    text='{"code": 0, "data": {"task_status": "proc', content_type="application/json"
+                )
             status = task.status(time.monotonic(), self.fault == "never_complete")
             self.peak_concurrency = max(self.peak_concurrency, self._slots_in_use())
             now_ms = int(time.time() * 1000)
