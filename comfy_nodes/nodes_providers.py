@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..sidecar.adapters import fal, kling, synclabs
+from ..sidecar.adapters import fal, kling, runware, synclabs
 from .nodes_remote import (
     _NO_KEY_NOTE,
     _audio_bytes,
@@ -169,6 +169,80 @@ class KlingImageToVideoNode(io.ComfyNode):
         return io.NodeOutput(await _video(call, request, model))
 
 
+class RunwareImageNode(io.ComfyNode):
+    """Runware text → image (FLUX schnell / dev / 1.1 pro)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Prompt, negative prompt, model, size, steps, CFG, seed → IMAGE."""
+        return io.Schema(
+            node_id="AInfluencerRunwareImage",
+            display_name="AInfluencer Runware Image",
+            category=CATEGORY,
+            description="FLUX on Runware; the posted cost is the one Runware reports for the task."
+            + _NO_KEY_NOTE,
+            inputs=[
+                _prompt(),
+                _prompt("negative_prompt"),
+                io.Combo.Input("model", options=list(runware.IMAGE_MODELS), default=runware.FLUX_SCHNELL),
+                io.Int.Input("width", default=1024, min=256, max=2048, step=64),
+                io.Int.Input("height", default=1024, min=256, max=2048, step=64),
+                io.Int.Input("steps", default=4, min=1, max=100, tooltip="FLUX schnell/dev only."),
+                io.Float.Input(
+                    "cfg_scale", default=3.5, min=0.0, max=50.0, step=0.5, tooltip="FLUX dev only."
+                ),
+                _seed(),
+            ],
+            outputs=[io.Image.Output("image")],
+        )
+
+    @classmethod
+    async def execute(
+        cls, prompt, negative_prompt, model, width, height, steps, cfg_scale, seed
+    ) -> io.NodeOutput:
+        """Generate on Runware and return the image."""
+        call = RemoteCall("image", "provider_runware")
+        request = {"model": model, "prompt": prompt, "width": width, "height": height, "seed": seed}
+        if model != runware.FLUX_PRO:
+            request.update(steps=steps, negative_prompt=negative_prompt or None)
+            if model == runware.FLUX_DEV:
+                request["cfg_scale"] = cfg_scale
+        return io.NodeOutput(await _images(call, [request], model))
+
+
+class RunwareUpscaleNode(io.ComfyNode):
+    """Runware image upscale."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Images and factor → IMAGE."""
+        return io.Schema(
+            node_id="AInfluencerRunwareUpscale",
+            display_name="AInfluencer Runware Upscale",
+            category=CATEGORY,
+            description="Runware imageUpscale, 2–4x (every image of the batch in parallel)." + _NO_KEY_NOTE,
+            inputs=[
+                io.Image.Input("images"),
+                io.Int.Input("upscale_factor", default=2, min=2, max=4),
+            ],
+            outputs=[io.Image.Output("upscaled_images", display_name="images")],
+        )
+
+    @classmethod
+    async def execute(cls, images, upscale_factor) -> io.NodeOutput:
+        """Upscale every image on Runware."""
+        call = RemoteCall("upscale", "provider_runware")
+        requests = [
+            {
+                "image": image_to_png(images, i),
+                "image_content_type": "image/png",
+                "upscale_factor": upscale_factor,
+            }
+            for i in range(len(images))
+        ]
+        return io.NodeOutput(await _images(call, requests, runware.UPSCALE_MODEL))
+
+
 class SyncLipSyncNode(io.ComfyNode):
     """Sync Labs lip-sync."""
 
@@ -218,5 +292,8 @@ PROVIDER_NODES: list[type[io.ComfyNode]] = [
     FalFluxProNode,
     FalImageToVideoNode,
     FalUpscaleNode,
+    KlingImageToVideoNode,
+    RunwareImageNode,
+    RunwareUpscaleNode,
     SyncLipSyncNode,
 ]

@@ -56,7 +56,8 @@ def video_request(engine: str, image: bytes, prompt: str, negative: str, duratio
         return {"image": image, "prompt": prompt, "negative_prompt": negative or None,
                 "duration": "10" if long else "5", "mode": "std", "model": "kling-v2-5-turbo"}  # fmt: skip
     if engine == "provider_runware":
-        return {"image": image, "prompt": prompt, "duration": 10 if long else 5}
+        return {"model": "minimax:3@1", "image": image, "image_content_type": "image/png", "prompt": prompt,
+                "duration": 10 if long else 6}  # fmt: skip
     raise _unsupported(engine, "image-to-video")
 
 
@@ -84,7 +85,7 @@ def upscale_request(engine: str, image: bytes, factor: int) -> dict[str, Any]:
             "upscale_factor": factor,
         }
     if engine == "provider_runware":
-        return {"image": image, "upscale_factor": factor}
+        return {"image": image, "image_content_type": "image/png", "upscale_factor": factor}
     raise _unsupported(engine, "upscaling")
 
 

@@ -25,6 +25,10 @@ DEFAULT_COST_TABLE: list[dict[str, Any]] = [
      "source": f"{_PROVIDERS_MD} §2: Hailuo-02 i2v $0.045/s at 768P", "basis": "6 s clip"},
     {"engine": "provider_fal", "operation": "video", "quality": "pro", "credits": 0.48, "assumed": True,
      "source": f"{_PROVIDERS_MD} §2: Hailuo-02 pro 1080p $0.08/s ($0.48 per 6 s)", "basis": "6 s clip"},
+    *({"engine": "provider_fal", "operation": "upscale", "quality": q, "credits": 0.05, "assumed": True,
+       "source": f"{_PROVIDERS_MD} §2: clarity-upscaler price not listed (UNCONFIRMED); held high so "
+                 "the reservation covers it, posted as billable units × fal's unit price", "basis": "1 image"}
+      for q in ("low", "standard", "pro")),
     # Kling (units at ~$0.126 each, itself unconfirmed)
     {"engine": "provider_kling", "operation": "video", "quality": "low", "credits": 0.315, "assumed": True,
      "source": f"{_PROVIDERS_MD} §3: v2.5-turbo pro 5 s ≈ 2.5 units × ~$0.126/unit", "basis": "5 s clip"},
@@ -38,6 +42,13 @@ DEFAULT_COST_TABLE: list[dict[str, Any]] = [
        "source": f"{_PROVIDERS_MD} §4: bfl:2@1 FLUX1.1 pro at BFL's $0.04 list price (Runware rate "
                  "unconfirmed; the posted cost is the task's reported `cost`)", "basis": "1 image"}
       for q in ("low", "standard", "pro")),
+    *({"engine": "provider_runware", "operation": "video", "quality": q, "credits": 0.27, "assumed": True,
+       "source": f"{_PROVIDERS_MD} §2: Hailuo-02 768P $0.045/s (fal list price; Runware rate UNCONFIRMED, "
+                 "the posted cost is the task's reported `cost`)", "basis": "6 s clip"}
+      for q in ("low", "standard", "pro")),
+    *({"engine": "provider_runware", "operation": "upscale", "quality": q, "credits": 0.01, "assumed": True,
+       "source": f"{_PROVIDERS_MD} §4: upscale rate UNCONFIRMED; held high, the posted cost is the task's "
+                 "reported `cost`", "basis": "1 image"} for q in ("low", "standard", "pro")),
     # Sync Labs (upper end of each published range, so a reservation covers the charge)
     {"engine": "provider_synclabs", "operation": "lipsync", "quality": "low", "credits": 0.5, "assumed": True,
      "source": f"{_PROVIDERS_MD} §5: lipsync-2 $0.04–0.05/s", "basis": "10 s clip"},

@@ -13,6 +13,7 @@ from .adapters.fal import FalAdapter
 from .adapters.kling import KlingAdapter
 from .adapters.liveportrait import LivePortraitAdapter
 from .adapters.local_comfy import LocalComfyAdapter
+from .adapters.runware import RunwareAdapter
 from .adapters.synclabs import SyncLabsAdapter
 from .characters import CharacterStore
 from .comfy_bridge import running_in_comfyui
@@ -95,6 +96,7 @@ def build_sidecar(
     for real in (  # real adapters first; ones passed in (tests) replace them
         FalAdapter(),
         KlingAdapter(),
+        RunwareAdapter(),
         SyncLabsAdapter(),
         LivePortraitAdapter.from_comfy(),
     ):
