@@ -120,12 +120,19 @@ class PipelineManager:
             return variants[engine]
         preference = self.catalog.primary(preset_id).engine_preference
         reasons = {}
+        lacking_models: PresetVariant | None = None
         for candidate in preference:
             if candidate in variants:
                 ok, why = self.engines.availability(candidate)
-                if ok:
+                missing = self.models.missing(variants[candidate].manifest) if ok and self.models else []
+                if ok and not missing:
                     return variants[candidate]
+                if ok:
+                    lacking_models = lacking_models or variants[candidate]
+                    why = "needs " + ", ".join(m.get("id", "?") for m in missing) + " installed"
                 reasons[candidate] = why
+        if lacking_models is not None:
+            return lacking_models  # binding it answers DEPENDENCY_MISSING with the download command
         steps = [f"{why}." for why in dict.fromkeys(reasons.values())]
         raise AInfError(
             ErrorCode.ENGINE_OFFLINE,
