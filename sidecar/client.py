@@ -66,6 +66,14 @@ class SidecarClient:
         """POST /presets/{id}/run."""
         return self._call("POST", f"/presets/{preset_id}/run", json=body)
 
+    def batch(self, preset_id: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST /presets/{id}/batch: several runs merged into one ComfyUI prompt."""
+        return self._call("POST", f"/presets/{preset_id}/batch", json={"runs": runs})
+
+    def generate(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /generate/image|video (the seed's contract)."""
+        return self._call("POST", f"/generate/{kind}", json=body)
+
     def job(self, job_id: str) -> dict[str, Any]:
         """GET /jobs/{id}."""
         return self._call("GET", f"/jobs/{job_id}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from .http_policy import (
 )
 
 log = logging.getLogger("ainfluencer.adapters")
+POLL_ENV = "AINFLUENCER_REMOTE_POLL_S"
 
 
 class RemoteAdapter(EngineAdapter):
@@ -58,7 +60,8 @@ class RemoteAdapter(EngineAdapter):
         client_factory: Callable[[], httpx.AsyncClient] = make_client,
     ) -> None:
         super().__init__(base_url)
-        self.poll_interval_s = poll_interval_s
+        override = os.environ.get(POLL_ENV)  # e.g. a proxy that answers fast, or a local emulator
+        self.poll_interval_s = float(override) if override else poll_interval_s
         self.deadline_s = deadline_s
         self.cancel_check_s = cancel_check_s
         self.retry = retry or RetryPolicy()
