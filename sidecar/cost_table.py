@@ -15,6 +15,8 @@ _PROVIDERS_MD = "reference/providers.md (compiled 2026-11)"
 DEFAULT_COST_TABLE: list[dict[str, Any]] = [
     {"engine": "local_comfy", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
      "source": "local runs use this machine's own GPU", "basis": "free"},
+    {"engine": "provider_liveportrait", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
+     "source": "LivePortrait runs as node-pack nodes on this machine's own GPU", "basis": "free"},
     # fal.ai
     *({"engine": "provider_fal", "operation": "image", "quality": q, "credits": 0.04, "assumed": True,
        "source": f"{_PROVIDERS_MD} §2: FLUX1.1 pro, BFL direct $0.04/image (fal's own price unconfirmed)",

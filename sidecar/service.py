@@ -11,7 +11,7 @@ from typing import Any
 
 from .adapters.fal import FalAdapter
 from .adapters.kling import KlingAdapter
-from .adapters.liveportrait import LivePortraitAdapter
+from .adapters.liveportrait import KJ, LivePortraitAdapter
 from .adapters.local_comfy import LocalComfyAdapter
 from .adapters.runware import RunwareAdapter
 from .adapters.synclabs import SyncLabsAdapter
@@ -98,7 +98,7 @@ def build_sidecar(
         KlingAdapter(),
         RunwareAdapter(),
         SyncLabsAdapter(),
-        LivePortraitAdapter.from_comfy(),
+        LivePortraitAdapter.from_comfy(packs=(KJ,)),  # talking_clip_v1's fallback graph uses KJ's nodes
     ):
         registry.register_provider(real)
     if running_in_comfyui():  # the host's GPU, models and queue (a stand-in host has none to report)

@@ -113,8 +113,9 @@ def test_fifty_threads_against_a_budget_for_twenty_get_exactly_twenty(tmp_path):
 
 def test_the_default_cost_table_marks_every_remote_price_as_assumed_with_its_source(tmp_path, ledger):
     table = load_cost_table(tmp_path)
-    remote = [e for e in table if e.engine != "local_comfy"]
+    remote = [e for e in table if e.engine not in ("local_comfy", "provider_liveportrait")]
     assert remote and all(e.assumed and "providers.md" in e.source for e in remote)
+    assert ledger.calculate_cost("provider_liveportrait", "video") == 0.0  # a local node pack: free
     assert ledger.calculate_cost("provider_fal", "video", "pro") == 0.48
     assert ledger.calculate_cost("local_comfy", "anything") == 0.0
     with pytest.raises(AInfError) as info:

@@ -168,21 +168,24 @@ class LivePortraitAdapter(EngineAdapter):
         custom_nodes_dirs: Folders,
         model_dirs: Folders,
         detector_dirs: Folders | None = None,
+        packs: tuple[PackSpec, ...] | None = None,
     ) -> None:
         super().__init__(None)
+        self.packs = packs or PACKS  # which packs count as installed (the shipped graph needs KJ's nodes)
         self.node_classes = node_classes
         self.custom_nodes_dirs = custom_nodes_dirs
         self.model_dirs = model_dirs
         self.detector_dirs = detector_dirs or self._sibling_detector_dirs
 
     @classmethod
-    def from_comfy(cls) -> LivePortraitAdapter:
+    def from_comfy(cls, packs: tuple[PackSpec, ...] | None = None) -> LivePortraitAdapter:
         """Build from the running ComfyUI (`nodes`, `folder_paths`), looked up lazily in sys.modules."""
         return cls(
             _comfy_node_classes,
             _comfy_custom_nodes_dirs,
             _comfy_dirs("liveportrait"),
             _comfy_dirs("ultralytics"),
+            packs,
         )
 
     def _sibling_detector_dirs(self) -> list[Path]:
@@ -253,7 +256,7 @@ class LivePortraitAdapter(EngineAdapter):
         roots = _attempt(lambda: _dedupe(self.custom_nodes_dirs()))
         weight_dirs = _attempt(lambda: _dedupe(self.model_dirs()))
         detector_dirs = _attempt(lambda: _dedupe(self.detector_dirs()))
-        reports = [self._inspect(s, roots or [], registered, weight_dirs, detector_dirs) for s in PACKS]
+        reports = [self._inspect(s, roots or [], registered, weight_dirs, detector_dirs) for s in self.packs]
         ready = [r for r in reports if r["ready"]]
         present = [r for r in reports if r["found_by"]]
         chosen = (ready or present or [None])[0]
