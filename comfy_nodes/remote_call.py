@@ -15,6 +15,7 @@ import folder_paths
 from comfy_execution.utils import get_executing_context
 from server import PromptServer
 
+from ..sidecar.adapters.http_policy import RemoteCancelled
 from ..sidecar.comfy_entry import get_sidecar
 from ..sidecar.errors import AInfError, ErrorCode
 from ..sidecar.remote_steps import step_id_for
@@ -64,10 +65,14 @@ class RemoteCall:
             "on_status": self.status,
         }
         self.status(f"{self.engine}: submitting")
-        result = await self.sidecar.remote.run(
-            self.job_id, step_id_for(self.node_id, index), self.engine, self.capability, request,
-            quality=self.quality, model=model,
-        )  # fmt: skip
+        try:
+            result = await self.sidecar.remote.run(
+                self.job_id, step_id_for(self.node_id, index), self.engine, self.capability, request,
+                quality=self.quality, model=model,
+            )  # fmt: skip
+        except RemoteCancelled as exc:
+            self.status(exc.message)
+            raise comfy.model_management.InterruptProcessingException() from None  # ComfyUI's own interrupt
         cost = result.get("cost")
         self.status(f"{self.engine}: done" + (f" (provider cost {cost:.4f} USD)" if cost is not None else ""))
         return result

@@ -222,3 +222,22 @@ def test_generate_video_maps_the_seed_contract_onto_a_video_preset(client, emula
     final = client._call("GET", f"/generate/{answer['job_id']}")
     assert final["status"] == "completed" and final["output_url"].startswith("/view?filename=")
     assert io.BytesIO(client.http.get(final["output_url"]).content).getbuffer().nbytes > 0
+
+
+def test_cancelling_a_running_remote_job_cancels_it_at_fal_and_voids_the_hold(client, emulators):
+    fal = emulators["fal"].emulator
+    fal.run_s = 60.0
+    try:
+        body = {"inputs": {"image": "portrait.png", "prompt": "cancel me"}, "engine": "provider_fal"}
+        job_id = client.run("image_to_video_v1", body)["job_id"]
+        deadline = time.monotonic() + 120
+        while not any(line["message"] == "remote request submitted" for line in client.logs(job_id)):
+            assert time.monotonic() < deadline, client.job(job_id)
+            time.sleep(0.2)
+        client.cancel(job_id)
+        done = wait_for_job(client, job_id, timeout_s=60)
+    finally:
+        fal.run_s = 0.3
+    assert done["status"] == "cancelled", done
+    assert fal.cancels, "the remote job was not cancelled at fal"
+    assert [t["kind"] for t in _posted(client, job_id)] == ["void"]
