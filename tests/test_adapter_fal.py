@@ -90,6 +90,27 @@ async def test_flux_pro_image_goes_through_the_queue_and_comes_back_decodable(fa
         assert img.size == (64, 48)
 
 
+async def test_the_cost_is_fal_billable_units_times_the_endpoint_unit_price(fal, emu):
+    result = await fal.generate_image(KEY, _image_request())
+    assert result["cost"] == pytest.approx(1 * 0.04)  # 1 billable unit at the emulator's 0.04 USD/image
+
+
+async def test_a_recorded_request_is_polled_again_without_a_second_submit_or_upload(fal, emu):
+    first = await fal.generate_video(KEY, {"prompt": "x", "image": make_png(), "duration": "6"})
+    uploads = emu.hits.get("upload", 0)
+    again = await fal.generate_video(
+        KEY, {"prompt": "x", "image": make_png(), "duration": "6", "resume_request_id": first["request_id"]}
+    )
+    assert len(emu.submits) == 1 and emu.hits.get("upload", 0) == uploads
+    assert again["request_id"] == first["request_id"] and again["data"] == first["data"]
+
+
+async def test_status_text_follows_the_queue(fal, emu):
+    seen: list[str] = []
+    await fal.generate_image(KEY, _image_request(on_status=seen.append))
+    assert seen and all(text.startswith("fal.ai: ") for text in seen)
+
+
 async def test_image_to_video_uploads_the_input_to_fal_storage_and_returns_a_real_mp4(fal, emu):
     seen: list[str] = []
     request = {
