@@ -168,20 +168,9 @@ class FalAdapter(RemoteAdapter):
         async with self.client_factory() as client:
             return await self._fetch_balance(client, api_key)
 
-    async def health_check(self, api_key: str | None) -> dict[str, Any]:
-        """Reachability of fal's API; with a key, also whether fal accepts it."""
-        if api_key:
-            try:
-                await self.verify_identity(api_key)
-            except AInfError as exc:
-                return {"ok": False, "message": exc.message, "error": exc.code.value}
-            return {"ok": True, "message": "fal.ai reachable; key accepted."}
-        async with self.client_factory() as client:
-            try:
-                await client.get(f"{self.api_url}/v1/models/pricing", params={"endpoint_id": FLUX_PRO})
-            except httpx.HTTPError as exc:
-                return {"ok": False, "message": f"fal.ai is not reachable ({type(exc).__name__})."}
-        return {"ok": True, "message": "fal.ai reachable; add your API key in Setup to use it."}
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """A keyless request; any HTTP answer means the API is reachable."""
+        await client.get(f"{self.api_url}/v1/models/pricing", params={"endpoint_id": FLUX_PRO})
 
     # inputs --------------------------------------------------------------------------------------
     async def upload_file(self, api_key: str, data: bytes, content_type: str) -> str:

@@ -93,6 +93,27 @@ class RemoteAdapter(EngineAdapter):
         """The provider's auth headers for a key (subclasses)."""
         raise NotImplementedError
 
+    # health --------------------------------------------------------------------------------------
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """One keyless request that any answer of the provider's API satisfies (subclasses)."""
+        raise NotImplementedError
+
+    async def health_check(self, api_key: str | None) -> dict[str, Any]:
+        """Reachability of the provider's API; with a key, also whether the provider accepts it."""
+        name = self.provider_name
+        if api_key:
+            try:
+                await self.verify_identity(api_key)
+            except AInfError as exc:
+                return {"ok": False, "message": exc.message, "error": exc.code.value}
+            return {"ok": True, "message": f"{name} reachable; key accepted."}
+        async with self.client_factory() as client:
+            try:
+                await self.ping(client)
+            except httpx.HTTPError as exc:
+                return {"ok": False, "message": f"{name} is not reachable ({type(exc).__name__})."}
+        return {"ok": True, "message": f"{name} reachable; add your API key in Setup to use it."}
+
     # calls ---------------------------------------------------------------------------------------
     async def call(
         self, client: httpx.AsyncClient, method: str, url: str, api_key: str | None, **kwargs: Any

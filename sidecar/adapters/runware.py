@@ -230,21 +230,10 @@ class RunwareAdapter(RemoteAdapter):
         """The account's USD balance."""
         return await self._balance(api_key)
 
-    async def health_check(self, api_key: str | None) -> dict[str, Any]:
-        """Reachability of Runware's API; with a key, also whether Runware accepts it."""
-        if api_key:
-            try:
-                await self.verify_identity(api_key)
-            except AInfError as exc:
-                return {"ok": False, "message": exc.message, "error": exc.code.value}
-            return {"ok": True, "message": "Runware reachable; key accepted."}
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """A keyless request; any HTTP answer means the API is reachable."""
         task = {"taskType": "accountManagement", "taskUUID": str(uuid.uuid4()), "operation": "getDetails"}
-        async with self.client_factory() as client:
-            try:
-                await client.post(self.api_url, json=[task])  # any HTTP answer means reachable
-            except httpx.HTTPError as exc:
-                return {"ok": False, "message": f"Runware is not reachable ({type(exc).__name__})."}
-        return {"ok": True, "message": "Runware reachable; add your API key in Setup to use it."}
+        await client.post(self.api_url, json=[task])
 
     # inputs --------------------------------------------------------------------------------------
     async def upload_image(self, api_key: str, data: bytes, content_type: str) -> str:

@@ -183,20 +183,9 @@ class SyncLabsAdapter(RemoteAdapter):
         """Always None: Sync Labs has no balance API."""
         return None
 
-    async def health_check(self, api_key: str | None) -> dict[str, Any]:
-        """Reachability of Sync's API; with a key, also whether Sync accepts it."""
-        if api_key:
-            try:
-                await self.verify_identity(api_key)
-            except AInfError as exc:
-                return {"ok": False, "message": exc.message, "error": exc.code.value}
-            return {"ok": True, "message": "Sync Labs reachable; key accepted."}
-        async with self.client_factory() as client:
-            try:
-                await client.get(f"{self.base_url}/v2/errors")
-            except httpx.HTTPError as exc:
-                return {"ok": False, "message": f"Sync Labs is not reachable ({type(exc).__name__})."}
-        return {"ok": True, "message": "Sync Labs reachable; add your API key in Setup to use it."}
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """The unauthenticated error catalogue; any HTTP answer means the API is reachable."""
+        await client.get(f"{self.base_url}/v2/errors")
 
     # request building ----------------------------------------------------------------------------
     def _model(self, request: dict[str, Any]) -> str:
