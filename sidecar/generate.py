@@ -48,7 +48,8 @@ class GenerateResponse(BaseModel):
 
 def to_run_request(kind: str, body: GenerateRequest, pipeline: PipelineManager) -> RunRequest:
     """The preset run a generate request stands for; VALIDATION_ERROR when the preset cannot take it."""
-    manifest = pipeline.catalog.primary(body.preset_id)
+    # the variant that would run now (a fallback variant may take fewer inputs than the primary)
+    manifest = pipeline.choose_variant(body.preset_id, None).manifest
     if manifest.category not in KINDS[kind]:
         raise AInfError(
             ErrorCode.VALIDATION_ERROR,
@@ -56,7 +57,7 @@ def to_run_request(kind: str, body: GenerateRequest, pipeline: PipelineManager) 
             remediation=[f"Pick a preset of category {kind} (GET /ainfluencer/v1/presets)."],
             detail={"preset_id": body.preset_id, "category": manifest.category},
         )
-    if body.identity_reference is not None and not body.consent_given:
+    if body.identity_reference and not body.consent_given:
         raise AInfError(ErrorCode.CONSENT_MISSING, detail={"preset_id": body.preset_id})
     accepted = {i.name for i in manifest.inputs}
     inputs: dict[str, Any] = {}
@@ -71,8 +72,9 @@ def to_run_request(kind: str, body: GenerateRequest, pipeline: PipelineManager) 
         if "negative_prompt" not in accepted:
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
-                f"Preset {body.preset_id!r} takes no negative prompt.",
-                detail={"accepted": sorted(accepted)},
+                f"Preset {body.preset_id!r} takes no negative prompt on {manifest.engine}.",
+                remediation=["Leave negative_prompt out, or connect an engine whose variant takes one."],
+                detail={"accepted": sorted(accepted), "engine": manifest.engine},
             )
         inputs["negative_prompt"] = body.negative_prompt
     if body.identity_reference:
@@ -98,7 +100,7 @@ def to_run_request(kind: str, body: GenerateRequest, pipeline: PipelineManager) 
     )
 
 
-def response_for(job: dict[str, Any]) -> GenerateResponse:
+def response_for(job: dict[str, Any], estimate: float | None = None) -> GenerateResponse:
     """A job record in the seed's response shape (`output_url` = ComfyUI's /view link of the last output)."""
     status = job["status"] if job["status"] != "cancelled" else "failed"
     output_url = None
@@ -116,7 +118,7 @@ def response_for(job: dict[str, Any]) -> GenerateResponse:
         job_id=job["job_id"],
         status=status,
         preset_id=job["preset_id"] or "",
-        estimated_time_seconds=job.get("estimated_time_seconds"),
+        estimated_time_seconds=round(estimate) if estimate is not None else None,
         output_url=output_url,
         error=error,
     )

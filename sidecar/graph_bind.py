@@ -49,3 +49,12 @@ def seed_targets(graph: dict[str, Any], node_defs: Mapping[str, Any]) -> list[tu
         if node.get("type") in node_defs:
             targets += [(str(node["id"]), n) for n in _layout(node, node_defs) if n in SEED_INPUTS]
     return targets
+
+
+def fit_seed(seed: int, node_defs: Mapping[str, Any], graph: dict[str, Any], node_id: str, name: str) -> int:
+    """A request's seed brought into one seed widget's range (modulo its max + 1), so every node takes it."""
+    node = next((n for n in graph.get("nodes", []) if str(n.get("id")) == node_id), None)
+    spec = (node_defs.get(node.get("type"), {}) if node else {}).get("input", {})
+    options = {**spec.get("optional", {}), **spec.get("required", {})}.get(name, [None, {}])
+    maximum = options[1].get("max") if len(options) > 1 and isinstance(options[1], dict) else None
+    return seed % (int(maximum) + 1) if isinstance(maximum, (int, float)) and maximum >= 0 else seed

@@ -85,21 +85,41 @@ class CreditsAnswer(BaseModel):
     unit: str
 
 
+class EstimateStep(BaseModel):
+    """One remote step of an estimate: its ledger step id, price and engine."""
+
+    step_id: str
+    credits: float
+    engine: str
+
+
 class EstimateAnswer(BaseModel):
     """`POST …/presets/{id}/estimate`."""
 
     credits: float
     estimated_time_seconds: float
     engine: str
+    steps: list[EstimateStep]
 
 
 class JobStarted(BaseModel):
-    """`POST …/presets/{id}/run`."""
+    """`POST …/presets/{id}/run` (202)."""
 
     job_id: str
     status: str
     preset_id: str
     estimated_time_seconds: float
+
+
+class BatchStarted(JobStarted):
+    """`POST …/presets/{id}/batch` (202): one job holding `items` runs."""
+
+    items: int
+
+
+ACCEPTED = frozenset(
+    {"/presets/{preset_id}/run", "/presets/{preset_id}/batch", "/generate/image", "/generate/video"}
+)
 
 
 Spec = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None]
@@ -120,7 +140,7 @@ ROUTES: list[Spec] = [
         "/presets/{preset_id}/batch",
         "Several runs of one preset merged into one prompt (remote waits overlap)",
         BatchRequest,
-        JobStarted,
+        BatchStarted,
     ),
     (
         "post",
@@ -219,7 +239,10 @@ def openapi_document(prefix: str, version: str) -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": summary,
             "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": ok_schema}}},
+                "202" if path in ACCEPTED else "200": {
+                    "description": "Accepted: queued" if path in ACCEPTED else "OK",
+                    "content": {"application/json": {"schema": ok_schema}},
+                },
                 "default": error,
             },
         }

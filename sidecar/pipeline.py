@@ -10,12 +10,13 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import AInfError, ErrorCode
-from .graph_bind import seed_targets, set_widget
+from .graph_bind import fit_seed, seed_targets, set_widget
 from .graph_convert import ui_to_api
 from .jobs import FINAL_STATES, QUEUED, JobStore
 from .media import require_media
 from .paths import resolve_inside
 from .presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
+from .providers import PROVIDER_NAMES
 from .remote_steps import RemoteSteps
 from .seams import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
 from .tracker import ExecutionTracker
@@ -124,7 +125,7 @@ class PipelineManager:
         for candidate in preference:
             if candidate in variants:
                 ok, why = self.engines.availability(candidate)
-                missing = self.models.missing(variants[candidate].manifest) if ok and self.models else []
+                missing = self._missing_models(variants[candidate].manifest) if ok else []
                 if ok and not missing:
                     return variants[candidate]
                 if ok:
@@ -184,6 +185,14 @@ class PipelineManager:
             raise bad(f"must lie between {spec.minimum} and {spec.maximum}")
         return value
 
+    def _missing_models(self, manifest: WorkflowPreset) -> list[dict[str, str]]:
+        """The preset's required models that are not installed (all of them when no catalog is set up)."""
+        if not manifest.required_models:
+            return []
+        if self.models is None:
+            return [{"id": model_id} for model_id in manifest.required_models]
+        return self.models.missing(manifest)
+
     def _check_models(self, manifest: WorkflowPreset) -> None:
         if not manifest.required_models:
             return
@@ -197,10 +206,15 @@ class PipelineManager:
         if missing:
             names = ", ".join(m.get("name") or m.get("id", "?") for m in missing)
             commands = " ; ".join(f"ainfluencer models download {m['id']}" for m in missing if m.get("id"))
+            steps = [f"Install them from the Setup Hub's model catalog, or run: {commands}"]
+            others = [e for e in self.catalog.get(manifest.id) if e != manifest.engine]
+            if others:
+                steps.append(f"Or connect {', '.join(PROVIDER_NAMES.get(e, e) for e in others)} in Setup "
+                             "to run the preset's remote variant.")  # fmt: skip
             raise AInfError(
                 ErrorCode.DEPENDENCY_MISSING,
                 f"Preset {manifest.id!r} needs models that are not installed: {names}.",
-                remediation=[f"Install them from the Setup Hub's model catalog, or run: {commands}"],
+                remediation=steps,
                 detail={"missing_models": missing},
             )
 
@@ -247,7 +261,7 @@ class PipelineManager:
                 set_widget(graph, defs, spec.bind.node_id, spec.bind.input, checked[spec.name])
         if request.seed is not None:
             for node_id, name in seed_targets(graph, defs):
-                set_widget(graph, defs, node_id, name, request.seed)
+                set_widget(graph, defs, node_id, name, fit_seed(request.seed, defs, graph, node_id, name))
         return variant, graph, checked
 
     def _plan_steps(
@@ -333,8 +347,8 @@ class PipelineManager:
     ) -> dict[str, Any]:
         """Several runs of one preset merged into ONE ComfyUI prompt, so their remote waits overlap.
 
-        ComfyUI executes one prompt at a time but awaits async nodes concurrently inside a prompt; each run's
-        nodes get ids `<item>0000+<id>`, and the job's artifacts say which item they belong to.
+        ComfyUI executes one prompt at a time but awaits async nodes concurrently inside a prompt; run number
+        k (from 0) gets node ids `(k + 1) * 10000 + <id>`, so artifacts say which run they belong to.
         """
         if not 1 <= len(requests) <= MAX_BATCH:
             raise AInfError(

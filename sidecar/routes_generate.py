@@ -6,10 +6,20 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from .errors import AInfError
 from .generate import GenerateRequest, response_for, to_run_request
 from .pipeline import BatchRequest
 from .routes import PREFIX, guarded, json_body
 from .service import Sidecar
+
+
+def _estimate(sidecar: Sidecar, job: dict) -> float | None:
+    """The time estimate of a job's preset at its quality level (None when the preset is gone)."""
+    try:
+        manifest = sidecar.catalog.get(job["preset_id"])[job["engine"]].manifest
+        return manifest.quality_levels[job["quality_level"]].estimated_time_seconds
+    except (AInfError, KeyError, TypeError):
+        return None
 
 
 def register_generate_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -20,8 +30,9 @@ def register_generate_routes(routes: web.RouteTableDef, get_sidecar: Callable[[]
             sidecar = get_sidecar()
             body = GenerateRequest.model_validate(await json_body(request))
             run = to_run_request(kind, body, sidecar.pipeline)
-            job = await sidecar.pipeline.execute_preset(body.preset_id, run, source="api")
-            answer = response_for({**sidecar.store.get(job["job_id"]), **job})
+            source = "cli" if request.headers.get("X-AInfluencer-Client") == "cli" else "api"
+            job = await sidecar.pipeline.execute_preset(body.preset_id, run, source=source)
+            answer = response_for(sidecar.store.get(job["job_id"]), job["estimated_time_seconds"])
             return web.json_response(answer.model_dump(), status=202)
 
         generate.__name__ = f"generate_{kind}"
@@ -33,8 +44,9 @@ def register_generate_routes(routes: web.RouteTableDef, get_sidecar: Callable[[]
     @routes.get(PREFIX + "/generate/{job_id}")
     @guarded
     async def generate_status(request: web.Request) -> web.Response:
-        job = get_sidecar().store.get(request.match_info["job_id"])
-        return web.json_response(response_for(job).model_dump())
+        sidecar = get_sidecar()
+        job = sidecar.store.get(request.match_info["job_id"])
+        return web.json_response(response_for(job, _estimate(sidecar, job)).model_dump())
 
     @routes.post(PREFIX + "/presets/{preset_id}/batch")
     @guarded

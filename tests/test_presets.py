@@ -6,9 +6,11 @@ import pytest
 from ainfluencer.sidecar.graph_widgets import widget_names
 from ainfluencer.sidecar.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.presets import PresetCatalog, load_preset_file
-from fakes import captured_node_defs
+from fakes import DATA, captured_node_defs
 
 SHIPPED = sorted(WORKFLOWS_DIR.glob("*.json"))
+# nodes of the optional LivePortraitKJ pack, captured from its definitions (the fallback variant uses them)
+THIRD_PARTY_DEFS = json.loads((DATA / "liveportrait_node_defs.json").read_text(encoding="utf-8"))
 
 
 def test_the_first_preset_ships_with_all_three_quality_levels():
@@ -22,7 +24,7 @@ def test_the_first_preset_ships_with_all_three_quality_levels():
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_binding_names_a_widget_of_its_node(path):
     variant = load_preset_file(path)
-    defs = captured_node_defs()
+    defs = {**captured_node_defs(), **THIRD_PARTY_DEFS}
     nodes = {str(n["id"]): n for n in variant.graph["nodes"]}
     manifest = variant.manifest
     bindings = [(i.bind.node_id, i.bind.input) for i in manifest.inputs]
