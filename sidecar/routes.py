@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
+import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -60,6 +62,7 @@ def guarded(handler: Handler) -> Handler:
 
 
 MAX_JSON_BYTES = 1024 * 1024
+ALLOWED_HOSTS_ENV = "AINFLUENCER_ALLOWED_HOSTS"
 
 
 def refuse_cross_site(request: web.Request) -> None:
@@ -75,6 +78,43 @@ def refuse_cross_site(request: web.Request) -> None:
             ErrorCode.CROSS_SITE_REFUSED,
             detail={"origin": (origin or "")[:200], "sec_fetch_site": (fetch_site or "")[:50]},
         )
+    refuse_rebound_host(request)
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_rebound_host(request: web.Request) -> None:
+    """Refuse DNS rebinding: a browser on this machine reaching us under a foreign host name.
+
+    A page from attacker.example whose name was re-pointed at 127.0.0.1 is "same origin" to the browser, so
+    Origin checks pass; its requests still carry `Host: attacker.example`. From a loopback peer we accept
+    only IP literals, `localhost` names and the names listed in `AINFLUENCER_ALLOWED_HOSTS`.
+    """
+    if not _is_loopback(request.remote):
+        return
+    hostname = (urllib.parse.urlsplit(f"//{request.host or ''}").hostname or "").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(hostname)
+        return
+    except ValueError:
+        pass
+    allowed = {h.strip().lower() for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()}
+    if hostname == "localhost" or hostname.endswith(".localhost") or hostname in allowed:
+        return
+    raise AInfError(
+        ErrorCode.CROSS_SITE_REFUSED,
+        f"Requests for host {hostname[:100]!r} are refused on this machine (DNS rebinding protection).",
+        remediation=[
+            "Open ComfyUI at http://127.0.0.1:<port> or http://localhost:<port>.",
+            f"To use this host name on purpose, add it to {ALLOWED_HOSTS_ENV} (comma-separated).",
+        ],
+        detail={"host": hostname[:100]},
+    )
 
 
 def _reject_constant(name: str) -> Any:

@@ -120,6 +120,24 @@ async def test_cross_site_attempts_to_connect_a_key_are_refused(paid_client, pai
     assert paid_sidecar.registry.vault.get("provider_fal") == (GOOD, "vault")
 
 
+async def test_a_dns_rebinding_page_cannot_connect_a_key(paid_client, paid_sidecar, monkeypatch):
+    """attacker.example re-pointed at 127.0.0.1 is same-origin to the browser: the Host header gives it away."""
+    url = f"{V1}/providers/provider_fal/connect"
+    rebound = {"Host": "attacker.example:8188", "Origin": "http://attacker.example:8188"}
+    resp = await paid_client.post(url, json={"api_key": GOOD}, headers=rebound)
+    assert resp.status == 403
+    refused = await resp.json()
+    _assert_error(refused, "CROSS_SITE_REFUSED")
+    assert "AINFLUENCER_ALLOWED_HOSTS" in " ".join(refused["remediation"])
+    assert paid_sidecar.registry.vault.get("provider_fal") is None
+    for host in ("localhost:8188", "127.0.0.1:8188", "[::1]:8188", "studio.localhost"):
+        ok = await paid_client.post(url, json={"api_key": GOOD}, headers={"Host": host})
+        assert ok.status == 200, host
+    monkeypatch.setenv("AINFLUENCER_ALLOWED_HOSTS", "studio.lan, other.lan")
+    named = await paid_client.post(url, json={"api_key": GOOD}, headers={"Host": "studio.lan:8188"})
+    assert named.status == 200
+
+
 async def test_unknown_unkeyed_and_adapterless_providers_answer_clearly(paid_client, paid_sidecar):
     resp = await paid_client.post(f"{V1}/providers/provider_nope/connect", json={"api_key": GOOD})
     assert resp.status == 404
