@@ -121,7 +121,7 @@ async def test_cross_site_attempts_to_connect_a_key_are_refused(paid_client, pai
 
 
 async def test_a_dns_rebinding_page_cannot_connect_a_key(paid_client, paid_sidecar, monkeypatch):
-    """attacker.example re-pointed at 127.0.0.1 is same-origin to the browser: the Host header gives it away."""
+    """attacker.example re-pointed at 127.0.0.1 is same-origin to the browser; its Host header is not."""
     url = f"{V1}/providers/provider_fal/connect"
     rebound = {"Host": "attacker.example:8188", "Origin": "http://attacker.example:8188"}
     resp = await paid_client.post(url, json={"api_key": GOOD}, headers=rebound)
