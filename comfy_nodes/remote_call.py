@@ -7,6 +7,7 @@ Keys never pass through here: `RemoteSteps.run` reads them from the vault.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,12 @@ class RemoteCall:
         self.job_id, self.quality = _job_for(str(context.prompt_id))
         self.sidecar = get_sidecar()
         self.engine = self.sidecar.remote.resolve_engine(engine, capability, _preference(extra_pnginfo))
+        self.started = time.monotonic()
 
     def status(self, text: str) -> None:
-        """Show a line of status text on the node in the editor."""
-        PromptServer.instance.send_progress_text(text, self.node_id)
+        """Show a line of status text on the node in the editor, with the time spent so far."""
+        elapsed = time.monotonic() - self.started
+        PromptServer.instance.send_progress_text(f"{text} · {elapsed:.0f} s", self.node_id)
 
     async def call(self, request: dict[str, Any], index: int = 0, model: str | None = None) -> dict[str, Any]:
         """Run call number `index` of this node (its own ledger step and request record)."""
