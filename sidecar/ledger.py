@@ -208,6 +208,16 @@ class CreditLedger:
                 select(ledger_transfers).where(ledger_transfers.c.id == pending_id)
             ).first()
             if existing is not None:
+                settled = conn.execute(
+                    select(ledger_transfers.c.kind).where(ledger_transfers.c.pending_id == pending_id)
+                ).scalar()
+                if settled is not None:  # a held-then-settled step never runs again for free
+                    raise AInfError(
+                        ErrorCode.VALIDATION_ERROR,
+                        f"This job step's reservation was already settled ({settled}).",
+                        remediation=["Run the preset again as a new job."],
+                        detail={"job_id": job_id, "step_id": step_id},
+                    )
                 if existing.amount_milli != amount:
                     raise AInfError(
                         ErrorCode.VALIDATION_ERROR,

@@ -36,7 +36,8 @@ def offset_prompt(prompt: dict[str, Any], item: int) -> dict[str, Any]:
     for node_id, node in prompt.items():
         node = copy.deepcopy(node)
         for name, value in (node.get("inputs") or {}).items():
-            if isinstance(value, list) and len(value) == 2 and str(value[0]) in prompt:
+            is_link = isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
+            if is_link and isinstance(value[0], str) and value[0] in prompt:
                 node["inputs"][name] = [moved(value[0]), value[1]]
         renamed[moved(node_id)] = node
     return renamed

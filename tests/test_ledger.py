@@ -227,3 +227,13 @@ def test_start_up_fails_orphaned_jobs_and_voids_their_reservations_once(tmp_path
     assert len(voids) == 2
     build_sidecar(host, tmp_path / "user", host.resolve_output, workflows_dir=LEDGER_WORKFLOWS)
     assert len([t for t in again.ledger.transfers()["transfers"] if t["kind"] == "void"]) == 2
+
+
+def test_a_settled_step_cannot_be_reserved_again_for_free(ledger):
+    ledger.set_budget(5)
+    ledger.reserve("job_x", 1.0, "provider_fal", "node:7")
+    assert ledger.void("job_x", "node:7", reason="remote step failed")
+    with pytest.raises(AInfError) as again:
+        ledger.reserve("job_x", 1.0, "provider_fal", "node:7")
+    assert again.value.code == "VALIDATION_ERROR" and "already settled" in again.value.message
+    assert ledger.balance()["available"] == 5.0
