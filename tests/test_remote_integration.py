@@ -241,3 +241,38 @@ def test_cancelling_a_running_remote_job_cancels_it_at_fal_and_voids_the_hold(cl
     assert done["status"] == "cancelled", done
     assert fal.cancels, "the remote job was not cancelled at fal"
     assert [t["kind"] for t in _posted(client, job_id)] == ["void"]
+
+
+def test_the_node_shows_live_status_text_while_the_remote_job_runs(client, server, emulators):
+    """ComfyUI's binary TEXT messages (event 3: node id length, node id, text) reach the editor's sockets."""
+    import asyncio
+    import struct
+
+    import aiohttp
+
+    async def watch() -> tuple[list[str], dict]:
+        texts: list[str] = []
+        ws_url = server.url.replace("http://", "ws://") + "/ws?clientId=status-test"
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+            body = {"inputs": {"image": "portrait.png", "prompt": "status please"}, "engine": "provider_fal"}
+            job = await asyncio.to_thread(client.run, "image_to_video_v1", body)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    message = await ws.receive(timeout=0.5)
+                except TimeoutError:
+                    message = None
+                if message is not None and message.type == aiohttp.WSMsgType.BINARY:
+                    event, length = struct.unpack(">II", message.data[:8])
+                    if event == 3:
+                        texts.append(message.data[8 + length :].decode("utf-8"))
+                done = await asyncio.to_thread(client.job, job["job_id"])
+                if done["status"] in ("completed", "failed", "cancelled"):
+                    return texts, done
+        raise AssertionError("the run did not finish")
+
+    texts, done = asyncio.run(watch())
+    assert done["status"] == "completed", done
+    assert any(t.startswith("provider_fal: submitting") for t in texts), texts
+    assert any(t.startswith("fal.ai: ") for t in texts), texts  # the provider's own queue states
+    assert any(t.startswith("provider_fal: done (provider cost") for t in texts), texts
