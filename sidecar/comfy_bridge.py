@@ -193,6 +193,7 @@ class ComfyBridge:
 
         self.server.send_sync = send_sync
         tracker.listeners.append(lambda event, data: original_send(event, data, None))
+        tracker.interrupt = lambda: _module("nodes").interrupt_processing(True)
 
 
 def _guard(fn: Any, *args: Any) -> None:

@@ -51,6 +51,9 @@ class ExecutionTracker:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         # keeps an editor job's prompt so it can be queued again after a restart (RemoteSteps.save_prompt)
         self.save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None
+        # ComfyUI's interrupt (set by comfy_bridge); re-sent while a cancelled prompt still reports progress,
+        # because ComfyUI clears the interrupt flag when it starts executing a prompt
+        self.interrupt: Callable[[], None] | None = None
         # the taxonomy error a remote node failed with (RemoteSteps.step_error), kept as the job's error
         self.step_error: Callable[[str, str], AInfError | None] | None = None
 
@@ -94,6 +97,8 @@ class ExecutionTracker:
         run = self._runs.get(str(data.get("prompt_id")))
         if run is None:
             return
+        if run.cancel_requested and self.interrupt is not None:
+            self.interrupt()  # a cancel that landed before execution began must still stop it
         if event == "progress_state":
             for node_id, state in (data.get("nodes") or {}).items():
                 if state.get("state") == "finished":

@@ -86,3 +86,18 @@ def test_editor_prompts_with_pack_nodes_become_jobs_and_others_do_not(store, tra
     assert [(j["source"], j["preset_id"], j["prompt_id"]) for j in listed] == [
         ("editor", "color_grade_film_grain_v1", "ed1")
     ]
+
+
+def test_a_cancel_that_lands_before_execution_starts_is_sent_again_once_the_prompt_runs(store, tracker):
+    """ComfyUI clears its interrupt flag when a prompt starts executing; the tracker interrupts again."""
+    store.create(source="api", preset_id="p", inputs={}, prompt_id="pr9")
+    interrupts = []
+    tracker.interrupt = lambda: interrupts.append(1)
+    tracker.on_queued("pr9", PACK_PROMPT, {})
+    tracker.on_started("pr9")
+    tracker.on_event("progress_state", {"prompt_id": "pr9", "nodes": {"1": {"state": "running"}}})
+    assert interrupts == []  # nobody cancelled
+    tracker.request_cancel("pr9")
+    tracker.on_event("progress_state", {"prompt_id": "pr9", "nodes": {"1": {"state": "running"}}})
+    tracker.on_event("progress", {"value": 1, "max": 10, "prompt_id": "pr9", "node": "2"})
+    assert len(interrupts) == 2
