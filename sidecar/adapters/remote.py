@@ -18,6 +18,7 @@ Every result is a dict with `engine`, `model`, `request_id`, `data` (bytes of th
 
 from __future__ import annotations
 
+import abc
 import io
 import logging
 import os
@@ -43,7 +44,7 @@ log = logging.getLogger("ainfluencer.adapters")
 POLL_ENV = "AINFLUENCER_REMOTE_POLL_S"
 
 
-class RemoteAdapter(EngineAdapter):
+class RemoteAdapter(EngineAdapter, abc.ABC):
     """Base of the keyed HTTP adapters: polling settings, retries, keyed requests, checked JSON and media."""
 
     provider_name: str = "the provider"
@@ -89,14 +90,14 @@ class RemoteAdapter(EngineAdapter):
         register_key(api_key)
         return api_key
 
+    @abc.abstractmethod
     def auth_headers(self, api_key: str) -> dict[str, str]:
-        """The provider's auth headers for a key (subclasses)."""
-        raise NotImplementedError
+        """The provider's auth headers for a key."""
 
     # health --------------------------------------------------------------------------------------
+    @abc.abstractmethod
     async def ping(self, client: httpx.AsyncClient) -> None:
-        """One keyless request that any answer of the provider's API satisfies (subclasses)."""
-        raise NotImplementedError
+        """One keyless request that any answer of the provider's API satisfies."""
 
     async def health_check(self, api_key: str | None) -> dict[str, Any]:
         """Reachability of the provider's API; with a key, also whether the provider accepts it."""
