@@ -195,11 +195,8 @@ class RemoteSteps:
             )
         found = self.registry.vault.get(engine)
         if found is None:
-            raise (
-                adapter.missing_key()
-                if hasattr(adapter, "missing_key")
-                else AInfError(ErrorCode.ENGINE_OFFLINE)
-            )
+            missing = getattr(adapter, "missing_key", None)
+            raise missing() if missing else AInfError(ErrorCode.ENGINE_OFFLINE, detail={"engine": engine})
         key = found[0]
         previous = self.record(job_id, step_id)
         call = dict(request)
@@ -207,6 +204,9 @@ class RemoteSteps:
             call["resume_request_id"] = previous["request_id"]
             self.store.log(job_id, "info", "re-polling the recorded remote request", step=step_id,
                            engine=engine, request_id=previous["request_id"])  # fmt: skip
+        if previous and previous["status"] == DONE:
+            # finished and charged before a restart: fetch the same result again, charge nothing more
+            return await getattr(adapter, method)(key, call)
         self._reserve(job_id, step_id, engine, capability, quality)
 
         def on_submit(request_id: str) -> None:
@@ -223,9 +223,7 @@ class RemoteSteps:
         except AInfError as exc:
             self._fail(job_id, step_id, exc)
             raise
-        except (
-            BaseException
-        ) as exc:  # cancelled by the executor, or an adapter bug: never a stuck reservation
+        except BaseException as exc:  # cancelled by the executor, or an adapter bug: never a stuck hold
             error = AInfError(ErrorCode.EXECUTION_FAILED, detail={"error": redact_secrets(repr(exc))[:300]})
             self._fail(job_id, step_id, error)
             raise

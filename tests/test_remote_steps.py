@@ -371,6 +371,21 @@ async def test_a_submitted_request_is_polled_again_without_a_second_submit_or_re
     assert stage.remote.record(stage.job_id, STEP)["status"] == "completed"
 
 
+async def test_a_step_finished_and_charged_before_a_restart_fetches_its_result_again_for_free(stage_for):
+    """A job with two remote nodes died after the first one finished: rerunning it charges nothing more."""
+    spec = PROVIDERS["fal"]
+    stage = await stage_for("fal")
+    emu = stage.emulators["fal"]
+    first = await stage.remote.run(stage.job_id, STEP, spec.engine, spec.capability, spec.request())
+    charged = stage.transfers()
+    assert [kind for kind, _step, _amount in charged] == ["pending", "post"]
+
+    again = await stage.remote.run(stage.job_id, STEP, spec.engine, spec.capability, spec.request())
+
+    assert again["request_id"] == first["request_id"] and again["data"] == first["data"]
+    assert len(emu.submits) == 1 and stage.transfers() == charged
+
+
 # 4. the request id is recorded before polling ---------------------------------------------------------------
 async def test_the_request_id_is_recorded_as_submitted_while_the_provider_is_still_running(stage_for):
     stage = await stage_for("fal")
