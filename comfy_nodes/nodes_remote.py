@@ -1,4 +1,4 @@
-"""V3 remote nodes: provider nodes with each model's own parameters, and engine-agnostic capability nodes.
+"""V3 engine-agnostic capability nodes (generate image, image → video, lip-sync, upscale) and their helpers.
 
 Every node is async (ComfyUI awaits them concurrently inside a prompt), returns core IMAGE / VIDEO values,
 shows live status text, honours interrupts (the remote job is cancelled where the API allows) and never takes
@@ -16,6 +16,7 @@ import torch
 from comfy_api.latest import InputImpl, io
 
 from ..sidecar import capability_requests as cap
+from ..sidecar.errors import AInfError, ErrorCode
 from .remote_call import RemoteCall
 from .remote_media import bytes_to_image, image_to_png, stack_images
 
@@ -88,6 +89,15 @@ def _audio_input() -> io.Combo.Input:
 
 def _audio_bytes(name: str) -> tuple[bytes, str]:
     path = folder_paths.get_annotated_filepath(name)
+    if not path or not os.path.isfile(path):
+        raise AInfError(
+            ErrorCode.FILE_NOT_FOUND,
+            f"No audio file named {name!r} in ComfyUI's input folder.",
+            remediation=[
+                "Upload the audio (Setup Hub or POST /ainfluencer/v1/uploads), then pick it on the node."
+            ],
+            detail={"audio": name[:200]},
+        )
     with open(path, "rb") as fh:
         return fh.read(), cap.audio_content_type(name)
 
