@@ -8,6 +8,7 @@ batch are in flight at the provider together, and a failing provider fails the j
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from ainfluencer.sidecar import runtime
 from ainfluencer.sidecar.client import SidecarClient
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from conftest import EXAMPLES, wait_for_job
+from conftest import EXAMPLES, REPO, wait_for_job
 from emulators.fal import FalEmulator
 from emulators.kling import KlingEmulator
 from emulators.runware import RunwareEmulator
@@ -276,3 +277,48 @@ def test_the_node_shows_live_status_text_while_the_remote_job_runs(client, serve
     assert any(t.startswith("provider_fal: submitting") for t in texts), texts
     assert any(t.startswith("fal.ai: ") for t in texts), texts  # the provider's own queue states
     assert any(t.startswith("provider_fal: done (provider cost") for t in texts), texts
+
+
+def test_the_hybrid_chain_after_generation_runs_from_the_editor_with_auto_upscale_on_fal(
+    client, server, emulators
+):
+    """The hybrid example's remote upscale (auto → fal first) and local grain, queued as an editor prompt.
+
+    Its SDXL generation needs a 6.9 GB checkpoint tests may not download, so the image comes from LoadImage;
+    an editor run has no pipeline hold, so the remote node reserves its step itself when it executes.
+    """
+    import httpx
+
+    hybrid = json.loads((REPO / "workflows" / "hybrid_portrait_v1.json").read_text(encoding="utf-8"))
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "portrait.png"}},
+        "7": {"class_type": "AInfluencerUpscale",
+              "inputs": {"images": ["1", 0], "scale": "2x", "engine": "auto"}},
+        "8": {"class_type": "AInfluencerFilmGrain",
+              "inputs": {"images": ["7", 0], "strength": 0.12, "size": 1.0, "chroma": 0.0, "seed": 0,
+                         "look": "35mm fine"}},
+        "9": {"class_type": "SaveImage",
+              "inputs": {"images": ["8", 0], "filename_prefix": "ainfluencer/hybrid"}},
+    }  # fmt: skip
+    before = len(emulators["fal"].emulator.submits)
+    resp = httpx.post(
+        f"{server.url}/prompt",
+        json={"prompt": prompt, "extra_data": {"extra_pnginfo": {"workflow": hybrid}}},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+    prompt_id = resp.json()["prompt_id"]
+    deadline = time.monotonic() + 60
+    while not (jobs := [j for j in client.jobs(limit=50)["jobs"] if j["prompt_id"] == prompt_id]):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    done = wait_for_job(client, jobs[0]["job_id"], timeout_s=240)
+    assert done["status"] == "completed" and done["source"] == "editor", done
+    assert len(emulators["fal"].emulator.submits) == before + 1
+    assert emulators["fal"].emulator.submits[-1][0] == "fal-ai/clarity-upscaler"
+    remote = next(a for a in done["artifacts"] if a["metadata"].get("remote"))
+    assert remote["metadata"]["engine"] == "provider_fal"
+    final = [a for a in done["artifacts"] if not a["metadata"].get("remote")][-1]
+    assert _decodable(Path(final["path"])) and final["sha256"] != remote["sha256"]
+    # reserved at execution from the cost table (0.05), posted at fal's reported 1 unit × 0.04
+    assert [(t["kind"], t["credits"]) for t in _posted(client, done["job_id"])] == [("post", 0.04)]
