@@ -5,13 +5,10 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
+from .adapters import fal, kling, runware, synclabs
 from .errors import AInfError, ErrorCode
 
-SYNC_MODES = ("cut_off", "loop", "bounce", "silence", "remap")
-FAL_FLUX = "fal-ai/flux-pro/v1.1"
-FAL_HAILUO = "fal-ai/minimax/hailuo-02/standard/image-to-video"
-FAL_UPSCALER = "fal-ai/clarity-upscaler"
-RUNWARE_SCHNELL = "runware:100@1"
+SYNC_MODES = synclabs.SYNC_MODES
 
 
 def _unsupported(engine: str, capability: str) -> AInfError:
@@ -36,10 +33,10 @@ def image_request(
     if not prompt.strip():
         raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
     if engine == "provider_fal":
-        return {"model": FAL_FLUX, "prompt": prompt, "image_size": {"width": width, "height": height},
+        return {"model": fal.FLUX_PRO, "prompt": prompt, "image_size": {"width": width, "height": height},
                 "seed": seed, "num_images": 1}  # fmt: skip
     if engine == "provider_runware":
-        return {"model": RUNWARE_SCHNELL, "prompt": prompt, "negative_prompt": negative or None,
+        return {"model": runware.FLUX_SCHNELL, "prompt": prompt, "negative_prompt": negative or None,
                 "width": width, "height": height, "seed": seed}  # fmt: skip
     if engine == "provider_kling":
         return {"prompt": prompt, "negative_prompt": negative or None, "aspect_ratio": _aspect(width, height)}
@@ -49,15 +46,14 @@ def image_request(
 def video_request(engine: str, image: bytes, prompt: str, negative: str, duration: str) -> dict[str, Any]:
     """Image → video parameters for an engine (`duration` is short or long)."""
     long = duration == "long"
+    start = {"image": image, "image_content_type": "image/png", "prompt": prompt}
     if engine == "provider_fal":
-        return {"model": FAL_HAILUO, "image": image, "image_content_type": "image/png", "prompt": prompt,
-                "duration": "10" if long else "6"}  # fmt: skip
+        return {**start, "model": fal.HAILUO_STANDARD, "duration": "10" if long else "6"}
     if engine == "provider_kling":
-        return {"image": image, "prompt": prompt, "negative_prompt": negative or None,
-                "duration": "10" if long else "5", "mode": "std", "model": "kling-v2-5-turbo"}  # fmt: skip
+        return {**start, "model": kling.DEFAULT_VIDEO_MODEL, "negative_prompt": negative or None,
+                "duration": "10" if long else "5", "mode": "std"}  # fmt: skip
     if engine == "provider_runware":
-        return {"model": "minimax:3@1", "image": image, "image_content_type": "image/png", "prompt": prompt,
-                "duration": 10 if long else 6}  # fmt: skip
+        return {**start, "model": runware.HAILUO_02, "duration": 10 if long else 6}
     raise _unsupported(engine, "image-to-video")
 
 
@@ -70,8 +66,8 @@ def lipsync_request(
             ErrorCode.VALIDATION_ERROR, detail={"field": "sync_mode", "allowed": list(SYNC_MODES)}
         )
     if engine == "provider_synclabs":
-        return {"model": "lipsync-2", "video": video, "video_content_type": "video/mp4", "audio": audio,
-                "audio_content_type": audio_type, "sync_mode": sync_mode}  # fmt: skip
+        return {"model": synclabs.LIPSYNC_2, "video": video, "video_content_type": "video/mp4",
+                "audio": audio, "audio_content_type": audio_type, "sync_mode": sync_mode}  # fmt: skip
     raise _unsupported(engine, "lip-sync")
 
 
@@ -79,7 +75,7 @@ def upscale_request(engine: str, image: bytes, factor: int) -> dict[str, Any]:
     """Upscale parameters for an engine."""
     if engine == "provider_fal":
         return {
-            "model": FAL_UPSCALER,
+            "model": fal.CLARITY_UPSCALER,
             "image": image,
             "image_content_type": "image/png",
             "upscale_factor": factor,

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from .errors import AInfError, ErrorCode
 from .jobs import FINAL_STATES, QUEUED, RUNNING, JobStore, pid_alive
 from .ledger import CreditLedger
-from .providers import ProviderRegistry
+from .providers import EngineAdapter, ProviderRegistry
 from .redact import redact_secrets
 from .seams import LOCAL_ENGINE
 from .storage import job_prompts, jobs, remote_requests
@@ -66,8 +66,6 @@ def step_id_for(node_id: str, index: int = 0) -> str:
 
 
 def _adapter_offers(adapter: Any, method: str) -> bool:
-    from .providers import EngineAdapter
-
     return getattr(type(adapter), method, None) is not getattr(EngineAdapter, method)
 
 
