@@ -22,6 +22,7 @@ from ainfluencer.sidecar.adapters.fal import (
 from ainfluencer.sidecar.adapters.http_policy import RetryPolicy, retry_after_seconds
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from emulators.fal import FalEmulator, make_png
+from emulators.fast import fast_settings
 from PIL import Image
 
 KEY = "fal-key-id-5e2b:fal-key-secret-a91c77d0"
@@ -47,12 +48,7 @@ def waits() -> list[float]:
 @pytest.fixture
 def fal(emu: FalEmulator, waits: list[float]) -> FalAdapter:
     """The adapter pointed at the emulator with short polls and a recording retry sleep."""
-
-    async def record(delay: float) -> None:
-        waits.append(delay)
-
-    policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0.01, max_delay_s=30.0, sleep=record)
-    return FalAdapter(emu.base_url, poll_interval_s=0.01, deadline_s=5.0, cancel_check_s=0.01, retry=policy)
+    return FalAdapter(emu.base_url, **fast_settings(waits, MAX_ATTEMPTS))
 
 
 def _image_request(**extra: Any) -> dict[str, Any]:

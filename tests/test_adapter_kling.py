@@ -19,6 +19,7 @@ from ainfluencer.sidecar.adapters.http_policy import RetryPolicy
 from ainfluencer.sidecar.adapters.kling import UNIT_NAME, KlingAdapter, encode_jwt
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.redact import MASK, redact_secrets
+from emulators.fast import fast_settings
 from emulators.kling import PIXEL_MESSAGE, RISK_MESSAGE, KlingEmulator
 from emulators.media import make_png, make_wav
 from PIL import Image
@@ -47,11 +48,7 @@ def waits() -> list[float]:
 
 
 def _adapter(base_url: str, waits: list[float], attempts: int = MAX_ATTEMPTS) -> KlingAdapter:
-    async def record(delay: float) -> None:
-        waits.append(delay)
-
-    policy = RetryPolicy(max_attempts=attempts, base_delay_s=0.01, max_delay_s=30.0, sleep=record)
-    return KlingAdapter(base_url, poll_interval_s=0.01, deadline_s=5.0, cancel_check_s=0.01, retry=policy)
+    return KlingAdapter(base_url, **fast_settings(waits, attempts))
 
 
 @pytest.fixture

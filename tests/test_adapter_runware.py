@@ -21,6 +21,7 @@ from ainfluencer.sidecar.adapters.runware import (
     RunwareAdapter,
 )
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from emulators.fast import fast_settings
 from emulators.runware import RunwareEmulator, make_png
 from PIL import Image
 
@@ -47,14 +48,7 @@ def waits() -> list[float]:
 @pytest.fixture
 def rw(emu: RunwareEmulator, waits: list[float]) -> RunwareAdapter:
     """The adapter pointed at the emulator with short polls and a recording retry sleep."""
-
-    async def record(delay: float) -> None:
-        waits.append(delay)
-
-    policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0.01, max_delay_s=30.0, sleep=record)
-    return RunwareAdapter(
-        emu.base_url, poll_interval_s=0.01, deadline_s=5.0, cancel_check_s=0.01, retry=policy
-    )
+    return RunwareAdapter(emu.base_url, **fast_settings(waits, MAX_ATTEMPTS))
 
 
 def _image(**extra: Any) -> dict[str, Any]:

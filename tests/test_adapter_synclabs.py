@@ -19,6 +19,7 @@ from ainfluencer.sidecar.adapters.synclabs import (
     SyncLabsAdapter,
 )
 from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from emulators.fast import fast_settings
 from emulators.media import make_mp4, make_wav
 from emulators.synclabs import SyncLabsEmulator
 
@@ -47,14 +48,7 @@ def waits() -> list[float]:
 @pytest.fixture
 def sync(emu: SyncLabsEmulator, waits: list[float]) -> SyncLabsAdapter:
     """The adapter pointed at the emulator with short polls and a recording retry sleep."""
-
-    async def record(delay: float) -> None:
-        waits.append(delay)
-
-    policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0.01, max_delay_s=30.0, sleep=record)
-    return SyncLabsAdapter(
-        emu.base_url, poll_interval_s=0.01, deadline_s=5.0, cancel_check_s=0.01, retry=policy
-    )
+    return SyncLabsAdapter(emu.base_url, **fast_settings(waits, MAX_ATTEMPTS))
 
 
 def _urls(**extra: Any) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 from ainfluencer.sidecar.adapters.fal import FalAdapter
-from ainfluencer.sidecar.adapters.http_policy import RetryPolicy
 from ainfluencer.sidecar.adapters.kling import KlingAdapter
 from ainfluencer.sidecar.adapters.runware import RunwareAdapter
 from ainfluencer.sidecar.adapters.synclabs import SyncLabsAdapter
@@ -34,6 +33,7 @@ from ainfluencer.sidecar.remote_steps import CAPABILITIES, RemoteSteps
 from ainfluencer.sidecar.service import Sidecar, build_sidecar
 from ainfluencer.sidecar.storage import jobs, remote_requests
 from emulators.fal import FalEmulator
+from emulators.fast import fast_settings
 from emulators.kling import KlingEmulator
 from emulators.media import make_mp4, make_png, make_wav
 from emulators.runware import RunwareEmulator
@@ -154,20 +154,13 @@ async def stage_for(tmp_path, host, monkeypatch) -> AsyncIterator[Callable[..., 
 
     async def make(*names: str, keys: dict[str, str] | None = None, budget: float = BUDGET) -> Stage:
         sleeps: list[float] = []
-
-        async def record(delay: float) -> None:
-            sleeps.append(delay)
-
         emulators, adapters = {}, {}
         for name in names:
             spec = PROVIDERS[name]
             emulators[name] = emu = spec.emulator()
             await emu.start()
             started.append(emu)
-            policy = RetryPolicy(max_attempts=MAX_ATTEMPTS, base_delay_s=0.01, sleep=record)
-            adapters[name] = spec.adapter(
-                emu.base_url, poll_interval_s=0.01, deadline_s=2.0, cancel_check_s=0.01, retry=policy
-            )
+            adapters[name] = spec.adapter(emu.base_url, **fast_settings(sleeps, MAX_ATTEMPTS, deadline_s=2.0))
         sidecar = build_sidecar(
             host, tmp_path / "user", host.resolve_output, adapters=list(adapters.values())
         )

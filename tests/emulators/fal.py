@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .media import make_mp4, make_png
+from .serve import serve, shutdown
 
 FLUX = "fal-ai/flux-pro/v1.1"
 HAILUO_STD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
@@ -94,19 +95,12 @@ class FalEmulator:
         app.router.add_put("/{owner}/{app}/requests/{rid}/cancel", self._cancel)
         app.router.add_get("/{owner}/{app}/requests/{rid}", self._result)
         app.router.add_post("/{model:.+}", self._submit)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._runner, self.base_url = await serve(app)
         return self.base_url
 
     async def stop(self) -> None:
         """Stop serving."""
-        self._release.set()  # free any handler held by the "hang" fault
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await shutdown(self._runner, self._release)
 
     # helpers -------------------------------------------------------------------------------------
     def _hit(self, name: str) -> None:

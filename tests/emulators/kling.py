@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from .media import make_mp4, make_png
+from .serve import serve, shutdown
 
 I2V_MODELS = {"kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1", "kling-v2-1-master",
               "kling-v2-5-turbo", "kling-v2-6", "kling-v3"}  # fmt: skip
@@ -158,20 +159,12 @@ class KlingEmulator:
         for kind, path in TASK_PATHS.items():
             app.router.add_post(f"/v1/{path}", self._submit_handler(kind))
             app.router.add_get(f"/v1/{path}/{{task_id}}", self._query_handler(kind))
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._runner, self.base_url = await serve(app)
         return self.base_url
 
     async def stop(self) -> None:
         """Stop serving (and free any handler held by the "hang" fault)."""
-        if self._release is not None:
-            self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await shutdown(self._runner, self._release)
 
     # envelope and auth ---------------------------------------------------------------------------
     def _hit(self, name: str) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from .media import make_mp4, make_png
+from .serve import serve, shutdown
 
 IMAGE_MODELS = {"runware:100@1", "runware:101@1", "bfl:2@1"}
 VIDEO_MODELS = {"minimax:3@1", "klingai:kling-video@3-pro", "alibaba:wan@2.7"}
@@ -133,19 +134,12 @@ class RunwareEmulator:
         app = web.Application(client_max_size=40 * 1024 * 1024)
         app.router.add_post("/v1", self._tasks)
         app.router.add_get("/media/{name}", self._media)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.base_url = await serve(app)
         return self.base_url
 
     async def stop(self) -> None:
         """Stop serving (and free any handler held by the `hang` fault)."""
-        if self._release is not None:
-            self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await shutdown(self._runner, self._release)
 
     # helpers -------------------------------------------------------------------------------------
     def _hit(self, name: str) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .serve import serve, shutdown
+
 MODELS = {"sync-3", "lipsync-2", "lipsync-2-pro", "lipsync-1.9.0-beta", "react-1"}
 SYNC_MODES = {"cut_off", "loop", "bounce", "silence", "remap"}
 OPTIONS = {"sync_mode", "temperature", "active_speaker_detection"}
@@ -126,19 +128,12 @@ class SyncLabsEmulator:
         app.router.add_get("/v2/generations/{gid}/result", self._result)
         app.router.add_get("/v2/models", self._models)
         app.router.add_get("/v2/errors", self._errors)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.base_url = await serve(app)
         return self.base_url
 
     async def stop(self) -> None:
         """Stop serving."""
-        if self._release is not None:
-            self._release.set()  # free any handler held by the "hang" fault
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await shutdown(self._runner, self._release)
 
     # helpers -------------------------------------------------------------------------------------
     def _hit(self, name: str) -> None:
