@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ainfluencer.sidecar.downloader import Downloader, DownloadRequest
+from ainfluencer.sidecar.models.downloads import Downloader, DownloadRequest
 from aiohttp import web
 
 SIZE = 1024**3

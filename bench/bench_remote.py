@@ -31,8 +31,8 @@ def _wait(client, job_id: str, timeout_s: float = 600) -> dict:
 
 def run(report) -> dict:
     """Measure one run and a batch of ten against a 20 s emulator; return the ratio."""
-    from ainfluencer.sidecar import runtime
-    from ainfluencer.sidecar.client import SidecarClient
+    from ainfluencer.sidecar.cli.client import SidecarClient
+    from ainfluencer.sidecar.host import runtime
     from emulators.kling import KlingEmulator
     from emulators.threaded import ThreadedEmulator
 

@@ -10,9 +10,9 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from ..sidecar.comfy_entry import get_sidecar
-from ..sidecar.downloader import Download
-from ..sidecar.models_service import DownloadModelRequest, ModelsService
+from ..sidecar.entry import get_sidecar
+from ..sidecar.models.downloads import Download
+from ..sidecar.models.service import DownloadModelRequest, ModelsService
 
 __all__ = ["MODEL_NODES", "ModelDownloadNode"]
 

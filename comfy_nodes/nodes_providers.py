@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..sidecar.adapters import fal, kling, runware, synclabs
+from ..sidecar.remote.adapters import fal, kling, runware, synclabs
 from .nodes_remote import (
     _NO_KEY_NOTE,
     _audio_bytes,

@@ -15,8 +15,8 @@ import folder_paths
 import torch
 from comfy_api.latest import InputImpl, io
 
-from ..sidecar import capability_requests as cap
-from ..sidecar.errors import AInfError, ErrorCode
+from ..sidecar.core.errors import AInfError, ErrorCode
+from ..sidecar.remote import capabilities as cap
 from .remote_call import RemoteCall
 from .remote_media import bytes_to_image, image_to_png, stack_images
 

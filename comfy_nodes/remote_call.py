@@ -16,10 +16,10 @@ import folder_paths
 from comfy_execution.utils import get_executing_context
 from server import PromptServer
 
-from ..sidecar.adapters.http_policy import RemoteCancelled
-from ..sidecar.comfy_entry import get_sidecar
-from ..sidecar.errors import AInfError, ErrorCode
-from ..sidecar.remote_steps import step_id_for
+from ..sidecar.core.errors import AInfError, ErrorCode
+from ..sidecar.entry import get_sidecar
+from ..sidecar.remote.adapters.http_policy import RemoteCancelled
+from ..sidecar.remote.steps import step_id_for
 from .remote_media import write_result
 
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar import runtime
-from ainfluencer.sidecar.redact import register_secret
-from ainfluencer.sidecar.routes import register_routes
-from ainfluencer.sidecar.service import Sidecar, build_sidecar
+from ainfluencer.sidecar.core.redact import register_secret
+from ainfluencer.sidecar.host import runtime
+from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
+from ainfluencer.sidecar.http.routes import register_routes
 from aiohttp import web
 from fakes import FakeComfyHost
 

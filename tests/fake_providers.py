@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.providers import EngineAdapter
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.registry import EngineAdapter
 
 
 class FakeAdapter(EngineAdapter):

@@ -11,7 +11,8 @@ from typing import Any
 
 import av
 import pytest
-from ainfluencer.sidecar.adapters.fal import (
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.fal import (
     CLARITY_UPSCALER,
     FLUX_PRO,
     HAILUO_STANDARD,
@@ -19,8 +20,7 @@ from ainfluencer.sidecar.adapters.fal import (
     WAN_25,
     FalAdapter,
 )
-from ainfluencer.sidecar.adapters.http_policy import RetryPolicy, retry_after_seconds
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy, retry_after_seconds
 from emulators.fal import FalEmulator, make_png
 from emulators.fast import fast_settings
 from PIL import Image

@@ -15,10 +15,10 @@ from typing import Any
 import av
 import httpx
 import pytest
-from ainfluencer.sidecar.adapters.http_policy import RetryPolicy
-from ainfluencer.sidecar.adapters.kling import UNIT_NAME, KlingAdapter, encode_jwt
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.redact import MASK, redact_secrets
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.redact import MASK, redact_secrets
+from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
+from ainfluencer.sidecar.remote.adapters.kling import UNIT_NAME, KlingAdapter, encode_jwt
 from emulators.fast import fast_settings
 from emulators.kling import PIXEL_MESSAGE, RISK_MESSAGE, KlingEmulator
 from emulators.media import make_png, make_wav

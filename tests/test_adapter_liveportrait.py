@@ -8,15 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar.adapters.liveportrait import (
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.liveportrait import (
     ADVANCED,
     DETECTOR_REPO,
     KJ,
     WEIGHTS_REPO,
     LivePortraitAdapter,
 )
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.providers import ENGINE_IDS
+from ainfluencer.sidecar.remote.registry import ENGINE_IDS
 
 KJ_WEIGHTS = [
     "appearance_feature_extractor.safetensors",

@@ -8,9 +8,9 @@ import types
 from typing import Any
 
 import pytest
-from ainfluencer.sidecar.adapters.local_comfy import LocalComfyAdapter
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.providers import ENGINE_IDS
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.local_comfy import LocalComfyAdapter
+from ainfluencer.sidecar.remote.registry import ENGINE_IDS
 
 GIB = 1024**3
 COMFY_MODULES = ("comfy.model_management", "folder_paths", "server")
@@ -174,8 +174,8 @@ def test_importing_the_sidecar_and_these_adapters_loads_neither_comfyui_nor_torc
     code = (
         "import sys\n"
         "import ainfluencer.sidecar\n"
-        "import ainfluencer.sidecar.adapters.local_comfy as lc\n"
-        "import ainfluencer.sidecar.adapters.liveportrait as lp\n"
+        "import ainfluencer.sidecar.remote.adapters.local_comfy as lc\n"
+        "import ainfluencer.sidecar.remote.adapters.liveportrait as lp\n"
         "lc.LocalComfyAdapter.from_comfy(); lp.LivePortraitAdapter.from_comfy()\n"
         "bad = [m for m in ('torch', 'comfy', 'comfy.model_management', 'folder_paths', 'nodes', 'server')\n"
         "       if m in sys.modules]\n"

@@ -12,15 +12,15 @@ from typing import Any
 
 import av
 import pytest
-from ainfluencer.sidecar.adapters.http_policy import RetryPolicy
-from ainfluencer.sidecar.adapters.runware import (
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
+from ainfluencer.sidecar.remote.adapters.runware import (
     FLUX_PRO,
     FLUX_SCHNELL,
     HAILUO_02,
     KLING_3_PRO,
     RunwareAdapter,
 )
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from emulators.fast import fast_settings
 from emulators.runware import RunwareEmulator, make_png
 from PIL import Image

@@ -11,14 +11,14 @@ from typing import Any
 
 import av
 import pytest
-from ainfluencer.sidecar.adapters.http_policy import RetryPolicy
-from ainfluencer.sidecar.adapters.synclabs import (
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
+from ainfluencer.sidecar.remote.adapters.synclabs import (
     LIPSYNC_2,
     LIPSYNC_2_PRO,
     NO_BALANCE_MESSAGE,
     SyncLabsAdapter,
 )
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
 from emulators.fast import fast_settings
 from emulators.media import make_mp4, make_wav
 from emulators.synclabs import SyncLabsEmulator

@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
-from ainfluencer.sidecar import cli
-from ainfluencer.sidecar.routes import register_routes
+from ainfluencer.sidecar.cli import main as cli
+from ainfluencer.sidecar.http.routes import register_routes
 from aiohttp import web
 
 KEY = "good-fal-id:cli-secret-4242"

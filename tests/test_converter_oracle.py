@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar.graph_convert import RENAMED_TYPES, VIRTUAL_TITLES, ui_to_api
+from ainfluencer.sidecar.graph.convert import RENAMED_TYPES, VIRTUAL_TITLES, ui_to_api
 from browser_oracle import BrowserOracleError, browser_graph_to_prompt
 
 pytestmark = pytest.mark.browser

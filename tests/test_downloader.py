@@ -8,10 +8,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from ainfluencer.sidecar.downloader import Downloader, DownloadRequest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.model_files import check_model_filename, validate_safetensors
-from ainfluencer.sidecar.netguard import check_address, system_resolver, unwrap
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.netguard import check_address, system_resolver, unwrap
+from ainfluencer.sidecar.models.downloads import Downloader, DownloadRequest
+from ainfluencer.sidecar.models.files import check_model_filename, validate_safetensors
 from test_downloader_server import ModelServer, safetensors_bytes, serve_models, sha256
 
 LOOPBACK = frozenset({"127.0.0.1"})

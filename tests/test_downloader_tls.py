@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar.downloader import Downloader, DownloadRequest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.models.downloads import Downloader, DownloadRequest
 from test_downloader_server import ModelServer, safetensors_bytes, serve_models, sha256
 
 DATA = Path(__file__).parent / "data" / "models"

@@ -1,7 +1,7 @@
 """The error taxonomy and the one redaction rule."""
 
-from ainfluencer.sidecar.errors import AInfError, ErrorCode, http_status_for, remediation_for
-from ainfluencer.sidecar.redact import MASK, redact_secrets, register_secret
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode, http_status_for, remediation_for
+from ainfluencer.sidecar.core.redact import MASK, redact_secrets, register_secret
 
 SEED_CODES = {
     "ENGINE_OFFLINE", "DEPENDENCY_MISSING", "CONTRACT_MISMATCH", "FILE_NOT_FOUND", "VALIDATION_ERROR",

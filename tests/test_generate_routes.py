@@ -12,10 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.model_catalog import ModelCatalog
-from ainfluencer.sidecar.routes import register_routes
-from ainfluencer.sidecar.service import Sidecar, build_sidecar
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
+from ainfluencer.sidecar.http.routes import register_routes
+from ainfluencer.sidecar.models.catalog import ModelCatalog
 from aiohttp import web
 from conftest import EXAMPLES
 

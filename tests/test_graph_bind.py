@@ -1,9 +1,9 @@
 """Binding values into a UI graph by input name, using the live node definitions."""
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.graph_bind import seed_targets, set_widget
-from ainfluencer.sidecar.graph_widgets import widget_names
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.graph.bind import seed_targets, set_widget
+from ainfluencer.sidecar.graph.widgets import widget_names
 from fakes import captured_node_defs
 
 DEFS = captured_node_defs()

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.graph_convert import ui_to_api
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.graph.convert import ui_to_api
 
 DEFS: dict[str, dict] = json.loads(
     (Path(__file__).parent / "data" / "convert" / "node_defs.json").read_text(encoding="utf-8")

@@ -83,7 +83,7 @@ async def test_openapi_describes_every_registered_route_with_pydantic_schemas(pa
 
 
 def test_the_gpu_is_described_from_the_torch_comfyui_already_loaded(monkeypatch):
-    from ainfluencer.sidecar.health import gpu_info
+    from ainfluencer.sidecar.host.health import gpu_info
 
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     assert gpu_info()["available"] is None  # never imports torch itself

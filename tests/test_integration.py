@@ -14,9 +14,9 @@ from pathlib import Path
 import av
 import httpx
 import pytest
-from ainfluencer.sidecar.client import SidecarClient
-from ainfluencer.sidecar.graph_convert import ui_to_api
-from ainfluencer.sidecar.paths import WORKFLOWS_DIR
+from ainfluencer.sidecar.cli.client import SidecarClient
+from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
+from ainfluencer.sidecar.graph.convert import ui_to_api
 from conftest import CANARY, EXAMPLES, start_test_server, wait_for_job
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,16 @@ def test_the_preset_runs_through_the_route_keeping_frames_duration_and_audio(api
 
 
 def test_the_cli_runs_the_preset_against_a_server_with_json_lines(comfy_url):
-    cmd = [sys.executable, "-m", "ainfluencer.sidecar.cli", "run", PRESET, "--server", comfy_url, "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ainfluencer.sidecar.cli.main",
+        "run",
+        PRESET,
+        "--server",
+        comfy_url,
+        "--json",
+    ]
     cmd += [
         "--quality",
         "low",

@@ -4,10 +4,10 @@ import json
 import os
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.jobs import JobStore
-from ainfluencer.sidecar.paths import data_dir
-from ainfluencer.sidecar.storage import jobs, open_database
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.paths import data_dir
+from ainfluencer.sidecar.core.storage import jobs, open_database
+from ainfluencer.sidecar.jobs.store import JobStore
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from ainfluencer.sidecar.client import SidecarClient
+from ainfluencer.sidecar.cli.client import SidecarClient
 from conftest import CANARY, EXAMPLES, PAID_PRESET, start_test_server, wait_for_job, write_cost_table
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import shutil
 import threading
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError
-from ainfluencer.sidecar.ledger import CreditLedger, load_cost_table
-from ainfluencer.sidecar.service import build_sidecar
-from ainfluencer.sidecar.storage import open_database
+from ainfluencer.sidecar.billing.ledger import CreditLedger, load_cost_table
+from ainfluencer.sidecar.core.errors import AInfError
+from ainfluencer.sidecar.core.storage import open_database
+from ainfluencer.sidecar.host.app import build_sidecar
 from conftest import EXAMPLES, LEDGER_WORKFLOWS, PAID_PRESET
 
 V1 = "/ainfluencer/v1"
@@ -208,7 +208,7 @@ async def test_a_host_that_refuses_the_job_voids_the_reservation(paid_client, pa
 def test_start_up_fails_orphaned_jobs_and_voids_their_reservations_once(tmp_path, host, paid_sidecar):
     shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / "a.mp4")
     paid_sidecar.ledger.set_budget(5)
-    from ainfluencer.sidecar.pipeline import RunRequest
+    from ainfluencer.sidecar.runs.pipeline import RunRequest
 
     started = asyncio.run(paid_sidecar.pipeline.execute_preset(PRESET, RunRequest(inputs={"video": "a.mp4"})))
     paid_sidecar.ledger.reserve("job_never_recorded", 1.0, "local_comfy")  # a crash before the job row

@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.model_catalog import (
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR, data_dir
+from ainfluencer.sidecar.core.storage import open_database
+from ainfluencer.sidecar.host.app import build_sidecar
+from ainfluencer.sidecar.models.catalog import (
     LICENSES,
     TYPE_FOLDERS,
     AddCustomModelRequest,
@@ -18,11 +21,8 @@ from ainfluencer.sidecar.model_catalog import (
     ModelEntry,
     load_curated,
 )
-from ainfluencer.sidecar.models_service import DownloadModelRequest, ModelsService
-from ainfluencer.sidecar.paths import WORKFLOWS_DIR, data_dir
-from ainfluencer.sidecar.pipeline import RunRequest
-from ainfluencer.sidecar.service import build_sidecar
-from ainfluencer.sidecar.storage import open_database
+from ainfluencer.sidecar.models.service import DownloadModelRequest, ModelsService
+from ainfluencer.sidecar.runs.pipeline import RunRequest
 from conftest import EXAMPLES
 from pydantic import ValidationError
 from test_downloader_server import ModelServer, safetensors_bytes, serve_models, sha256
@@ -241,7 +241,7 @@ async def test_a_missing_model_names_its_catalog_id_and_the_run_passes_once_it_i
 
 
 def test_a_preset_needing_an_unknown_model_says_it_is_not_in_the_catalog(catalog):
-    from ainfluencer.sidecar.presets import PresetCatalog
+    from ainfluencer.sidecar.jobs.presets import PresetCatalog
 
     preset = PresetCatalog(WORKFLOWS_DIR).primary(PRESET).model_copy(update={"required_models": ["nope"]})
     assert catalog.missing(preset) == [{"id": "nope", "name": "nope", "reason": "not in the model catalog"}]

@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from ainfluencer.sidecar.cli_models import add_models_commands
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.cli.models import add_models_commands
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from test_downloader_server import ModelServer, safetensors_bytes, serve_models, sha256
 
 

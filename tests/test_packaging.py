@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_importing_the_sidecar_pulls_in_nothing_from_comfyui():
     code = (
-        "import sys, ainfluencer, ainfluencer.sidecar.routes, ainfluencer.sidecar.cli\n"
+        "import sys, ainfluencer, ainfluencer.sidecar.http.routes, ainfluencer.sidecar.cli.main\n"
         "roots = ('comfy', 'comfy_api', 'server', 'nodes', 'torch')\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in roots]\n"
         "assert not bad, bad\n"
@@ -50,7 +50,7 @@ def test_every_node_id_is_a_string_literal_prefixed_ainfluencer():
 def test_pyproject_maps_the_repo_root_to_ainfluencer_with_the_console_script_and_registry_metadata():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert meta["project"]["name"] == "comfyui-ainfluencer"
-    assert meta["project"]["scripts"]["ainfluencer"] == "ainfluencer.sidecar.cli:main"
+    assert meta["project"]["scripts"]["ainfluencer"] == "ainfluencer.sidecar.cli.main:main"
     assert meta["tool"]["setuptools"]["package-dir"]["ainfluencer"] == "."
     assert meta["tool"]["comfy"]["PublisherId"]
     pinned = [

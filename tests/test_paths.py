@@ -1,8 +1,8 @@
 """File names from requests are reduced to safe names inside their folder."""
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.paths import resolve_inside, sanitize_filename
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.paths import resolve_inside, sanitize_filename
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ import json
 import shutil
 
 import pytest
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.paths import WORKFLOWS_DIR
-from ainfluencer.sidecar.pipeline import RunRequest
-from ainfluencer.sidecar.service import build_sidecar
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
+from ainfluencer.sidecar.host.app import build_sidecar
+from ainfluencer.sidecar.runs.pipeline import RunRequest
 from conftest import EXAMPLES
 
 PRESET = "color_grade_film_grain_v1"

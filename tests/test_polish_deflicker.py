@@ -18,7 +18,7 @@ from ainfluencer.comfy_nodes.polish.deflicker import (
 )
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
 from ainfluencer.comfy_nodes.polish.video_stream import iter_frame_chunks, probe_video
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 
 def _luma(frames: torch.Tensor) -> torch.Tensor:

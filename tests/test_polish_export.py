@@ -20,7 +20,7 @@ from ainfluencer.comfy_nodes.polish.loudness import (
 )
 from ainfluencer.comfy_nodes.polish.social_export import export_social, fit_frames
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 RATE = 48000
 

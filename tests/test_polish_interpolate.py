@@ -16,7 +16,7 @@ from ainfluencer.comfy_nodes.polish.interpolate import (
 )
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
 from ainfluencer.comfy_nodes.polish.video_stream import probe_video
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ainfluencer.sidecar.adapters.liveportrait import KJ, LivePortraitAdapter
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.graph_bind import set_widget
-from ainfluencer.sidecar.graph_convert import ui_to_api
-from ainfluencer.sidecar.graph_widgets import combo_options, input_specs, is_upload, widget_names
-from ainfluencer.sidecar.pipeline import RunRequest
-from ainfluencer.sidecar.presets import WorkflowPreset, load_preset_file
-from ainfluencer.sidecar.service import build_sidecar
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.graph.bind import set_widget
+from ainfluencer.sidecar.graph.convert import ui_to_api
+from ainfluencer.sidecar.graph.widgets import combo_options, input_specs, is_upload, widget_names
+from ainfluencer.sidecar.host.app import build_sidecar
+from ainfluencer.sidecar.jobs.presets import WorkflowPreset, load_preset_file
+from ainfluencer.sidecar.remote.adapters.liveportrait import KJ, LivePortraitAdapter
+from ainfluencer.sidecar.runs.pipeline import RunRequest
 from fakes import captured_node_defs
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from ainfluencer.sidecar.graph_widgets import widget_names
-from ainfluencer.sidecar.paths import WORKFLOWS_DIR
-from ainfluencer.sidecar.presets import PresetCatalog, load_preset_file
+from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
+from ainfluencer.sidecar.graph.widgets import widget_names
+from ainfluencer.sidecar.jobs.presets import PresetCatalog, load_preset_file
 from fakes import DATA, captured_node_defs
 
 SHIPPED = sorted(WORKFLOWS_DIR.glob("*.json"))

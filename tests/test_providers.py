@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ainfluencer.sidecar.errors import AInfError
-from ainfluencer.sidecar.providers import ENGINE_IDS, EngineAdapter, ProviderRegistry
-from ainfluencer.sidecar.vault import KeyVault
+from ainfluencer.sidecar.core.errors import AInfError
+from ainfluencer.sidecar.remote.registry import ENGINE_IDS, EngineAdapter, ProviderRegistry
+from ainfluencer.sidecar.remote.vault import KeyVault
 from fake_providers import FakeAdapter
 
 V1 = "/ainfluencer/v1"

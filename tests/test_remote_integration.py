@@ -15,9 +15,9 @@ from pathlib import Path
 
 import av
 import pytest
-from ainfluencer.sidecar import runtime
-from ainfluencer.sidecar.client import SidecarClient
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.cli.client import SidecarClient
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.host import runtime
 from conftest import EXAMPLES, REPO, wait_for_job
 from emulators.fal import FalEmulator
 from emulators.kling import KlingEmulator

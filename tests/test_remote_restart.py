@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar import runtime
-from ainfluencer.sidecar.client import SidecarClient
+from ainfluencer.sidecar.cli.client import SidecarClient
+from ainfluencer.sidecar.host import runtime
 from conftest import EXAMPLES, wait_for_job
 from emulators.kling import KlingEmulator
 from emulators.threaded import ThreadedEmulator

@@ -22,16 +22,16 @@ from functools import cache
 from typing import Any
 
 import pytest
-from ainfluencer.sidecar.adapters.fal import FalAdapter
-from ainfluencer.sidecar.adapters.kling import KlingAdapter
-from ainfluencer.sidecar.adapters.runware import RunwareAdapter
-from ainfluencer.sidecar.adapters.synclabs import SyncLabsAdapter
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.ledger import CreditLedger
-from ainfluencer.sidecar.pipeline import offset_prompt
-from ainfluencer.sidecar.remote_steps import CAPABILITIES, RemoteSteps
-from ainfluencer.sidecar.service import Sidecar, build_sidecar
-from ainfluencer.sidecar.storage import jobs, remote_requests
+from ainfluencer.sidecar.billing.ledger import CreditLedger
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.storage import jobs, remote_requests
+from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
+from ainfluencer.sidecar.remote.adapters.fal import FalAdapter
+from ainfluencer.sidecar.remote.adapters.kling import KlingAdapter
+from ainfluencer.sidecar.remote.adapters.runware import RunwareAdapter
+from ainfluencer.sidecar.remote.adapters.synclabs import SyncLabsAdapter
+from ainfluencer.sidecar.remote.steps import CAPABILITIES, RemoteSteps
+from ainfluencer.sidecar.runs.pipeline import offset_prompt
 from emulators.fal import FalEmulator
 from emulators.fast import fast_settings
 from emulators.kling import KlingEmulator

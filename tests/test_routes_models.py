@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar.model_catalog import ModelEntry, load_curated
-from ainfluencer.sidecar.models_service import ModelsService
-from ainfluencer.sidecar.routes_models import register_model_routes
+from ainfluencer.sidecar.http.routes.models import register as register_model_routes
+from ainfluencer.sidecar.models.catalog import ModelEntry, load_curated
+from ainfluencer.sidecar.models.service import ModelsService
 from aiohttp import web
 from sqlalchemy import text
 from test_downloader_server import ModelServer, safetensors_bytes, serve_models, sha256

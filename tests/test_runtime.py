@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from ainfluencer.sidecar import runtime
+from ainfluencer.sidecar.host import runtime
 
 
 def test_comfyuis_torch_packages_are_left_to_our_pins(tmp_path):

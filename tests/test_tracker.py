@@ -1,10 +1,10 @@
 """Execution events from ComfyUI move jobs through their states and record artifacts."""
 
 import pytest
-from ainfluencer.sidecar.jobs import JobStore
-from ainfluencer.sidecar.paths import data_dir
-from ainfluencer.sidecar.storage import open_database
-from ainfluencer.sidecar.tracker import ExecutionTracker
+from ainfluencer.sidecar.core.paths import data_dir
+from ainfluencer.sidecar.core.storage import open_database
+from ainfluencer.sidecar.jobs.store import JobStore
+from ainfluencer.sidecar.runs.tracker import ExecutionTracker
 
 PACK_PROMPT = {
     "1": {"class_type": "LoadVideo", "inputs": {}},

@@ -7,9 +7,9 @@ import os
 import stat
 
 import pytest
-from ainfluencer.sidecar import vault as vault_module
-from ainfluencer.sidecar.redact import MASK, redact_secrets
-from ainfluencer.sidecar.vault import KeyVault, check_key_shape, last4
+from ainfluencer.sidecar.core.redact import MASK, redact_secrets
+from ainfluencer.sidecar.remote import vault as vault_module
+from ainfluencer.sidecar.remote.vault import KeyVault, check_key_shape, last4
 
 KEY = "good-vault-key-5f1e9c2d7a"
 

@@ -21,7 +21,7 @@ from ainfluencer.comfy_nodes.polish.video_stream import (
     process_video,
     read_audio,
 )
-from ainfluencer.sidecar.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...sidecar.errors import AInfError, ErrorCode
+from ...sidecar.core.errors import AInfError, ErrorCode
 from .video_stream import process_video
 
 __all__ = ["LUMA_WEIGHTS", "Deflicker", "check_frames", "cut_scores", "deflicker_frames", "deflicker_video"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...sidecar.errors import AInfError, ErrorCode
+from ...sidecar.core.errors import AInfError, ErrorCode
 from .loudness import integrated_loudness, normalize_loudness, true_peak_db
 from .video_stream import VideoWriter, iter_frame_chunks, probe_video, read_audio
 

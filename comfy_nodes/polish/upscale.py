@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ...sidecar.errors import AInfError, ErrorCode
+from ...sidecar.core.errors import AInfError, ErrorCode
 from .deflicker import LUMA_WEIGHTS, check_frames
 from .video_stream import FunctionProcessor, probe_video, process_video
 

@@ -21,7 +21,7 @@ import av
 import numpy as np
 import torch
 
-from ...sidecar.errors import AInfError, ErrorCode
+from ...sidecar.core.errors import AInfError, ErrorCode
 
 __all__ = [
     "MP4_COPY_AUDIO_CODECS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ainfluencer.sidecar.adapters.http_policy import RetryPolicy
+from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
 
 
 def fast_settings(waits: list[float], attempts: int = 3, deadline_s: float = 5.0) -> dict[str, Any]:

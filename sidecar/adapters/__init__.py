@@ -1,1 +1,0 @@
-"""Remote engine adapters (fal.ai first) and the shared remote-call policy they all use."""

@@ -1,0 +1,1 @@
+"""Money: the cost table and the credit ledger (reserve → post → void)."""

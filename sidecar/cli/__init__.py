@@ -1,0 +1,1 @@
+"""The `ainfluencer` command line, one module per command group."""

@@ -1,0 +1,1 @@
+"""UI-format graphs: widget values, JS value rules, conversion to ComfyUI's API format, input binding."""

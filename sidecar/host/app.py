@@ -1,0 +1,154 @@
+"""The sidecar's services wired together once per ComfyUI process (or per test)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..billing.ledger import CreditLedger
+from ..core.paths import PACK_ROOT, WORKFLOWS_DIR, data_dir
+from ..core.storage import open_database
+from ..jobs.characters import CharacterStore
+from ..jobs.presets import PresetCatalog
+from ..jobs.store import JobStore
+from ..remote.adapters.fal import FalAdapter
+from ..remote.adapters.kling import KlingAdapter
+from ..remote.adapters.liveportrait import KJ, LivePortraitAdapter
+from ..remote.adapters.local_comfy import LocalComfyAdapter
+from ..remote.adapters.runware import RunwareAdapter
+from ..remote.adapters.synclabs import SyncLabsAdapter
+from ..remote.registry import EngineAdapter, ProviderRegistry
+from ..remote.steps import RemoteSteps
+from ..remote.vault import KeyVault
+from ..runs.pipeline import ComfyHost, PipelineManager
+from ..runs.ports import CostEstimator, EngineAvailability, ModelRequirements
+from ..runs.tracker import ExecutionTracker
+from .bridge import running_in_comfyui
+from .health import recent_logs
+
+log = logging.getLogger("ainfluencer")
+
+
+def pack_version() -> str:
+    """The installed pack's version (from pyproject when not installed)."""
+    try:
+        return importlib.metadata.version("comfyui-ainfluencer")
+    except importlib.metadata.PackageNotFoundError:
+        import tomllib
+
+        with open(PACK_ROOT / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh)["project"]["version"]
+
+
+@dataclass
+class Sidecar:
+    """Store, presets, tracker and pipeline of one ComfyUI host."""
+
+    store: JobStore
+    catalog: PresetCatalog
+    tracker: ExecutionTracker
+    pipeline: PipelineManager
+    input_dir: Path
+    host: ComfyHost
+    comfyui_version: str | None = None
+    registry: ProviderRegistry | None = None
+    ledger: CreditLedger | None = None
+    characters: CharacterStore | None = None
+    data_dir: Path | None = None
+    output_dir: Path | None = None
+    remote: RemoteSteps | None = None
+
+    def version_info(self) -> dict[str, Any]:
+        """What `GET /ainfluencer/v1/version` answers."""
+        return {
+            "name": "comfyui-ainfluencer",
+            "version": pack_version(),
+            "api": "v1",
+            "comfyui_version": self.comfyui_version,
+            "presets": len(self.catalog.ids()),
+        }
+
+
+def build_sidecar(
+    host: ComfyHost,
+    user_dir: Path,
+    resolve_output: Any,
+    *,
+    workflows_dir: Path = WORKFLOWS_DIR,
+    engines: EngineAvailability | None = None,
+    costs: CostEstimator | None = None,
+    models: ModelRequirements | None = None,
+    comfyui_version: str | None = None,
+    adapters: list[EngineAdapter] | None = None,
+    install_hooks: Callable[[ExecutionTracker], None] | None = None,
+) -> Sidecar:
+    """Open the store, vault and ledger, settle what a crash left, load presets, wire the pipeline."""
+    recent_logs()  # the last log lines, redacted, for the diagnostics bundle
+    folder = data_dir(user_dir)
+    database = open_database(folder)
+    store = JobStore(database, folder)
+    vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
+    registry = ProviderRegistry(database, vault)
+    for real in (  # real adapters first; ones passed in (tests) replace them
+        FalAdapter(),
+        KlingAdapter(),
+        RunwareAdapter(),
+        SyncLabsAdapter(),
+        LivePortraitAdapter.from_comfy(packs=(KJ,)),  # talking_clip_v1's fallback graph uses KJ's nodes
+    ):
+        registry.register_provider(real)
+    if running_in_comfyui():  # the host's GPU, models and queue (a stand-in host has none to report)
+        registry.register_provider(LocalComfyAdapter.from_comfy())
+    for adapter in adapters or []:
+        registry.register_provider(adapter)
+    ledger = CreditLedger(database, folder)
+    store.final_hooks.append(ledger.settle_job)  # post on completed; void on failed/cancelled/orphaned
+    remote = RemoteSteps(database, registry, ledger, store)
+    resumable = remote.resumable_jobs()
+    orphans = store.fail_orphans(keep=set(resumable))
+    if orphans:
+        log.warning("ainfluencer: marked %d job(s) left by a previous run as failed", len(orphans))
+    settled = ledger.reconcile(store)
+    if settled["posted"] or settled["voided"]:
+        log.warning("ainfluencer: settled reservations left by a previous run: %s", settled)
+    characters = CharacterStore(database, host.input_dir)
+    catalog = PresetCatalog(workflows_dir)
+    tracker = ExecutionTracker(store, resolve_output)
+    tracker.save_prompt = remote.save_prompt
+    tracker.step_error = remote.step_error
+    pipeline = PipelineManager(
+        catalog,
+        store,
+        host,
+        tracker,
+        engines or registry,
+        costs or ledger,
+        models,
+        ledger,
+        characters,
+        remote,
+    )
+    if install_hooks is not None:
+        install_hooks(tracker)
+    if resumable:
+        resumed = remote.resume(resumable, host.enqueue)
+        log.warning("ainfluencer: queued %d job(s) again to re-poll their remote requests", len(resumed))
+    return Sidecar(
+        store,
+        catalog,
+        tracker,
+        pipeline,
+        host.input_dir,
+        host,
+        comfyui_version,
+        registry,
+        ledger,
+        characters,
+        folder,
+        getattr(host, "output_dir", None),
+        remote,
+    )

@@ -1,0 +1,185 @@
+"""Request helpers every route module uses: the error shape, JSON bodies, cross-site and rebinding refusal."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import logging
+import os
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from ..core.errors import AInfError, ErrorCode
+
+PREFIX = "/ainfluencer/v1"
+API_VERSION = "v1"
+log = logging.getLogger("ainfluencer")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: AInfError) -> web.Response:
+    """The one error shape: {error, message, remediation[], detail, job_id}."""
+    return web.json_response(error.to_dict(), status=error.status)
+
+
+def _validation_error(exc: ValidationError) -> AInfError:
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+    return AInfError(
+        ErrorCode.VALIDATION_ERROR, "The request body is not valid.", detail={"problems": problems}
+    )
+
+
+def guarded(handler: Handler) -> Handler:
+    """Turn every failure of a handler into the error shape; unexpected ones are logged, never shown raw."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except AInfError as exc:
+            return error_response(exc)
+        except ValidationError as exc:
+            return error_response(_validation_error(exc))
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("ainfluencer: %s %s failed", request.method, request.path)
+            return error_response(AInfError(ErrorCode.INTERNAL_ERROR))
+
+    return wrapper
+
+
+MAX_JSON_BYTES = 1024 * 1024
+ALLOWED_HOSTS_ENV = "AINFLUENCER_ALLOWED_HOSTS"
+
+
+def refuse_cross_site(request: web.Request) -> None:
+    """Refuse a state change sent by another site's page (ComfyUI only checks Origin for loopback hosts)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    foreign = fetch_site is not None and fetch_site not in ("same-origin", "none")
+    if origin is not None:
+        parsed = urllib.parse.urlsplit(origin)
+        foreign = foreign or origin == "null" or parsed.netloc.lower() != (request.host or "").lower()
+    if foreign:
+        raise AInfError(
+            ErrorCode.CROSS_SITE_REFUSED,
+            detail={"origin": (origin or "")[:200], "sec_fetch_site": (fetch_site or "")[:50]},
+        )
+    refuse_rebound_host(request)
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_rebound_host(request: web.Request) -> None:
+    """Refuse DNS rebinding: a browser on this machine reaching us under a foreign host name.
+
+    A page from attacker.example whose name was re-pointed at 127.0.0.1 is "same origin" to the browser, so
+    Origin checks pass; its requests still carry `Host: attacker.example`. From a loopback peer we accept
+    only IP literals, `localhost` names and the names listed in `AINFLUENCER_ALLOWED_HOSTS`.
+    """
+    if not _is_loopback(request.remote):
+        return
+    hostname = (urllib.parse.urlsplit(f"//{request.host or ''}").hostname or "").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(hostname)
+        return
+    except ValueError:
+        pass
+    allowed = {h.strip().lower() for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()}
+    if hostname == "localhost" or hostname.endswith(".localhost") or hostname in allowed:
+        return
+    raise AInfError(
+        ErrorCode.CROSS_SITE_REFUSED,
+        f"Requests for host {hostname[:100]!r} are refused on this machine (DNS rebinding protection).",
+        remediation=[
+            "Open ComfyUI at http://127.0.0.1:<port> or http://localhost:<port>.",
+            f"To use this host name on purpose, add it to {ALLOWED_HOSTS_ENV} (comma-separated).",
+        ],
+        detail={"host": hostname[:100]},
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON bodies")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+async def json_body(request: web.Request) -> Any:
+    """The JSON body of a state-changing request; other content types and other sites are refused (CSRF)."""
+    refuse_cross_site(request)
+    if request.content_type != "application/json":
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            "This endpoint accepts JSON only.",
+            detail={"content_type": request.content_type},
+            remediation=["Send the body with 'Content-Type: application/json'."],
+        )
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise AInfError(
+            ErrorCode.PAYLOAD_TOO_LARGE, "The JSON body is too large.", detail={"limit_bytes": MAX_JSON_BYTES}
+        )
+    raw = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise AInfError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                "The JSON body is too large.",
+                detail={"limit_bytes": MAX_JSON_BYTES},
+            )
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(
+            bytes(raw).decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR, "The body is not valid JSON.", detail=str(exc)[:300]
+        ) from None
+
+
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or its default when absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AInfError(ErrorCode.VALIDATION_ERROR, f"Query {name!r} must be a whole number.") from None
+    if not low <= value <= high:
+        raise AInfError(ErrorCode.VALIDATION_ERROR, f"Query {name!r} must lie between {low} and {high}.")
+    return value
+
+
+def client_source(request: web.Request) -> str:
+    """Who sent a run: the CLI marks its requests with a header, everything else is the API."""
+    return "cli" if request.headers.get("X-AInfluencer-Client") == "cli" else "api"
+
+
+def need(value: Any, what: str) -> Any:
+    """A service of the sidecar, or DEPENDENCY_MISSING when this process did not set it up."""
+    if value is None:
+        raise AInfError(ErrorCode.DEPENDENCY_MISSING, f"The {what} is not set up in this process.")
+    return value

@@ -1,0 +1,1 @@
+"""The model catalog, installed files and verified downloads."""

@@ -1,0 +1,1 @@
+"""Remote engines: key vault, provider registry, capabilities table, remote steps and adapters."""

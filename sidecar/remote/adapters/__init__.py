@@ -1,0 +1,1 @@
+"""One adapter per engine on one base and one HTTP policy."""

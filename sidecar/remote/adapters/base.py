@@ -1,0 +1,239 @@
+"""What every keyed remote adapter shares: settings, keyed calls, JSON checks, result download and decoding.
+
+The run protocol every remote operation honours (the nodes and the restart path rely on it), through keys
+of the `request` dict:
+
+- `should_cancel`: a callable answering True once the user interrupted; polling stops and the remote job
+  is cancelled where the API allows (RemoteCancelled → JOB_INTERRUPTED).
+- `on_submit`: a callable taking the provider's request id (a string), called after the submit was
+  accepted and before polling starts, so the id can be recorded.
+- `resume_request_id`: a request id recorded earlier; the adapter skips the submit (nothing is paid
+  twice) and polls that request to its result.
+- `poll_interval_s`, `deadline_s`: per-call overrides of the adapter's polling settings.
+- `on_status`: a callable taking a short status text ("in queue", "running 40 %") for the node's display.
+
+Every result is a dict with `engine`, `model`, `request_id`, `data` (bytes of the first output),
+`content_type`, `media` (all outputs), and `cost` (the provider-reported cost in USD, or None).
+"""
+
+from __future__ import annotations
+
+import abc
+import io
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from ...core.errors import AInfError, ErrorCode
+from ...core.redact import redact_secrets
+from ..registry import EngineAdapter
+from ..vault import register_key
+from .http_policy import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    CallStats,
+    RetryPolicy,
+    download_result,
+    make_client,
+    request_with_retries,
+)
+
+log = logging.getLogger("ainfluencer.adapters")
+POLL_ENV = "AINFLUENCER_REMOTE_POLL_S"
+
+
+class RemoteAdapter(EngineAdapter, abc.ABC):
+    """Base of the keyed HTTP adapters: polling settings, retries, keyed requests, checked JSON and media."""
+
+    provider_name: str = "the provider"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        poll_interval_s: float = 2.0,
+        deadline_s: float = 900.0,
+        cancel_check_s: float = 1.0,
+        retry: RetryPolicy | None = None,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        client_factory: Callable[[], httpx.AsyncClient] = make_client,
+    ) -> None:
+        super().__init__(base_url)
+        override = os.environ.get(POLL_ENV)  # e.g. a proxy that answers fast, or a local emulator
+        self.poll_interval_s = float(override) if override else poll_interval_s
+        self.deadline_s = deadline_s
+        self.cancel_check_s = cancel_check_s
+        self.retry = retry or RetryPolicy()
+        self.max_download_bytes = max_download_bytes
+        self.client_factory = client_factory
+        self.stats = CallStats()
+
+    # keys ----------------------------------------------------------------------------------------
+    def missing_key(self) -> AInfError:
+        """ENGINE_OFFLINE telling the user to add this provider's key in Setup."""
+        return AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            f"Add your {self.provider_name} API key in Setup.",
+            remediation=[
+                f"Open the Setup Hub → Providers → {self.provider_name}, paste your key and press Connect.",
+                f"Or run: ainfluencer keys set {self.engine_id.removeprefix('provider_')}",
+            ],
+            detail={"engine": self.engine_id},
+        )
+
+    def require_key(self, api_key: str | None) -> str:
+        """The key, registered with the redactor; ENGINE_OFFLINE when there is none."""
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise self.missing_key()
+        register_key(api_key)
+        return api_key
+
+    @abc.abstractmethod
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """The provider's auth headers for a key."""
+
+    # health --------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """One keyless request that any answer of the provider's API satisfies."""
+
+    async def health_check(self, api_key: str | None) -> dict[str, Any]:
+        """Reachability of the provider's API; with a key, also whether the provider accepts it."""
+        name = self.provider_name
+        if api_key:
+            try:
+                await self.verify_identity(api_key)
+            except AInfError as exc:
+                return {"ok": False, "message": exc.message, "error": exc.code.value}
+            return {"ok": True, "message": f"{name} reachable; key accepted."}
+        async with self.client_factory() as client:
+            try:
+                await self.ping(client)
+            except httpx.HTTPError as exc:
+                return {"ok": False, "message": f"{name} is not reachable ({type(exc).__name__})."}
+        return {"ok": True, "message": f"{name} reachable; add your API key in Setup to use it."}
+
+    # calls ---------------------------------------------------------------------------------------
+    async def call(
+        self, client: httpx.AsyncClient, method: str, url: str, api_key: str | None, **kwargs: Any
+    ) -> httpx.Response:
+        """One request with this adapter's retry policy and, given a key, its auth headers."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if api_key is not None:
+            headers.update(self.auth_headers(self.require_key(api_key)))
+        return await request_with_retries(
+            client, method, url, policy=self.retry, stats=self.stats, engine=self.engine_id,
+            headers=headers, **kwargs,
+        )  # fmt: skip
+
+    def json_body(self, response: httpx.Response, what: str) -> Any:
+        """The JSON body of an answer, or CONTRACT_MISMATCH when it does not parse."""
+        try:
+            return response.json()
+        except ValueError:
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"{self.provider_name} answered {what} with something that is not JSON.",
+                detail={"engine": self.engine_id, "step": what, "body": redact_secrets(response.text[:300])},
+            ) from None
+
+    def json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        """The JSON object of an answer, or CONTRACT_MISMATCH."""
+        body = self.json_body(response, what)
+        if not isinstance(body, dict):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"{self.provider_name} answered {what} with something that is not a JSON object.",
+                detail={"engine": self.engine_id, "step": what, "body": redact_secrets(response.text[:300])},
+            )
+        return body
+
+    def field(self, body: dict[str, Any], name: str, what: str) -> Any:
+        """A required, non-empty field of an answer, or CONTRACT_MISMATCH naming it."""
+        value = body.get(name)
+        if value in (None, "", [], {}):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"{self.provider_name}'s {what} answer has no `{name}`.",
+                detail={"engine": self.engine_id, "step": what, "fields": sorted(body)[:20]},
+            )
+        return value
+
+    async def fetch_media(self, url: Any, kind: str) -> tuple[bytes, str]:
+        """Download a result URL (size-capped, complete, non-empty) and check that it decodes as `kind`."""
+        if not isinstance(url, str):
+            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "missing": "url"})
+        async with self.client_factory() as client:
+            data, content_type = await download_result(
+                client, url, self.max_download_bytes, engine=self.engine_id, policy=self.retry,
+                allowed_types=(f"{kind}/", "application/octet-stream", "binary/octet-stream"),
+            )  # fmt: skip
+        verify_decodable(data, kind, self.engine_id, self.provider_name)
+        return data, content_type
+
+    def result(
+        self,
+        model: str,
+        request_id: str,
+        media: list[dict[str, Any]],
+        cost: float | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """The common result shape (see the module docstring)."""
+        first = media[0]
+        return {
+            "engine": self.engine_id,
+            "model": model,
+            "request_id": request_id,
+            "data": first["data"],
+            "content_type": first["content_type"],
+            "media": media,
+            "cost": cost,
+            **extra,
+        }
+
+
+def notify(request: dict[str, Any], name: str, *args: Any) -> None:
+    """Call an optional request callback: `on_submit` failures propagate, `on_status` ones are only logged."""
+    callback = request.get(name)
+    if not callable(callback):
+        return
+    if name == "on_submit":
+        callback(*args)
+        return
+    try:
+        callback(*args)
+    except Exception as exc:  # a display hiccup must not fail a paid remote job
+        log.warning("%s callback failed: %s", name, redact_secrets(repr(exc))[:200])
+
+
+def verify_decodable(data: bytes, kind: str, engine: str, provider_name: str = "The provider") -> None:
+    """Refuse bytes that do not decode as the media kind promised (PIL for images, PyAV for video/audio)."""
+    ok = False
+    if kind == "image":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                ok = img.width > 0 and img.height > 0
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            ok = False
+    else:
+        import av
+
+        try:
+            with av.open(io.BytesIO(data)) as container:
+                streams = container.streams.video if kind == "video" else container.streams.audio
+                stream = next(iter(streams), None)
+                ok = stream is not None and next(container.decode(stream), None) is not None
+        except (av.FFmpegError, OSError, ValueError, StopIteration):
+            ok = False
+    if not ok:
+        raise AInfError(
+            ErrorCode.INVALID_MEDIA,
+            f"{provider_name}'s result is not a decodable {kind}.",
+            detail={"engine": engine, "bytes": len(data)},
+        )

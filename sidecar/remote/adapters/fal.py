@@ -1,0 +1,441 @@
+"""fal.ai through its queue API: submit → status → result → download, cancel on interrupt, key checks.
+
+Contract notes (see ../shared/reference/providers.md §2). Verified in this session against fal's own docs
+(https://fal.ai/docs/inference-api/queue/cancel, via the `search` tool): status, result and cancel live
+under the model's owner/app root without the endpoint sub-path ("Do not add the endpoint path. The
+status_url, response_url, and cancel_url fields contain the correct URL"), and cancel answers one of
+OK / CANCELLATION_REQUESTED / ALREADY_COMPLETED / NOT_FOUND. The clarity upscaler's inputs (`image_url`
+required, `prompt`, `upscale_factor` 1–4) were checked on https://fal.ai/models/fal-ai/clarity-upscaler.
+Still UNCONFIRMED: the Wan image-to-video fields beyond `prompt`/`image_url`, and the exact status a
+non-admin key gets from the billing endpoint (we treat a refusal there, after the key passed the pricing
+check, as "balance not available for this key").
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...core.errors import AInfError, ErrorCode
+from ...core.redact import redact_secrets, register_secret
+from ..vault import env_base_url
+from .base import RemoteAdapter, notify
+from .http_policy import poll_until, provider_reason, request_with_retries
+
+log = logging.getLogger("ainfluencer.adapters.fal")
+
+QUEUE_URL = "https://queue.fal.run"
+REST_URL = "https://rest.fal.ai"
+API_URL = "https://api.fal.ai"
+
+FLUX_PRO = "fal-ai/flux-pro/v1.1"
+IMAGE_MODELS = (FLUX_PRO,)
+HAILUO_STANDARD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
+HAILUO_PRO = "fal-ai/minimax/hailuo-02/pro/image-to-video"
+WAN_25 = "fal-ai/wan-25-preview/image-to-video"
+WAN_27 = "fal-ai/wan/v2.7/image-to-video"
+VIDEO_MODELS = (HAILUO_STANDARD, HAILUO_PRO, WAN_25, WAN_27)
+CLARITY_UPSCALER = "fal-ai/clarity-upscaler"
+UPSCALE_MODELS = (CLARITY_UPSCALER,)
+IMAGE_SIZES = ("square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9")
+BALANCE_CACHE_S = 60.0
+LOCK_WORDS = ("user is locked", "exhausted balance", "top_up", "admin lock")
+NO_BALANCE_MESSAGE = "balance not available for this key (fal reports it to admin keys only)"
+
+
+class FalAdapter(RemoteAdapter):
+    """fal.ai: Flux Pro images, Hailuo / Wan image-to-video and the clarity upscaler, via the queue."""
+
+    engine_id = "provider_fal"
+    default_base_url = QUEUE_URL
+    provider_name = "fal.ai"
+
+    def __init__(self, base_url: str | None = None, **settings: Any) -> None:
+        super().__init__(base_url, **settings)
+        override = (base_url or env_base_url(self.engine_id) or "").rstrip("/")
+        # One override serves every host (the emulator); otherwise fal's three hosts.
+        self.queue_url = override or QUEUE_URL
+        self.rest_url = override or REST_URL
+        self.api_url = override or API_URL
+        self._balance_cache: dict[str, tuple[float, float | None]] = {}
+
+    # plumbing ------------------------------------------------------------------------------------
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """fal's `Authorization: Key …` header."""
+        return {"Authorization": f"Key {api_key}", "Accept": "application/json"}
+
+    def _raise_for(self, response: httpx.Response, what: str) -> None:
+        """Map a non-2xx fal answer to the error taxonomy, with fal's own reason in `detail`."""
+        status = response.status_code
+        if status < 400:
+            return
+        reason = provider_reason(response)
+        detail = {"engine": self.engine_id, "step": what, "status": status, "provider_reason": reason}
+        text = str(reason).lower()
+        error_type = response.headers.get("x-fal-error-type", "")
+        if isinstance(reason, dict):
+            error_type = error_type or str(reason.get("error_type") or "")
+        if status == 403 and any(word in text for word in LOCK_WORDS):
+            raise AInfError(
+                ErrorCode.INSUFFICIENT_FUNDS,
+                "fal.ai locked the account: the balance is exhausted. Nothing was generated.",
+                remediation=[
+                    "Top up at fal.ai/dashboard/billing, then run again.",
+                    "If the account is still locked after a top-up, contact fal support.",
+                ],
+                detail=detail,
+            )
+        if status in (401, 403):
+            raise AInfError(ErrorCode.AUTH_FAILED, "fal.ai rejected the API key.", detail=detail)
+        if "content_policy_violation" in text or "content_policy_violation" in error_type:
+            raise AInfError(
+                ErrorCode.SAFETY_FILTER, "fal.ai's content moderation refused this request.", detail=detail
+            )
+        if status == 429:
+            raise AInfError(
+                ErrorCode.RATE_LIMITED,
+                f"fal.ai is rate limiting this key (still 429 after {self.retry.max_attempts} attempts).",
+                detail=detail,
+            )
+        if status in (408, 504) or error_type in ("request_timeout", "startup_timeout"):
+            raise AInfError(ErrorCode.ENGINE_TIMEOUT, "fal.ai timed out running the model.", detail=detail)
+        if status >= 500:
+            raise AInfError(
+                ErrorCode.ENGINE_OFFLINE,
+                f"fal.ai kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
+                detail=detail,
+            )
+        if status == 422:
+            raise AInfError(ErrorCode.VALIDATION_ERROR, "fal.ai refused the request's inputs.", detail=detail)
+        raise AInfError(
+            ErrorCode.CONTRACT_MISMATCH, f"fal.ai answered HTTP {status} unexpectedly.", detail=detail
+        )
+
+    def _same_origin(self, url: Any, fallback: str) -> str:
+        """Use a URL fal returned only when it points at the queue host we called (the key goes with it)."""
+        if isinstance(url, str):
+            ours, theirs = urllib.parse.urlsplit(self.queue_url), urllib.parse.urlsplit(url)
+            if (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc):
+                return url
+        return fallback
+
+    # key, balance, health ------------------------------------------------------------------------
+    async def verify_identity(self, api_key: str) -> dict[str, Any]:
+        """Check the key with the pricing endpoint (any valid key may read it); then probe the balance."""
+        async with self.client_factory() as client:
+            response = await self.call(
+                client, "GET", f"{self.api_url}/v1/models/pricing", api_key, params={"endpoint_id": FLUX_PRO}
+            )
+            self._raise_for(response, "key check")
+            balance = await self._fetch_balance(client, api_key)
+        if balance is None:
+            return {"message": f"Connected to fal.ai; {NO_BALANCE_MESSAGE}."}
+        return {"message": f"Connected to fal.ai; balance {balance:.2f} USD."}
+
+    async def _fetch_balance(self, client: httpx.AsyncClient, api_key: str) -> float | None:
+        cached = self._balance_cache.get(api_key)
+        if cached and time.monotonic() - cached[0] < BALANCE_CACHE_S:
+            return cached[1]
+        response = await self.call(
+            client, "GET", f"{self.api_url}/v1/account/billing", api_key, params={"expand": "credits"}
+        )
+        if response.status_code in (401, 403) and not any(
+            word in str(provider_reason(response)).lower() for word in LOCK_WORDS
+        ):
+            balance: float | None = None
+        else:
+            self._raise_for(response, "balance")
+            credits = self.field(self.json_object(response, "balance"), "credits", "balance")
+            value = credits.get("current_balance") if isinstance(credits, dict) else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise AInfError(
+                    ErrorCode.CONTRACT_MISMATCH,
+                    "fal.ai's balance answer has no numeric `credits.current_balance`.",
+                    detail={"engine": self.engine_id, "step": "balance"},
+                )
+            balance = float(value)
+        self._balance_cache[api_key] = (time.monotonic(), balance)
+        return balance
+
+    async def check_balance(self, api_key: str) -> float | None:
+        """The account's USD balance (admin keys); None when fal does not tell it to this key."""
+        async with self.client_factory() as client:
+            return await self._fetch_balance(client, api_key)
+
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """A keyless request; any HTTP answer means the API is reachable."""
+        await client.get(f"{self.api_url}/v1/models/pricing", params={"endpoint_id": FLUX_PRO})
+
+    # inputs --------------------------------------------------------------------------------------
+    async def upload_file(self, api_key: str, data: bytes, content_type: str) -> str:
+        """Put bytes on fal's CDN (token, then upload) and return the public `access_url`."""
+        if not data:
+            raise AInfError(
+                ErrorCode.INVALID_MEDIA, "The input file is empty.", detail={"engine": self.engine_id}
+            )
+        async with self.client_factory() as client:
+            response = await self.call(
+                client, "POST", f"{self.rest_url}/storage/auth/token", api_key,
+                params={"storage_type": "fal-cdn-v3"}, json={},
+            )  # fmt: skip
+            self._raise_for(response, "upload token")
+            body = self.json_object(response, "upload token")
+            token = str(self.field(body, "token", "upload token"))
+            token_type = str(body.get("token_type") or "Bearer")
+            cdn = str(self.field(body, "base_url", "upload token")).rstrip("/")
+            register_secret(token)
+            if not cdn.startswith("https://") and not cdn.startswith(self.rest_url):
+                raise AInfError(
+                    ErrorCode.CONTRACT_MISMATCH,
+                    "fal.ai offered an upload host that is not HTTPS.",
+                    detail={"engine": self.engine_id, "step": "upload token"},
+                )
+            response = await request_with_retries(
+                client, "POST", f"{cdn}/files/upload", policy=self.retry, stats=self.stats,
+                engine=self.engine_id, content=data,
+                headers={"Authorization": f"{token_type} {token}", "Content-Type": content_type},
+            )  # fmt: skip
+            self._raise_for(response, "upload")
+            return str(self.field(self.json_object(response, "upload"), "access_url", "upload"))
+
+    async def _image_url(self, api_key: str, request: dict[str, Any], name: str = "image") -> str:
+        """An input image as a URL: a given http(s) URL as is, bytes or a file path uploaded first."""
+        if request.get("resume_request_id"):
+            return ""  # a resumed request was submitted with its inputs already; nothing to upload again
+        url = request.get(f"{name}_url")
+        if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
+            return url
+        value = request.get(name)
+        if isinstance(value, (bytes, bytearray)):
+            data, content_type = bytes(value), str(request.get(f"{name}_content_type") or "image/png")
+        elif isinstance(value, (str, Path)) and value:
+            path = Path(value)
+            if not path.is_file():
+                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
+            data = path.read_bytes()
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        else:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"fal.ai needs an input image (`{name}` as bytes or a file, or `{name}_url`).",
+                detail={"engine": self.engine_id, "missing": name},
+            )
+        return await self.upload_file(api_key, data, content_type)
+
+    # the queue -----------------------------------------------------------------------------------
+    async def run_model(
+        self, api_key: str, model: str, arguments: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Submit to the queue, poll until done (honouring `should_cancel`), and return fal's result JSON."""
+        should_cancel = request.get("should_cancel")
+        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
+        deadline = float(request.get("deadline_s") or self.deadline_s)
+        app_root = "/".join(model.split("/")[:2])
+        async with self.client_factory() as client:
+            resumed = request.get("resume_request_id")
+            body: dict[str, Any] = {}
+            if resumed:
+                request_id = str(resumed)
+                log.info("fal %s: resuming request %s (no new submit)", model, request_id)
+            else:
+                response = await self.call(
+                    client, "POST", f"{self.queue_url}/{model}", api_key, json=arguments
+                )
+                self._raise_for(response, "submit")
+                body = self.json_object(response, "submit")
+                request_id = str(self.field(body, "request_id", "submit"))
+                log.info("fal %s submitted as %s", model, request_id)
+                notify(request, "on_submit", request_id)
+            base = f"{self.queue_url}/{app_root}/requests/{urllib.parse.quote(request_id, safe='')}"
+            status_url = self._same_origin(body.get("status_url"), f"{base}/status")
+            response_url = self._same_origin(body.get("response_url"), base)
+            cancel_url = self._same_origin(body.get("cancel_url"), f"{base}/cancel")
+            last: dict[str, Any] = {}
+
+            async def check() -> dict[str, Any] | None:
+                resp = await self.call(client, "GET", status_url, api_key, params={"logs": 1})
+                self._raise_for(resp, "status")
+                status_body = self.json_object(resp, "status")
+                status = self.field(status_body, "status", "status")
+                last.update(status_body)
+                if status == "COMPLETED":
+                    return status_body
+                where = status_body.get("queue_position")
+                notify(
+                    request,
+                    "on_status",
+                    f"fal.ai: in queue (position {where})"
+                    if status == "IN_QUEUE" and where is not None
+                    else f"fal.ai: {str(status).lower().replace('_', ' ')}",
+                )
+                if status not in ("IN_QUEUE", "IN_PROGRESS"):
+                    raise AInfError(
+                        ErrorCode.CONTRACT_MISMATCH,
+                        f"fal.ai reported an unknown status {str(status)[:40]!r}.",
+                        detail={"engine": self.engine_id, "request_id": request_id},
+                    )
+                return None
+
+            async def cancel() -> bool:
+                resp = await self.call(client, "PUT", cancel_url, api_key)
+                log.info("fal %s cancel answered HTTP %s", request_id, resp.status_code)
+                return resp.status_code < 400
+
+            final = await poll_until(
+                check, interval_s=interval, deadline_s=deadline, should_cancel=should_cancel,
+                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
+                request_id=request_id,
+            )  # fmt: skip
+            result = await self.call(client, "GET", response_url, api_key)
+            self._raise_for(result, "result")
+            if final.get("error"):
+                reason = redact_secrets({"error": final.get("error"), "error_type": final.get("error_type")})
+                detail = {"engine": self.engine_id, "request_id": request_id, "provider_reason": reason}
+                if "content_policy" in str(final.get("error_type") or "") + str(final.get("error")):
+                    raise AInfError(
+                        ErrorCode.SAFETY_FILTER,
+                        "fal.ai's content moderation refused this request.",
+                        detail=detail,
+                    )
+                raise AInfError(
+                    ErrorCode.EXECUTION_FAILED, "fal.ai reported the run as failed.", detail=detail
+                )
+            output = self.json_object(result, "result")
+            output["_request_id"] = request_id
+            output["_billable_units"] = result.headers.get("x-fal-billable-units")
+            return output
+
+    async def _cost(self, model: str, units: Any, api_key: str) -> float | None:
+        """fal's reported billable units × the endpoint's unit price (None when either is unknown)."""
+        try:
+            count = float(units)
+        except (TypeError, ValueError):
+            return None
+        try:
+            async with self.client_factory() as client:
+                response = await self.call(
+                    client, "GET", f"{self.api_url}/v1/models/pricing", api_key, params={"endpoint_id": model}
+                )
+            prices = (
+                self.json_object(response, "pricing").get("prices") if response.status_code == 200 else None
+            )
+            price = next(
+                (p for p in prices or [] if isinstance(p, dict) and p.get("endpoint_id") == model), None
+            )
+            unit_price = float(price["unit_price"]) if price else None
+        except (AInfError, KeyError, TypeError, ValueError):
+            unit_price = None
+        return round(count * unit_price, 6) if unit_price is not None else None
+
+    async def _result(
+        self, api_key: str, output: dict[str, Any], model: str, media: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return self.result(
+            model,
+            output["_request_id"],
+            media,
+            await self._cost(model, output["_billable_units"], api_key),
+            billable_units=output["_billable_units"],
+            seed=output.get("seed"),
+        )
+
+    # capabilities --------------------------------------------------------------------------------
+    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Flux Pro v1.1 text-to-image; returns the decoded-checked image bytes (all images in `media`)."""
+        model = str(request.get("model") or FLUX_PRO)
+        if model not in IMAGE_MODELS:
+            raise self._unsupported(f"image model {model[:80]}")
+        prompt = request.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+        arguments: dict[str, Any] = {"prompt": prompt}
+        size = request.get("image_size")
+        if isinstance(size, str) and size in IMAGE_SIZES:
+            arguments["image_size"] = size
+        elif isinstance(size, dict) and {"width", "height"} <= set(size):
+            arguments["image_size"] = {"width": int(size["width"]), "height": int(size["height"])}
+        elif size is not None:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR, detail={"field": "image_size", "allowed": list(IMAGE_SIZES)}
+            )
+        for name, cast in (("num_images", int), ("seed", int), ("safety_tolerance", str)):
+            if request.get(name) is not None:
+                arguments[name] = cast(request[name])
+        output = await self.run_model(api_key, model, arguments, request)
+        images = self.field(output, "images", "result")
+        if not isinstance(images, list) or not all(isinstance(i, dict) for i in images):
+            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "images"})
+        nsfw = output.get("has_nsfw_concepts")
+        if isinstance(nsfw, list) and nsfw and all(nsfw):
+            raise AInfError(
+                ErrorCode.SAFETY_FILTER,
+                "fal.ai's safety checker blanked every image.",
+                detail={"engine": self.engine_id, "request_id": output["_request_id"]},
+            )
+        media = []
+        for image in images:
+            data, content_type = await self.fetch_media(image.get("url"), "image")
+            media.append({"data": data, "content_type": content_type, "url": image.get("url")})
+        return await self._result(api_key, output, model, media)
+
+    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Image-to-video with Minimax Hailuo 02 or Wan (model id from the request); returns MP4 bytes."""
+        model = str(request.get("model") or HAILUO_STANDARD)
+        if model not in VIDEO_MODELS:
+            raise self._unsupported(f"video model {model[:80]}")
+        arguments: dict[str, Any] = {
+            "prompt": str(request.get("prompt") or ""),
+            "image_url": await self._image_url(api_key, request),
+        }
+        if model in (HAILUO_STANDARD, HAILUO_PRO):
+            duration = str(request.get("duration") or "6")
+            if duration not in ("6", "10"):
+                raise AInfError(
+                    ErrorCode.VALIDATION_ERROR, detail={"field": "duration", "allowed": ["6", "10"]}
+                )
+            arguments["duration"] = duration
+            if request.get("prompt_optimizer") is not None:
+                arguments["prompt_optimizer"] = bool(request["prompt_optimizer"])
+            if model == HAILUO_PRO and (request.get("end_image") or request.get("end_image_url")):
+                arguments["end_image_url"] = await self._image_url(api_key, request, "end_image")
+        else:
+            for name in ("resolution", "duration", "negative_prompt", "seed"):
+                if request.get(name) is not None:
+                    arguments[name] = request[name]
+        output = await self.run_model(api_key, model, arguments, request)
+        video = self.field(output, "video", "result")
+        if not isinstance(video, dict):
+            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "video"})
+        data, content_type = await self.fetch_media(video.get("url"), "video")
+        return await self._result(
+            api_key, output, model, [{"data": data, "content_type": content_type, "url": video.get("url")}]
+        )
+
+    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Upscale an image with fal's clarity upscaler (`upscale_factor` 1–4); returns the image bytes."""
+        model = str(request.get("model") or CLARITY_UPSCALER)
+        if model not in UPSCALE_MODELS:
+            raise self._unsupported(f"upscale model {model[:80]}")
+        factor = float(request.get("upscale_factor") or 2)
+        if not 1 <= factor <= 4:
+            raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "upscale_factor", "range": [1, 4]})
+        arguments: dict[str, Any] = {
+            "image_url": await self._image_url(api_key, request),
+            "upscale_factor": factor,
+        }
+        if request.get("prompt"):
+            arguments["prompt"] = str(request["prompt"])
+        output = await self.run_model(api_key, model, arguments, request)
+        image = self.field(output, "image", "result")
+        if not isinstance(image, dict):
+            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "image"})
+        data, content_type = await self.fetch_media(image.get("url"), "image")
+        return await self._result(
+            api_key, output, model, [{"data": data, "content_type": content_type, "url": image.get("url")}]
+        )

@@ -1,0 +1,301 @@
+"""The shared remote-call policy: client timeouts, retries with backoff, bounded polling, capped downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from ...core.errors import AInfError, ErrorCode
+from ...core.redact import redact_secrets
+
+log = logging.getLogger("ainfluencer.adapters")
+
+T = TypeVar("T")
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+
+
+def make_client(*, connect_s: float = 10.0, read_s: float = 60.0, write_s: float = 60.0) -> httpx.AsyncClient:
+    """An httpx.AsyncClient with explicit timeouts, no env proxies and no redirects to other hosts."""
+    timeout = httpx.Timeout(connect=connect_s, read=read_s, write=write_s, pool=connect_s)
+    return httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how long to retry 429/5xx/connection failures."""
+
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    retry_statuses: frozenset[int] = RETRY_STATUSES
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+
+
+@dataclass
+class CallStats:
+    """What request_with_retries did, so callers and tests can see the retry count and the waits."""
+
+    attempts: int = 0
+    waits: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header (delta seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def provider_reason(response: httpx.Response, limit: int = 500) -> Any:
+    """The provider's own error body (JSON when it parses, else text), redacted and bounded."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:limit]
+    return redact_secrets(body)
+
+
+async def request_with_retries(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy | None = None,
+    stats: CallStats | None = None,
+    engine: str = "",
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send a request, retrying retryable statuses and connection errors with backoff and Retry-After.
+
+    Returns the last response (possibly still a 429/5xx once attempts are spent) for the caller to map;
+    raises ENGINE_OFFLINE when the host could not be reached at all.
+    """
+    policy = policy or RetryPolicy()
+    stats = stats if stats is not None else CallStats()
+    attempts = max(1, policy.max_attempts)
+    for attempt in range(1, attempts + 1):
+        stats.attempts += 1
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            failure: BaseException = exc
+            response = None
+        except httpx.TransportError as exc:
+            failure = exc
+            response = None
+        if response is not None:
+            stats.statuses.append(response.status_code)
+            if response.status_code not in policy.retry_statuses or attempt == attempts:
+                return response
+            hinted = retry_after_seconds(response.headers.get("retry-after"))
+        else:
+            if attempt == attempts:
+                code = ErrorCode.ENGINE_TIMEOUT if isinstance(failure, httpx.TimeoutException) else None
+                raise AInfError(
+                    code or ErrorCode.ENGINE_OFFLINE,
+                    f"{engine or 'The provider'} could not be reached after {attempts} attempts.",
+                    detail=redact_secrets({"engine": engine, "error": repr(failure)[:300]}),
+                ) from None
+            hinted = None
+        backoff = policy.base_delay_s * (2 ** (attempt - 1))
+        delay = min(policy.max_delay_s, hinted if hinted is not None else backoff)
+        stats.waits.append(delay)
+        log.info(
+            "%s %s: attempt %d/%d answered %s; retrying in %.2fs",
+            engine,
+            method,
+            attempt,
+            attempts,
+            response.status_code if response is not None else "no connection",
+            delay,
+        )
+        await policy.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RemoteCancelled(AInfError):
+    """The user interrupted the run; the remote job was asked to cancel."""
+
+    def __init__(self, engine: str, request_id: str | None, cancelled: bool) -> None:
+        super().__init__(
+            ErrorCode.JOB_INTERRUPTED,
+            "Stopped at your request; the remote job was cancelled."
+            if cancelled
+            else "Stopped at your request; the provider did not confirm the cancel and may still bill it.",
+            remediation=["Run the preset again when you are ready."],
+            detail={"engine": engine, "request_id": request_id, "remote_cancelled": cancelled},
+        )
+
+
+async def _try_cancel(cancel: Callable[[], Awaitable[bool]] | None, timeout_s: float) -> bool:
+    if cancel is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(cancel(), timeout_s))
+    except (TimeoutError, AInfError, httpx.HTTPError) as exc:
+        log.warning("remote cancel failed: %s", redact_secrets(str(exc))[:200])
+        return False
+
+
+async def poll_until(
+    check: Callable[[], Awaitable[T | None]],
+    *,
+    interval_s: float,
+    deadline_s: float,
+    should_cancel: Callable[[], bool] | None = None,
+    cancel: Callable[[], Awaitable[bool]] | None = None,
+    cancel_check_s: float = 1.0,
+    cancel_timeout_s: float = 10.0,
+    engine: str = "",
+    request_id: str | None = None,
+) -> T:
+    """Call `check` every `interval_s` until it returns a value; ENGINE_TIMEOUT past `deadline_s`.
+
+    `should_cancel` is checked about every `cancel_check_s` (also while a check is in flight); when it
+    fires, or the deadline passes, `cancel` is awaited once and RemoteCancelled / ENGINE_TIMEOUT raised.
+    """
+    end = time.monotonic() + deadline_s
+    slice_s = max(0.005, min(cancel_check_s, interval_s if interval_s > 0 else cancel_check_s))
+    polls = 0
+
+    async def stop_for_cancel() -> None:
+        done = await _try_cancel(cancel, cancel_timeout_s)
+        raise RemoteCancelled(engine, request_id, done)
+
+    async def stop_for_deadline() -> None:
+        await _try_cancel(cancel, cancel_timeout_s)
+        raise AInfError(
+            ErrorCode.ENGINE_TIMEOUT,
+            f"{engine or 'The engine'} did not finish within {deadline_s:g} s.",
+            detail={"engine": engine, "request_id": request_id, "deadline_s": deadline_s, "polls": polls},
+        )
+
+    while True:
+        if should_cancel is not None and should_cancel():
+            await stop_for_cancel()
+        task = asyncio.ensure_future(check())
+        try:
+            while not task.done():
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    break
+                await asyncio.wait({task}, timeout=min(slice_s, remaining))
+                if not task.done() and should_cancel is not None and should_cancel():
+                    break
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):  # the abandoned check no longer matters
+                    pass
+        if task.cancelled():
+            if should_cancel is not None and should_cancel():
+                await stop_for_cancel()
+            await stop_for_deadline()
+        polls += 1
+        result = task.result()
+        if result is not None:
+            return result
+        next_at = time.monotonic() + interval_s
+        while True:
+            if should_cancel is not None and should_cancel():
+                await stop_for_cancel()
+            now = time.monotonic()
+            if now >= end:
+                await stop_for_deadline()
+            if now >= next_at:
+                break
+            await asyncio.sleep(min(slice_s, end - now, next_at - now))
+
+
+async def download_result(
+    client: httpx.AsyncClient,
+    url: str,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    *,
+    engine: str = "",
+    policy: RetryPolicy | None = None,
+    allowed_types: Iterable[str] | None = None,
+) -> tuple[bytes, str]:
+    """Stream a result URL into memory, refusing more than `max_bytes`; verified non-empty and complete."""
+    if not url.startswith(("https://", "http://")):
+        raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": engine, "result_url": url[:200]})
+    policy = policy or RetryPolicy()
+    detail = {"engine": engine, "url": redact_secrets(url.split("?")[0][:300])}
+    for attempt in range(1, max(1, policy.max_attempts) + 1):
+        try:
+            async with client.stream("GET", url) as response:
+                if response.status_code in policy.retry_statuses and attempt < policy.max_attempts:
+                    await policy.sleep(policy.base_delay_s * (2 ** (attempt - 1)))
+                    continue
+                if response.status_code != 200:
+                    raise AInfError(
+                        ErrorCode.DOWNLOAD_FAILED,
+                        f"The result download answered HTTP {response.status_code}.",
+                        remediation=["Run again; the provider's result link may have expired."],
+                        detail={**detail, "status": response.status_code},
+                    )
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise _too_large(detail, max_bytes)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _too_large(detail, max_bytes)
+                    chunks.append(chunk)
+                content_type = response.headers.get("content-type", "application/octet-stream")
+        except httpx.TransportError as exc:
+            raise AInfError(
+                ErrorCode.DOWNLOAD_FAILED,
+                "The result download broke off before it was complete.",
+                remediation=["Run again; if it keeps failing, the provider's file host is unwell."],
+                detail={**detail, "error": redact_secrets(repr(exc))[:300]},
+            ) from None
+        data = b"".join(chunks)
+        if not data:
+            raise AInfError(ErrorCode.INVALID_MEDIA, "The provider's result file is empty.", detail=detail)
+        if declared and declared.isdigit() and int(declared) != len(data):
+            raise AInfError(
+                ErrorCode.DOWNLOAD_FAILED,
+                "The result download broke off before it was complete.",
+                detail={**detail, "expected": int(declared), "received": len(data)},
+            )
+        base_type = content_type.split(";")[0].strip().lower()
+        if allowed_types is not None and not any(base_type.startswith(t) for t in allowed_types):
+            raise AInfError(
+                ErrorCode.INVALID_MEDIA,
+                f"The provider's result is {base_type}, not the media expected.",
+                detail={**detail, "content_type": base_type},
+            )
+        return data, base_type
+    raise AInfError(ErrorCode.DOWNLOAD_FAILED, detail=detail)
+
+
+def _too_large(detail: dict[str, Any], max_bytes: int) -> AInfError:
+    return AInfError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"The provider's result is larger than the {max_bytes} byte limit; it was not kept.",
+        remediation=["Pick a smaller output size or duration."],
+        detail={**detail, "max_bytes": max_bytes},
+    )

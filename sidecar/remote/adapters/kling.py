@@ -1,0 +1,579 @@
+"""Kling AI through its legacy `/v1` task API: JWT or API-key auth, submit → poll → download, unit balance.
+
+Contract notes (see ../shared/reference/providers.md §3 and §7). Verified in this session with the `search`
+tool against mirrors of Kling's own documentation:
+- Auth (https://kling.ai/document-api/api/get-started/authentication): "API Key (for all models)" is sent
+  as `Authorization: Bearer <API_KEY>`; the AccessKey/SecretKey JWT (HS256, `iss`=AK, `exp`=now+1800,
+  `nbf`=now-5, signed with SK) still works for the legacy `model_name` APIs used here. We accept both.
+- Error codes (https://app.klingai.com/global/dev/document-api/apiReference/commonInfo, as mirrored in
+  inference-sh/grid api/klingai/docs/00-general.md): 401 1000–1004, 429 1100/1101/1102, 403 1103,
+  400/404 1200–1203, 400 1300/1301, 429 1302/1303/1304, 500/503/504 5000/5001/5002.
+- Account (https://klingai.com/document-api/api/assets/account-usage): `GET /account/costs` (no `/v1`),
+  `start_time`/`end_time` in ms (required), QPS <= 1; the list sits in `data.resource_pack_subscribe_infos`
+  with `remaining_quantity` (12 h delay) and `status` toBeOnline|online|expired|runOut.
+- Task queries (https://klingai.com/document-api/api/image/2-1/image-generation, …/video/lip-sync):
+  `final_unit_deduction` is the task's deducted *units* (a string); `final_balance_deduction{quota,
+  list_price}` is a cash deduction without a currency. Image generation accepts `aspect_ratio`, `n` 1–9,
+  `resolution` 1k|2k, and a reference `image` (raw Base64 without `data:` prefix, or a URL).
+- Lip-sync body shape `{"input": {mode, video_url|video_id, audio_type, audio_url|audio_file, text,
+  voice_id, voice_language, voice_speed}}`: confirmed only by third-party records of real calls (the
+  official page now documents the advanced lip-sync instead).
+Still UNCONFIRMED: the USD value of a unit (so `cost` stays None and the units go in `units`), the
+currency of `final_balance_deduction`, and the exact failure texts Kling uses for moderation inside a
+failed task (we match risk/moderation words, e.g. "Failure to pass the risk control system").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import io
+import json
+import logging
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...core.errors import AInfError, ErrorCode
+from ...core.redact import redact_secrets, register_secret
+from .base import RemoteAdapter, notify
+from .http_policy import poll_until, provider_reason, request_with_retries, retry_after_seconds
+
+log = logging.getLogger("ainfluencer.adapters.kling")
+
+API_URL = "https://api-singapore.klingai.com"
+I2V_MODELS = ("kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1", "kling-v2-1-master",
+              "kling-v2-5-turbo", "kling-v2-6", "kling-v3")  # fmt: skip
+T2V_MODELS = ("kling-v1", "kling-v1-6", "kling-v2-master", "kling-v2-1-master", "kling-v2-5-turbo",
+              "kling-v2-6", "kling-v3")  # fmt: skip
+IMAGE_MODELS = ("kling-v1", "kling-v1-5", "kling-v2", "kling-v2-1", "kling-v3")
+DEFAULT_VIDEO_MODEL = "kling-v2-5-turbo"
+DEFAULT_IMAGE_MODEL = "kling-v2-1"
+IMAGE_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
+VIDEO_RATIOS = ("16:9", "9:16", "1:1")
+JWT_TTL_S = 1800
+JWT_REFRESH_S = 60
+BALANCE_CACHE_S = 60.0
+BALANCE_WINDOW_MS = 400 * 86_400_000  # the window filters packs by purchase time
+UNIT_NAME = "Kling resource-pack units"
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_AUDIO_BYTES = 5 * 1024 * 1024
+AUTH_CODES = {1000, 1001, 1002, 1003, 1004}
+FUNDS_CODES = {1101, 1102}
+RATE_CODES = {1302, 1303}
+NO_RETRY_429 = {1100, 1101, 1102, 1304}
+ACCOUNT_PROBLEMS = {
+    1100: "reports a problem with the account",
+    1103: "says this account has no access to the requested model",
+    1304: "refuses calls from this computer's IP address (IP whitelist)",
+}
+SAFETY_WORDS = ("risk", "moderation", "content security", "sensitive", "violat", "policy", "inappropriate",
+                "nsfw", "风控", "敏感", "违规")  # fmt: skip
+BUY_PACK = "Buy an API resource pack at klingai.com/dev-center (web-app credits do not fund the API)."
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def encode_jwt(access_key: str, secret_key: str, now: float | None = None, ttl_s: int = JWT_TTL_S) -> str:
+    """Kling's API token: HS256 JWT with iss=access key, exp=now+ttl, nbf=now-5, signed with the secret."""
+    issued = int(time.time() if now is None else now)
+    compact = {"separators": (",", ":")}
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, **compact).encode())
+    claims = {"iss": access_key, "exp": issued + ttl_s, "nbf": issued - 5}
+    payload = _b64url(json.dumps(claims, **compact).encode())
+    signing = f"{header}.{payload}"
+    signature = hmac.new(secret_key.encode(), signing.encode(), hashlib.sha256).digest()
+    return f"{signing}.{_b64url(signature)}"
+
+
+class KlingAdapter(RemoteAdapter):
+    """Kling AI: image-to-video, text-to-video, image generation and lip-sync on the `/v1` task API."""
+
+    engine_id = "provider_kling"
+    default_base_url = API_URL
+    provider_name = "Kling"
+
+    def __init__(self, base_url: str | None = None, **settings: Any) -> None:
+        settings.setdefault("poll_interval_s", 5.0)
+        settings.setdefault("deadline_s", 1800.0)
+        super().__init__(base_url, **settings)
+        self.clock = time.time
+        self._tokens: dict[str, tuple[str, int]] = {}
+        self._balance_cache: dict[str, tuple[float, float]] = {}
+
+    # auth ----------------------------------------------------------------------------------------
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """`Bearer <JWT>` for an `access_key:secret_key` pair, else `Bearer <API key>`."""
+        if ":" not in api_key:
+            return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        access, _, secret = api_key.partition(":")
+        if not access or not secret:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "A Kling key is 'access_key:secret_key' or the newer single API key; one half is missing.",
+                remediation=["Copy both the Access Key and the Secret Key from the Kling developer console."],
+                detail={"engine": self.engine_id},
+            )
+        now = self.clock()
+        cached = self._tokens.get(api_key)
+        if cached is None or cached[1] - now < JWT_REFRESH_S:
+            token = encode_jwt(access, secret, now)
+            register_secret(token)
+            cached = (token, int(now) + JWT_TTL_S)
+            self._tokens[api_key] = cached
+        return {"Authorization": f"Bearer {cached[0]}", "Accept": "application/json"}
+
+    async def call(
+        self, client: httpx.AsyncClient, method: str, url: str, api_key: str | None, **kwargs: Any
+    ) -> httpx.Response:
+        """One request; 5xx retried by the policy, a 429 retried only when its body code is a rate limit.
+
+        Kling answers 429 both for "no money" (1101/1102) and for rate/concurrency limits (1302/1303), so
+        the body decides: a balance 429 comes back at once, a rate-limit 429 is retried with the policy's
+        backoff (or Retry-After), bounded by its `max_attempts` and counted in `self.stats`.
+        """
+        base_headers = dict(kwargs.pop("headers", {}) or {})
+        inner = dataclasses.replace(self.retry, retry_statuses=self.retry.retry_statuses - {429})
+        attempts = max(1, self.retry.max_attempts)
+        for attempt in range(1, attempts + 1):
+            headers = dict(base_headers)
+            if api_key is not None:
+                headers.update(self.auth_headers(self.require_key(api_key)))
+            response = await request_with_retries(
+                client, method, url, policy=inner, stats=self.stats, engine=self.engine_id,
+                headers=headers, **kwargs,
+            )  # fmt: skip
+            code = _body_code(response)
+            if response.status_code != 429 or code in NO_RETRY_429 or attempt == attempts:
+                return response
+            hinted = retry_after_seconds(response.headers.get("retry-after"))
+            backoff = self.retry.base_delay_s * (2 ** (attempt - 1))
+            delay = min(self.retry.max_delay_s, hinted if hinted is not None else backoff)
+            self.stats.waits.append(delay)
+            log.info("kling %s: 429 code %s (attempt %d/%d); retrying in %.2fs", method, code, attempt,
+                     attempts, delay)  # fmt: skip
+            await self.retry.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # errors --------------------------------------------------------------------------------------
+    def _error(self, response: httpx.Response, what: str, **extra: Any) -> AInfError:
+        """Map a refused Kling answer by its body `code` (then its HTTP status) to the error taxonomy."""
+        status, code = response.status_code, _body_code(response)
+        reason = provider_reason(response)
+        text = str(reason.get("message") if isinstance(reason, dict) else reason)[:200]
+        detail = {"engine": self.engine_id, "step": what, "status": status, "code": code,
+                  "provider_reason": reason, **extra}  # fmt: skip
+        tries = f"after {self.retry.max_attempts} attempts"
+        steps: list[str] | None = None
+        if code in AUTH_CODES or (status == 401 and code is None):
+            error, message = ErrorCode.AUTH_FAILED, "Kling rejected the API key."
+            steps = ["Check the key in the Setup Hub: 'access_key:secret_key' or the newer API key."]
+            if code in (1003, 1004):
+                steps.insert(
+                    0, "Kling judged the token's time window wrong: set this computer's clock right."
+                )
+        elif code in FUNDS_CODES:
+            why = "is in arrears" if code == 1101 else "has no units left in its resource packs"
+            error, message = (
+                ErrorCode.INSUFFICIENT_FUNDS,
+                f"Kling says the account {why}; nothing was generated.",
+            )
+            steps = [BUY_PACK, "Then run again."]
+        elif code in ACCOUNT_PROBLEMS or status == 403:
+            error, message = (
+                ErrorCode.AUTH_FAILED,
+                f"Kling {ACCOUNT_PROBLEMS.get(code, 'refused the call')}: {text}",
+            )
+            steps = ["Check the account and key settings in the Kling developer console."]
+        elif code in (1300, 1301):
+            error, message = ErrorCode.SAFETY_FILTER, "Kling's content safety check refused this request."
+        elif code in RATE_CODES or status == 429:
+            limit = "parallel-task limit of the resource pack" if code == 1303 else "request rate limit"
+            error, message = ErrorCode.RATE_LIMITED, f"Kling kept refusing with its {limit} ({tries})."
+            steps = ["Wait a minute, or run fewer Kling jobs at once, then run again."]
+        elif status >= 500 or (code is not None and 5000 <= code < 6000):
+            error, message = ErrorCode.ENGINE_OFFLINE, f"Kling kept failing (HTTP {status} {tries})."
+        elif status in (400, 404, 422) or (code is not None and 1200 <= code < 1300):
+            error, message = ErrorCode.VALIDATION_ERROR, f"Kling refused the request: {text}"
+        else:
+            error, message = ErrorCode.CONTRACT_MISMATCH, f"Kling answered HTTP {status} unexpectedly."
+        return AInfError(error, message, remediation=steps, detail=detail)
+
+    def _data(self, response: httpx.Response, what: str, **extra: Any) -> dict[str, Any]:
+        """The `data` object of a successful envelope (`code` 0); a mapped error otherwise."""
+        if response.status_code >= 400:
+            raise self._error(response, what, **extra)
+        body = self.json_object(response, what)
+        if body.get("code") != 0 or _body_code(response) is None:
+            raise self._error(response, what, **extra)
+        data = self.field(body, "data", what)
+        if not isinstance(data, dict):
+            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "step": what})
+        return data
+
+    # key, balance, health ------------------------------------------------------------------------
+    async def _fetch_units(self, client: httpx.AsyncClient, api_key: str) -> float:
+        # One query per cache period: the account endpoint allows QPS <= 1.
+        cached = self._balance_cache.get(api_key)
+        if cached and time.monotonic() - cached[0] < BALANCE_CACHE_S:
+            return cached[1]
+        end = int(self.clock() * 1000)
+        params = {"start_time": end - BALANCE_WINDOW_MS, "end_time": end}
+        response = await self.call(client, "GET", f"{self.base_url}/account/costs", api_key, params=params)
+        data = self._data(response, "balance")
+        packs = data.get("resource_pack_subscribe_infos")
+        if data.get("code", 0) != 0 or not isinstance(packs, list):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                "Kling's balance answer has no `resource_pack_subscribe_infos` list.",
+                detail={"engine": self.engine_id, "step": "balance", "code": data.get("code")},
+            )
+        units = 0.0
+        for pack in packs:
+            if not isinstance(pack, dict) or pack.get("status") != "online":
+                continue
+            left = pack.get("remaining_quantity")
+            if isinstance(left, (int, float)) and not isinstance(left, bool):
+                units += float(left)
+        self._balance_cache[api_key] = (time.monotonic(), units)
+        return units
+
+    async def verify_identity(self, api_key: str) -> dict[str, Any]:
+        """Check the key with the free account endpoint and report the units left; AUTH_FAILED if refused."""
+        async with self.client_factory() as client:
+            units = await self._fetch_units(client, api_key)
+        if units <= 0:
+            return {"message": f"Connected to Kling; no {UNIT_NAME} left in active packs. {BUY_PACK}"}
+        return {
+            "message": f"Connected to Kling; {units:g} {UNIT_NAME} left in active packs "
+            "(units, not USD; Kling updates this figure with up to 12 h delay)."
+        }
+
+    async def check_balance(self, api_key: str) -> float | None:
+        """The units left in the account's online resource packs (Kling units, not USD; cached 60 s)."""
+        async with self.client_factory() as client:
+            return await self._fetch_units(client, api_key)
+
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """A keyless request; any HTTP answer means the API is reachable."""
+        await client.get(f"{self.base_url}/account/costs")
+
+    # inputs --------------------------------------------------------------------------------------
+    def _input_bytes(self, value: Any, name: str) -> bytes | None:
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        if isinstance(value, (str, Path)) and str(value):
+            path = Path(value)
+            if not path.is_file():
+                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
+            return path.read_bytes()
+        return None
+
+    def _image_input(self, request: dict[str, Any], name: str, required: bool = False) -> str | None:
+        """An input image as Kling takes it: a URL as is, else raw Base64 (no `data:` prefix), or None."""
+        url = request.get(f"{name}_url")
+        value = request.get(name)
+        for candidate in (url, value):
+            if _is_url(candidate):
+                return candidate
+        if isinstance(url, str) and url.startswith("data:") and "," in url:
+            try:
+                data = base64.b64decode(url.split(",", 1)[1], validate=True)
+            except (binascii.Error, ValueError):
+                raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": f"{name}_url"}) from None
+        else:
+            data = self._input_bytes(value, name)
+        if data is None and required:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"Give the `{name}` as bytes, a file path or `{name}_url` (an http(s) URL).",
+                detail={"engine": self.engine_id, "input": name},
+            )
+        if data is None:
+            return None
+        self._check_image(data, name)
+        return base64.b64encode(data).decode("ascii")
+
+    def _check_image(self, data: bytes, name: str) -> None:
+        """Kling's documented image limits: JPG/PNG, at most 10 MB, sides >= 300 px, aspect 1:2.5 to 2.5:1."""
+        from PIL import Image, UnidentifiedImageError
+
+        size = None
+        if len(data) <= MAX_IMAGE_BYTES:
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    size = img.size if img.format in ("PNG", "JPEG") else None
+            except (UnidentifiedImageError, OSError, ValueError):
+                size = None
+        if size is None or min(size) < 300 or not 1 / 2.5 <= size[0] / size[1] <= 2.5:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"The `{name}` input does not meet Kling's limits: JPG/PNG up to 10 MB, at least 300 px "
+                "a side, aspect between 1:2.5 and 2.5:1.",
+                detail={"engine": self.engine_id, "input": name, "bytes": len(data), "size": size},
+            )
+
+    # the task API --------------------------------------------------------------------------------
+    async def run_task(
+        self, api_key: str, path: str, body: dict[str, Any] | None, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create a task at `/v1/{path}` (or resume one), poll until it succeeds and return its `data`."""
+        should_cancel = request.get("should_cancel")
+        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
+        deadline = float(request.get("deadline_s") or self.deadline_s)
+        async with self.client_factory() as client:
+            resumed = request.get("resume_request_id")
+            if resumed:
+                task_id = str(resumed)
+                log.info("kling %s: resuming task %s (no new submit)", path, task_id)
+            else:
+                response = await self.call(client, "POST", f"{self.base_url}/v1/{path}", api_key, json=body)
+                task_id = str(self.field(self._data(response, "submit"), "task_id", "submit"))
+                log.info("kling %s submitted as task %s", path, task_id)
+                notify(request, "on_submit", task_id)
+            query_url = f"{self.base_url}/v1/{path}/{urllib.parse.quote(task_id, safe='')}"
+
+            async def check() -> dict[str, Any] | None:
+                resp = await self.call(client, "GET", query_url, api_key)
+                data = self._data(resp, "status", request_id=task_id)
+                status = self.field(data, "task_status", "status")
+                if status == "succeed":
+                    return data
+                if status == "failed":
+                    raise self._task_failed(data, task_id)
+                if status not in ("submitted", "processing"):
+                    raise AInfError(
+                        ErrorCode.CONTRACT_MISMATCH,
+                        f"Kling reported an unknown task status {str(status)[:40]!r}.",
+                        detail={"engine": self.engine_id, "request_id": task_id},
+                    )
+                notify(
+                    request, "on_status", "Kling: in queue" if status == "submitted" else "Kling: generating"
+                )
+                return None
+
+            async def cancel() -> bool:
+                log.info("kling task %s: Kling documents no cancel; it may still run and bill", task_id)
+                return False
+
+            final = await poll_until(
+                check, interval_s=interval, deadline_s=deadline, should_cancel=should_cancel,
+                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id, request_id=task_id,
+            )  # fmt: skip
+        final["_task_id"] = task_id
+        return final
+
+    def _task_failed(self, data: dict[str, Any], task_id: str) -> AInfError:
+        """A task `failed` inside HTTP 200 / code 0: Kling's reason is only in `task_status_msg`."""
+        message = redact_secrets(str(data.get("task_status_msg") or "")[:300])
+        detail = {"engine": self.engine_id, "request_id": task_id, "provider_reason": message}
+        if any(word in message.lower() for word in SAFETY_WORDS):
+            return AInfError(
+                ErrorCode.SAFETY_FILTER,
+                f"Kling's content safety check stopped the task: {message}",
+                detail=detail,
+            )
+        return AInfError(
+            ErrorCode.EXECUTION_FAILED,
+            f"Kling reported the task as failed: {message or 'no reason given'}",
+            remediation=["Check the inputs named in Kling's reason, then run again."],
+            detail=detail,
+        )
+
+    async def _finish(self, data: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
+        """Download every output of a succeeded task and build the common result (units, not USD)."""
+        result = data.get("task_result")
+        items = result.get("images" if kind == "image" else "videos") if isinstance(result, dict) else None
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"Kling's finished task has no `task_result.{'images' if kind == 'image' else 'videos'}`.",
+                detail={"engine": self.engine_id, "request_id": data["_task_id"]},
+            )
+        media = []
+        for item in items:
+            payload, content_type = await self.fetch_media(item.get("url"), kind)
+            media.append(
+                {"data": payload, "content_type": content_type, "url": item["url"], "id": item.get("id")}
+            )
+        try:
+            units: float | None = float(data.get("final_unit_deduction"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            units = None
+        return self.result(
+            model, data["_task_id"], media, None,
+            units=units, units_name=UNIT_NAME, balance_deduction=data.get("final_balance_deduction"),
+            video_id=items[0].get("id") if kind == "video" else None,
+        )  # fmt: skip
+
+    # capabilities --------------------------------------------------------------------------------
+    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Image-to-video when an `image` is given, else text-to-video; returns the MP4 bytes."""
+        model = str(request.get("model") or request.get("model_name") or DEFAULT_VIDEO_MODEL)
+        has_image = any(request.get(k) for k in ("image", "image_url"))
+        path = "videos/image2video" if has_image else "videos/text2video"
+        if model not in (I2V_MODELS if has_image else T2V_MODELS):
+            raise self._unsupported(f"{'image' if has_image else 'text'}-to-video model {model[:80]}")
+        mode = str(request.get("mode") or ("pro" if has_image and model == "kling-v2-5-turbo" else "std"))
+        duration = str(request.get("duration") or "5")
+        prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
+        scale, ratio = request.get("cfg_scale"), request.get("aspect_ratio")
+        _refuse(
+            {"mode": mode not in ("std", "pro"), "duration": duration not in ("5", "10"),
+             "prompt": _bad_text(prompt, 2500, required=not has_image),
+             "negative_prompt": _bad_text(negative, 2500), "cfg_scale": _bad_number(scale, 0, 1),
+             "aspect_ratio": not has_image and ratio not in (None, *VIDEO_RATIOS)},
+            "mode std|pro, duration '5'|'10', prompt (needed without an image) and negative_prompt up to "
+            "2500 characters, cfg_scale 0..1, aspect_ratio 16:9|9:16|1:1",
+        )  # fmt: skip
+        body: dict[str, Any] = {"model_name": model, "mode": mode, "duration": duration}
+        if prompt:
+            body["prompt"] = prompt
+        if negative:
+            body["negative_prompt"] = negative
+        if scale is not None and model.startswith("kling-v1"):  # Kling: cfg_scale is not for v2.x models
+            body["cfg_scale"] = float(scale)
+        if not request.get("resume_request_id"):
+            if has_image:
+                body["image"] = self._image_input(request, "image", required=True)
+                tail = self._image_input(request, "end_image")
+                if tail:
+                    body["image_tail"] = tail
+            else:
+                body["aspect_ratio"] = ratio or "16:9"
+        data = await self.run_task(api_key, path, body, request)
+        return await self._finish(data, model, "video")
+
+    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Kling image generation (text, or a reference `image`); returns the first image, all in `media`."""
+        model = str(request.get("model") or request.get("model_name") or DEFAULT_IMAGE_MODEL)
+        if model not in IMAGE_MODELS:
+            raise self._unsupported(f"image model {model[:80]}")
+        prompt, negative = request.get("prompt"), request.get("negative_prompt") or ""
+        n = request.get("n") or request.get("num_images") or 1
+        ratio, resolution = request.get("aspect_ratio") or "1:1", str(request.get("resolution") or "1k")
+        reference = request.get("image_reference")
+        has_image = any(request.get(k) for k in ("image", "image_url"))
+        orphan_reference = bool(reference) and not has_image
+        _refuse(
+            {"prompt": _bad_text(prompt, 2500, required=True),
+             "negative_prompt": _bad_text(negative, 2500) or bool(has_image and negative),
+             "n": not isinstance(n, int) or _bad_number(n, 1, 9), "aspect_ratio": ratio not in IMAGE_RATIOS,
+             "resolution": resolution not in ("1k", "2k"),
+             "image_reference": reference not in (None, "subject", "face") or orphan_reference,
+             **{name: _bad_number(request.get(name), 0, 1) for name in ("image_fidelity", "human_fidelity")}},
+            "a prompt up to 2500 characters, n 1..9, aspect_ratio one of " + "|".join(IMAGE_RATIOS)
+            + ", resolution 1k|2k, image_reference subject|face (with an image; no negative_prompt then), "
+            "image_fidelity and human_fidelity 0..1",
+        )  # fmt: skip
+        body: dict[str, Any] = {"model_name": model, "prompt": prompt, "n": n, "aspect_ratio": ratio,
+                                "resolution": resolution}  # fmt: skip
+        if negative:
+            body["negative_prompt"] = negative
+        if has_image and not request.get("resume_request_id"):
+            body["image"] = self._image_input(request, "image")
+            if reference:
+                body["image_reference"] = reference
+            for name in ("image_fidelity", "human_fidelity"):
+                if request.get(name) is not None:
+                    body[name] = float(request[name])
+        data = await self.run_task(api_key, "images/generations", body, request)
+        return await self._finish(data, model, "image")
+
+    async def apply_lipsync(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Lip-sync a video (public `video_url` or Kling `video_id`) to `audio_url`/`audio`, or to `text`."""
+        video_url = request.get("video_url") or request.get("video")
+        video_id = request.get("video_id")
+        if not video_id and not _is_url(video_url):
+            raise _needs_url("video" if request.get("video") else "video_url", "the video to lip-sync")
+        data: dict[str, Any] = {"video_id": str(video_id)} if video_id else {"video_url": video_url}
+        audio_url, audio, text = request.get("audio_url"), request.get("audio"), request.get("text")
+        if _is_url(audio):
+            audio_url, audio = audio, None
+        if audio_url or audio is not None:
+            data["mode"] = "audio2video"
+            if audio_url:
+                if not _is_url(audio_url):
+                    raise _needs_url("audio_url", "the speech audio")
+                data.update(audio_type="url", audio_url=audio_url)
+            elif not request.get("resume_request_id"):
+                raw = self._input_bytes(audio, "audio")
+                if not raw or len(raw) > MAX_AUDIO_BYTES:
+                    raise AInfError(
+                        ErrorCode.VALIDATION_ERROR,
+                        "Kling takes lip-sync audio files of at most 5 MB; pass a longer one as `audio_url`.",
+                        detail={"engine": self.engine_id, "input": "audio", "bytes": len(raw or b"")},
+                    )
+                data.update(audio_type="file", audio_file=base64.b64encode(raw).decode("ascii"))
+        elif isinstance(text, str) and text.strip():
+            language, speed = request.get("voice_language") or "en", request.get("voice_speed", 1.0)
+            _refuse(
+                {"text": len(text) > 120, "voice_id": not request.get("voice_id"),
+                 "voice_language": language not in ("zh", "en"), "voice_speed": _bad_number(speed, 0.8, 2.0)},
+                "text up to 120 characters with a voice_id, voice_language zh|en, voice_speed 0.8..2.0",
+            )  # fmt: skip
+            data.update(mode="text2video", text=text, voice_id=str(request["voice_id"]))
+            data.update(voice_language=language, voice_speed=float(speed))
+        else:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "Kling lip-sync needs speech: `audio_url`, an `audio` file, or `text` with a `voice_id`.",
+                detail={"engine": self.engine_id, "missing": "audio_url|audio|text"},
+            )
+        result = await self.run_task(api_key, "videos/lip-sync", {"input": data}, request)
+        return await self._finish(result, "kling-lip-sync", "video")
+
+
+def _body_code(response: httpx.Response) -> int | None:
+    """Kling's body `code`, when the answer is a JSON object carrying an integer one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _is_url(value: Any) -> bool:
+    """True for an http(s) URL string."""
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _bad_text(value: Any, limit: int, required: bool = False) -> bool:
+    """True when a text field is not a string, too long, or empty though required."""
+    return not isinstance(value, str) or len(value) > limit or (required and not value.strip())
+
+
+def _bad_number(value: Any, low: float, high: float) -> bool:
+    """True when an optional number is given but is not a number within [low, high]."""
+    if value is None:
+        return False
+    return not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high
+
+
+def _refuse(problems: dict[str, Any], rule: str) -> None:
+    """VALIDATION_ERROR naming every field that breaks Kling's documented limits (before anything is paid)."""
+    bad = sorted(name for name, broken in problems.items() if broken)
+    if bad:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            f"Kling would refuse: {', '.join(bad)}. Allowed: {rule}.",
+            detail={"engine": "provider_kling", "fields": bad},
+        )
+
+
+def _needs_url(name: str, what: str) -> AInfError:
+    return AInfError(
+        ErrorCode.VALIDATION_ERROR,
+        f"Kling needs {what} as a public http(s) URL (`{name}`); it does not take local files here.",
+        remediation=["Host the file at a public URL (e.g. the provider upload step) and pass that URL."],
+        detail={"engine": "provider_kling", "input": name, "needs": "public URL"},
+    )

@@ -1,0 +1,512 @@
+"""Runware through its task-array REST API: async submit → getResponse polling → download, balance, keys.
+
+Every call is a POST of a JSON array of tasks to `https://api.runware.ai/v1` with `Authorization: Bearer
+<key>`; answers are `{"data": [...], "errors": [...]}` scoped per task (providers.md §4 and §7).
+
+Verified in this session (via the `search` tool and Runware's own SDK source):
+- Error shape `{code, message, parameter, taskType, taskUUID, documentation}` and the REST statuses 400 /
+  401 / 402 ("Your account balance is insufficient") / 403 / 429 / 5xx:
+  https://runware.ai/docs/platform/errors. Capacity answers 429 / 503 / 504, all transient:
+  https://runware.ai/docs/platform/rate-limits.
+- Task polling: `deliveryMethod: "async"` returns an acknowledgment; `[{taskType: "getResponse", taskUUID}]`
+  then reports each generation as `processing`, `success` or `error`:
+  https://runware.ai/docs/platform/task-polling. Runware's official Python SDK (github.com/Runware/
+  runware-python, `runware/client.py`) defaults every inference task, images included, to async delivery and
+  treats a data item with `status: "error"` (reason in its nested `error`) as a task failure; we do the same.
+- Error-code families from that SDK's `runware/errors.py`: codes containing Credits / Balance / Quota or
+  `paymentRequired` = no money; `contentPolicyViolation`, `nsfwContentDetected`, `moderationFailed`, … =
+  moderation; `*RateLimit*` = rate limit; `*Timeout*` = timeout; `invalid*` / `missing*` / `unknownParameter`
+  = bad input; `taskFailedOrNotFound` = task gone. The exact insufficient-balance and moderation code strings
+  remain UNCONFIRMED, so we classify by family and by HTTP status (402), then by message words.
+- `accountManagement` + `operation: "getDetails"` answers `data[0].balance` (a USD number):
+  https://runware.ai/docs/platform/account-management.
+- `imageUpload` takes `image` (data URI, base64 or URL) and answers `imageUUID`:
+  https://runware.ai/docs/platform/image-upload. `imageUpscale` takes `inputImage` (UUID, data URI, base64
+  or URL) and `upscaleFactor` 2–4, answers `imageURL` and `cost` with `includeCost`:
+  https://runware.ai/docs/en/image-editing/upscaling.
+- Video image input: current model pages use `inputs.frameImages: [{image, frame: "first"|"last"}]` ("Provide
+  exactly one of: inputs.frameImages or width/height", https://runware.ai/docs/models/klingai-video-3-0-pro);
+  older pages used top-level `frameImages: [{inputImage, frame}]`. We send the current form.
+- Seeds run from 1 (github.com/Runware/sdk-python `docs/text_to_image.md`: "1-9223372036854776000"); 0 is
+  not sent, so Runware picks one, and the result's `seed` reports the seed it used.
+- Model AIRs `runware:100@1` (FLUX.1 schnell), `runware:101@1` (dev), `bfl:2@1` (FLUX1.1 pro; no steps, CFG or
+  negative prompt), `minimax:3@1` (Hailuo 02), `klingai:kling-video@3-pro`, `alibaba:wan@2.7`: the SDK's
+  generated model table (`runware/types/task_map.py`).
+Still UNCONFIRMED: no cancel is documented (we stop polling and say it may still be billed); whether video
+models accept an `imageUpload` UUID in `inputs.frameImages` (the SDK passes UUIDs there); Hailuo 02's exact
+duration set (we allow 6 and 10, as MiniMax documents) and the other video models' duration ranges.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...core.errors import AInfError, ErrorCode
+from ...core.redact import redact_secrets
+from .base import RemoteAdapter, notify
+from .http_policy import poll_until, provider_reason
+
+log = logging.getLogger("ainfluencer.adapters.runware")
+
+API_URL = "https://api.runware.ai"
+FLUX_SCHNELL = "runware:100@1"
+FLUX_DEV = "runware:101@1"
+FLUX_PRO = "bfl:2@1"
+IMAGE_MODELS = (FLUX_SCHNELL, FLUX_DEV, FLUX_PRO)
+HAILUO_02 = "minimax:3@1"
+KLING_3_PRO = "klingai:kling-video@3-pro"
+WAN_27 = "alibaba:wan@2.7"
+VIDEO_MODELS = (HAILUO_02, KLING_3_PRO, WAN_27)
+UPSCALE_MODEL = "imageUpscale"
+IMAGE_FORMATS = ("PNG", "JPG", "WEBP")
+SIZE_RANGE, SIZE_STEP = (256, 2048), 64
+SAFETY_CODES = frozenset({
+    "contentpolicyviolation", "providercontentpolicyviolation", "sensitivecontentdetected",
+    "unsafecontentdetected", "nsfwcontentdetected", "promptblocked", "imageblocked", "moderationfailed",
+})  # fmt: skip
+FUNDS_WORDS = ("credit", "balance", "quota", "paymentrequired", "insufficientfunds")
+SAFETY_WORDS = ("nsfw", "content policy", "moderation", "safety")
+BAD_INPUT = ("invalid", "missing", "unsupported", "unknown", "conflict", "max")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _invalid(field: str, message: str, **extra: Any) -> AInfError:
+    return AInfError(ErrorCode.VALIDATION_ERROR, message, detail={"field": field, **extra})
+
+
+class RunwareAdapter(RemoteAdapter):
+    """Runware: FLUX images, Hailuo / Kling / Wan video and image upscaling, all as polled async tasks."""
+
+    engine_id = "provider_runware"
+    default_base_url = API_URL
+    provider_name = "Runware"
+
+    def __init__(self, base_url: str | None = None, **settings: Any) -> None:
+        super().__init__(base_url, **settings)
+        # One host; the override (the emulator) may be given with or without the /v1 path.
+        self.api_url = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+
+    # plumbing ------------------------------------------------------------------------------------
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """Runware's `Authorization: Bearer …` header."""
+        return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+
+    async def _post(
+        self, client: httpx.AsyncClient, api_key: str | None, tasks: list[dict[str, Any]], step: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        """POST a task array; returns (data items, error items, HTTP status), refusing non-JSON answers."""
+        response = await self.call(client, "POST", self.api_url, api_key, json=tasks)
+        status = response.status_code
+        if status >= 400:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                raise self._error_for({"message": provider_reason(response)}, status, step, None) from None
+        else:
+            body = self.json_body(response, step)
+        if not isinstance(body, dict):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                "Runware answered with something that is not a JSON object.",
+                detail={"engine": self.engine_id, "step": step, "body": redact_secrets(response.text[:300])},
+            )
+        data, errors = body.get("data", []), body.get("errors") or body.get("error") or []
+        data = [data] if isinstance(data, dict) else data
+        errors = [errors] if isinstance(errors, dict) else errors
+        if not isinstance(data, list) or not isinstance(errors, list):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                "Runware's answer has `data`/`errors` that are not lists.",
+                detail={"engine": self.engine_id, "step": step},
+            )
+        errors = [e for e in errors if isinstance(e, dict)]
+        if status >= 400 and not errors:
+            raise self._error_for({"message": redact_secrets(body)}, status, step, None)
+        return [d for d in data if isinstance(d, dict)], errors, status
+
+    def _error_for(
+        self, error: dict[str, Any], status: int | None, step: str, task_uuid: str | None
+    ) -> AInfError:
+        """One Runware error item (or an HTTP status) as an AInfError with Runware's reason in `detail`."""
+        code = str(error.get("code") or "")
+        message = error.get("message")
+        low_code, low_text = code.lower(), f"{code} {message}".lower()
+        reason = {
+            k: error[k] for k in ("code", "message", "parameter", "taskType", "documentation") if k in error
+        }
+        detail = {
+            "engine": self.engine_id, "step": step, "status": status,
+            "request_id": task_uuid or error.get("taskUUID"), "provider_reason": redact_secrets(reason),
+        }  # fmt: skip
+        attempts = self.retry.max_attempts
+        if (
+            any(word in low_code for word in FUNDS_WORDS)
+            or status == 402
+            or ("insufficient" in low_text and any(w in low_text for w in ("credit", "balance", "fund")))
+        ):
+            return AInfError(
+                ErrorCode.INSUFFICIENT_FUNDS,
+                "Your Runware balance is too low for this run; nothing was generated.",
+                remediation=["Top up your balance at my.runware.ai (Wallet), then run again."],
+                detail=detail,
+            )
+        if "ratelimit" in low_code or status == 429:
+            where = "Runware's model provider is" if low_code.startswith("provider") else "Runware is"
+            return AInfError(
+                ErrorCode.RATE_LIMITED,
+                f"{where} rate limiting this key (still refused after {attempts} attempts).",
+                detail=detail,
+            )
+        low_message = str(message).lower()
+        if (
+            low_code in SAFETY_CODES
+            or any(word in low_code for word in ("nsfw", "moderation", "contentpolicy"))
+            or (not low_code.startswith(BAD_INPUT) and any(w in low_message for w in SAFETY_WORDS))
+        ):
+            return AInfError(
+                ErrorCode.SAFETY_FILTER, "Runware's content moderation refused this request.", detail=detail
+            )
+        if "apikey" in low_code or low_code in ("unauthorized", "forbidden") or status in (401, 403):
+            return AInfError(ErrorCode.AUTH_FAILED, "Runware rejected the API key.", detail=detail)
+        if "timeout" in low_code or status in (408, 504):
+            return AInfError(ErrorCode.ENGINE_TIMEOUT, "Runware timed out running the model.", detail=detail)
+        if "unavailable" in low_code or (status or 0) >= 500:
+            return AInfError(
+                ErrorCode.ENGINE_OFFLINE,
+                f"Runware kept failing (HTTP {status} after {attempts} attempts)."
+                if (status or 0) >= 500
+                else "Runware's model provider is unavailable right now.",
+                detail=detail,
+            )
+        if low_code.endswith(("notfound", "expired")):
+            return AInfError(
+                ErrorCode.EXECUTION_FAILED,
+                "Runware no longer has this task (it failed or expired); run it again.",
+                detail=detail,
+            )
+        polled = step == "status"  # a getResponse is always well-formed: its 4xx is the task's failure
+        if low_code.startswith(BAD_INPUT) or (status in (400, 422) and not polled):
+            where = f" `{error['parameter']}`" if isinstance(error.get("parameter"), str) else ""
+            return AInfError(
+                ErrorCode.VALIDATION_ERROR, f"Runware refused the request's input{where}.", detail=detail
+            )
+        if status is not None and status >= 400 and not polled:
+            return AInfError(
+                ErrorCode.CONTRACT_MISMATCH, f"Runware answered HTTP {status} unexpectedly.", detail=detail
+            )
+        return AInfError(ErrorCode.EXECUTION_FAILED, "Runware reported the task as failed.", detail=detail)
+
+    # key, balance, health ------------------------------------------------------------------------
+    async def _balance(self, api_key: str) -> float:
+        task = {"taskType": "accountManagement", "taskUUID": str(uuid.uuid4()), "operation": "getDetails"}
+        async with self.client_factory() as client:
+            data, errors, status = await self._post(client, api_key, [task], "balance")
+        if errors:
+            raise self._error_for(errors[0], status, "balance", None)
+        value = _number(data[0].get("balance")) if data else None
+        if value is None:
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                "Runware's account details have no numeric `balance`.",
+                detail={"engine": self.engine_id, "step": "balance"},
+            )
+        return value
+
+    async def verify_identity(self, api_key: str) -> dict[str, Any]:
+        """Check the key with `accountManagement`/`getDetails` and report the balance."""
+        return {"message": f"Connected to Runware; balance {await self._balance(api_key):.2f} USD."}
+
+    async def check_balance(self, api_key: str) -> float | None:
+        """The account's USD balance."""
+        return await self._balance(api_key)
+
+    async def ping(self, client: httpx.AsyncClient) -> None:
+        """A keyless request; any HTTP answer means the API is reachable."""
+        task = {"taskType": "accountManagement", "taskUUID": str(uuid.uuid4()), "operation": "getDetails"}
+        await client.post(self.api_url, json=[task])
+
+    # inputs --------------------------------------------------------------------------------------
+    async def upload_image(self, api_key: str, data: bytes, content_type: str) -> str:
+        """Upload image bytes with the `imageUpload` task (as a data URI); returns Runware's `imageUUID`."""
+        if not data:
+            raise AInfError(
+                ErrorCode.INVALID_MEDIA, "The input image is empty.", detail={"engine": self.engine_id}
+            )
+        uri = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+        async with self.client_factory() as client:
+            for _ in range(2):  # a retried upload whose first try landed answers conflictTaskUUID: try anew
+                task = {"taskType": "imageUpload", "taskUUID": str(uuid.uuid4()), "image": uri}
+                items, errors, status = await self._post(client, api_key, [task], "upload")
+                if errors and all(e.get("code") == "conflictTaskUUID" for e in errors):
+                    continue
+                if errors:
+                    raise self._error_for(errors[0], status, "upload", task["taskUUID"])
+                mine = [i for i in items if i.get("taskUUID") in (None, task["taskUUID"])]
+                return str(self.field(mine[0] if mine else {}, "imageUUID", "upload"))
+        raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "step": "upload"})
+
+    async def _image_ref(self, api_key: str, request: dict[str, Any], name: str = "image") -> str:
+        """An input image for a task: a URL / data URI / Runware UUID as given, bytes or a file uploaded."""
+        if request.get("resume_request_id"):
+            return ""  # a resumed task was submitted with its inputs already; nothing to upload again
+        for key in (f"{name}_url", f"{name}_uuid"):
+            value = request.get(key)
+            if isinstance(value, str) and (value.startswith(("https://", "http://", "data:image/")) or (
+                key.endswith("uuid") and _is_uuid(value)
+            )):  # fmt: skip
+                return value
+        value = request.get(name)
+        if isinstance(value, (bytes, bytearray)):
+            data, content_type = bytes(value), str(request.get(f"{name}_content_type") or "image/png")
+        elif isinstance(value, (str, Path)) and value:
+            path = Path(value)
+            if not path.is_file():
+                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
+            data, content_type = path.read_bytes(), mimetypes.guess_type(path.name)[0] or "image/png"
+        else:
+            raise _invalid(
+                name, f"Runware needs an input image (`{name}` as bytes or a file, or `{name}_url`)."
+            )
+        if not content_type.startswith("image/"):
+            raise _invalid(name, "The input must be a PNG, JPG or WEBP image.", content_type=content_type)
+        return await self.upload_image(api_key, data, content_type)
+
+    # the task runner -----------------------------------------------------------------------------
+    async def run_task(
+        self, api_key: str, task: dict[str, Any], request: dict[str, Any], expected: int = 1
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Submit one async task (or resume one) and poll getResponse until `expected` results succeeded."""
+        should_cancel = request.get("should_cancel")
+        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
+        deadline = float(request.get("deadline_s") or self.deadline_s)
+        self.require_key(api_key)
+        label = str(task.get("model") or task["taskType"])
+        async with self.client_factory() as client:
+            resumed = request.get("resume_request_id")
+            done: list[dict[str, Any]] | None = None
+            if resumed:
+                task_uuid = str(resumed)
+                if not _is_uuid(task_uuid):
+                    raise _invalid("resume_request_id", "A Runware request id is a task UUID.")
+                log.info("runware %s: resuming task %s (no new submit)", label, task_uuid)
+            else:
+                task_uuid = str(task["taskUUID"])
+                items, errors, status = await self._post(client, api_key, [task], "submit")
+                if errors and all(e.get("code") == "conflictTaskUUID" for e in errors):
+                    # Our UUID is fresh, so a conflict means an earlier try of this same POST landed.
+                    log.info("runware %s: submit %s was already accepted; polling it", label, task_uuid)
+                elif errors:
+                    raise self._error_for(errors[0], status, "submit", task_uuid)
+                log.info("runware %s submitted as %s", label, task_uuid)
+                notify(request, "on_submit", task_uuid)
+                done = self._collect(items, task_uuid, expected, request)
+
+            async def check() -> list[dict[str, Any]] | None:
+                poll = {"taskType": "getResponse", "taskUUID": task_uuid}
+                items, errors, status = await self._post(client, api_key, [poll], "status")
+                mine = [e for e in errors if e.get("taskUUID") in (None, task_uuid)]
+                mine = mine or (errors if status >= 400 else [])
+                if mine:
+                    raise self._error_for(mine[0], status, "status", task_uuid)
+                return self._collect(items, task_uuid, expected, request)
+
+            async def cancel() -> bool:
+                log.info("runware %s: Runware documents no cancel; task %s may still run", label, task_uuid)
+                return False
+
+            if done is None:
+                done = await poll_until(
+                    check, interval_s=interval, deadline_s=deadline, should_cancel=should_cancel,
+                    cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
+                    request_id=task_uuid,
+                )  # fmt: skip
+        return task_uuid, done
+
+    def _collect(
+        self, items: list[dict[str, Any]], task_uuid: str, expected: int, request: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """The finished results once `expected` succeeded; raises on an item with status `error`."""
+        mine = [i for i in items if i.get("taskUUID") in (None, task_uuid)]
+        for item in mine:
+            if item.get("status") == "error":
+                error = item.get("error") if isinstance(item.get("error"), dict) else item
+                raise self._error_for(error, None, "status", task_uuid)
+        ready = [
+            i for i in mine if i.get("status") == "success" or any(k in i for k in ("imageURL", "videoURL"))
+        ]
+        if len(ready) >= expected:
+            return ready
+        if mine:
+            notify(request, "on_status", f"Runware: processing ({len(ready)}/{expected} ready)")
+        return None
+
+    def _finish(
+        self, model: str, task_uuid: str, items: list[dict[str, Any]], media: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        costs = [c for c in (_number(i.get("cost")) for i in items) if c is not None]
+        cost = round(sum(costs), 6) if costs else None
+        return self.result(model, task_uuid, media, cost, seed=items[0].get("seed"))
+
+    async def _download(self, items: list[dict[str, Any]], field: str, kind: str) -> list[dict[str, Any]]:
+        media = []
+        for item in items:
+            url = item.get(field)
+            if not isinstance(url, str):
+                raise AInfError(
+                    ErrorCode.CONTRACT_MISMATCH,
+                    f"Runware's finished task has no `{field}`.",
+                    detail={"engine": self.engine_id, "request_id": item.get("taskUUID")},
+                )
+            data, content_type = await self.fetch_media(url, kind)
+            media.append({"data": data, "content_type": content_type, "url": url})
+        return media
+
+    # capabilities --------------------------------------------------------------------------------
+    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """FLUX text-to-image (`imageInference`); returns the decode-checked image bytes (all in `media`)."""
+        model = str(request.get("model") or FLUX_SCHNELL)
+        if model not in IMAGE_MODELS:
+            raise self._unsupported(f"image model {model[:80]}")
+        prompt = request.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+        count = _int_in(request, "num_images", 1, 1, 20)
+        task: dict[str, Any] = {
+            "taskType": "imageInference", "taskUUID": str(uuid.uuid4()), "model": model,
+            "positivePrompt": prompt, "width": _size(request, "width"), "height": _size(request, "height"),
+            "numberResults": count, "outputType": "URL", "outputFormat": _format(request),
+            "includeCost": True, "deliveryMethod": "async",
+        }  # fmt: skip
+        if seed := _int_in(request, "seed", 0, 0, 2**63 - 1):  # Runware seeds start at 1; 0: it picks
+            task["seed"] = seed
+        flux_only = {"negative_prompt": "negativePrompt", "steps": "steps", "cfg_scale": "CFGScale"}
+        for name, field in flux_only.items():
+            if request.get(name) in (None, ""):
+                continue
+            if model == FLUX_PRO:
+                raise _invalid(name, f"{FLUX_PRO} (FLUX1.1 pro) takes no `{name}`.", model=model)
+            if name == "negative_prompt":
+                task[field] = str(request[name])
+            elif name == "steps":
+                task[field] = _int_in(request, name, 4, 1, 100)
+            else:
+                task[field] = _float_in(request, name, 0.0, 50.0)
+        task_uuid, items = await self.run_task(api_key, task, request, count)
+        if all(item.get("NSFWContent") is True for item in items):
+            raise AInfError(
+                ErrorCode.SAFETY_FILTER,
+                "Runware's safety check flagged every image.",
+                detail={"engine": self.engine_id, "request_id": task_uuid},
+            )
+        return self._finish(model, task_uuid, items, await self._download(items, "imageURL", "image"))
+
+    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Upscale an image 2–4× (`imageUpscale`); bytes or files are uploaded first (`imageUpload`)."""
+        factor = _int_in(request, "upscale_factor", 2, 2, 4)
+        task: dict[str, Any] = {
+            "taskType": "imageUpscale", "taskUUID": str(uuid.uuid4()), "upscaleFactor": factor,
+            "outputType": "URL", "outputFormat": _format(request), "includeCost": True,
+            "deliveryMethod": "async",
+        }  # fmt: skip
+        task["inputImage"] = await self._image_ref(api_key, request)
+        task_uuid, items = await self.run_task(api_key, task, request, 1)
+        return self._finish(
+            UPSCALE_MODEL, task_uuid, items, await self._download(items[:1], "imageURL", "image")
+        )
+
+    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Image-to-video (`videoInference`, async): Hailuo 02, Kling 3.0 Pro or Wan 2.7; MP4 bytes out."""
+        model = str(request.get("model") or HAILUO_02)
+        if model not in VIDEO_MODELS:
+            raise self._unsupported(f"video model {model[:80]}")
+        prompt = str(request.get("prompt") or "").strip()
+        if model == HAILUO_02 and not prompt:
+            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+        duration = _int_in(request, "duration", 6, 1, 15)
+        if model == HAILUO_02 and duration not in (6, 10):
+            raise _invalid("duration", "Hailuo 02 makes 6 or 10 second videos.", allowed=[6, 10])
+        task: dict[str, Any] = {
+            "taskType": "videoInference", "taskUUID": str(uuid.uuid4()), "model": model, "duration": duration,
+            "numberResults": 1, "outputType": "URL", "outputFormat": "MP4", "includeCost": True,
+            "deliveryMethod": "async",
+        }  # fmt: skip
+        if prompt:
+            task["positivePrompt"] = prompt
+        if request.get("negative_prompt") and model != HAILUO_02:
+            task["negativePrompt"] = str(request["negative_prompt"])
+        if seed := _int_in(request, "seed", 0, 0, 2**31 - 1):
+            task["seed"] = seed
+        has_image = any(request.get(k) for k in ("image", "image_url", "image_uuid"))
+        if has_image:
+            frames = [{"image": await self._image_ref(api_key, request), "frame": "first"}]
+            if any(request.get(k) for k in ("end_image", "end_image_url", "end_image_uuid")):
+                frames.append(
+                    {"image": await self._image_ref(api_key, request, "end_image"), "frame": "last"}
+                )
+            task["inputs"] = {"frameImages": frames}
+        elif request.get("width") and request.get("height"):
+            task["width"], task["height"] = (
+                _int_in(request, "width", 0, 256, 4096),
+                _int_in(request, "height", 0, 256, 4096),
+            )
+        elif not request.get("resume_request_id"):
+            raise _invalid("image", "Runware video needs a start image (`image`) or a `width` and `height`.")
+        task_uuid, items = await self.run_task(api_key, task, request, 1)
+        return self._finish(model, task_uuid, items, await self._download(items[:1], "videoURL", "video"))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def _int_in(request: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = request.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _invalid(name, f"`{name}` must be a whole number.") from None
+    if not low <= number <= high or number != int(number):
+        raise _invalid(name, f"`{name}` must be a whole number from {low} to {high}.", range=[low, high])
+    return int(number)
+
+
+def _float_in(request: dict[str, Any], name: str, low: float, high: float) -> float:
+    try:
+        number = float(request[name])
+    except (TypeError, ValueError):
+        raise _invalid(name, f"`{name}` must be a number.") from None
+    if not low <= number <= high:
+        raise _invalid(name, f"`{name}` must be from {low:g} to {high:g}.", range=[low, high])
+    return number
+
+
+def _size(request: dict[str, Any], name: str) -> int:
+    low, high = SIZE_RANGE
+    value = _int_in(request, name, 1024, 0, 1 << 20)
+    if not low <= value <= high or value % SIZE_STEP:
+        raise _invalid(
+            name, f"`{name}` must be a multiple of {SIZE_STEP} from {low} to {high}.", range=[low, high]
+        )
+    return value
+
+
+def _format(request: dict[str, Any]) -> str:
+    value = str(request.get("output_format") or "PNG").upper().replace("JPEG", "JPG")
+    if value not in IMAGE_FORMATS:
+        raise _invalid("output_format", "The output format is PNG, JPG or WEBP.", allowed=list(IMAGE_FORMATS))
+    return value

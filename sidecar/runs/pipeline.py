@@ -1,0 +1,455 @@
+"""PipelineManager: bind a preset's inputs, apply its quality level, pick the engine, validate and queue."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.errors import AInfError, ErrorCode
+from ..core.media import require_media
+from ..core.paths import resolve_inside
+from ..graph.bind import fit_seed, seed_targets, set_widget
+from ..graph.convert import ui_to_api
+from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
+from ..jobs.store import FINAL_STATES, QUEUED, JobStore
+from ..remote.registry import PROVIDER_NAMES
+from ..remote.steps import RemoteSteps
+from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
+from .tracker import ExecutionTracker
+
+MAX_STRING_INPUT = 10_000
+MAX_BATCH = 16
+BATCH_ID_STRIDE = 10_000
+
+
+def offset_prompt(prompt: dict[str, Any], item: int) -> dict[str, Any]:
+    """A copy of an API prompt with every node id (and every link to one) moved to batch item `item`."""
+
+    def moved(node_id: Any) -> str:
+        return str(int(node_id) + (item + 1) * BATCH_ID_STRIDE)
+
+    renamed: dict[str, Any] = {}
+    for node_id, node in prompt.items():
+        node = copy.deepcopy(node)
+        for name, value in (node.get("inputs") or {}).items():
+            is_link = isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
+            if is_link and isinstance(value[0], str) and value[0] in prompt:
+                node["inputs"][name] = [moved(value[0]), value[1]]
+        renamed[moved(node_id)] = node
+    return renamed
+
+
+class RunRequest(BaseModel):
+    """Body of `POST /ainfluencer/v1/presets/{id}/run`."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = {}
+    quality_level: Literal["low", "standard", "pro"] | None = None
+    engine: str | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
+    consent_given: bool = False
+    character_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class BatchRequest(BaseModel):
+    """Body of `POST …/presets/{id}/batch`: several runs of one preset, merged into one ComfyUI prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+    runs: list[RunRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ComfyHost(Protocol):
+    """What the pipeline needs from ComfyUI (`ComfyBridge` in production, a fake in unit tests)."""
+
+    input_dir: Path
+
+    def node_definitions(self) -> dict[str, dict[str, Any]]: ...
+    async def validate(self, prompt_id: str, prompt: dict[str, Any]) -> tuple[list[str], dict[str, Any]]: ...
+    def enqueue(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str]) -> None: ...
+    def cancel(self, prompt_id: str) -> str: ...
+
+
+class PipelineManager:
+    """Runs presets as jobs on the host ComfyUI."""
+
+    def __init__(
+        self,
+        catalog: PresetCatalog,
+        store: JobStore,
+        host: ComfyHost,
+        tracker: ExecutionTracker,
+        engines: EngineAvailability,
+        costs: CostEstimator,
+        models: ModelRequirements | None = None,
+        credits: CreditReservations | None = None,
+        consent_log: ConsentLog | None = None,
+        remote: RemoteSteps | None = None,
+    ) -> None:
+        self.catalog, self.store, self.host, self.tracker = catalog, store, host, tracker
+        self.engines, self.costs, self.models = engines, costs, models
+        self.credits, self.consent_log = credits, consent_log
+        self.remote = remote
+
+    def _identity_run(self, manifest: WorkflowPreset, request: RunRequest) -> bool:
+        return manifest.requires_consent or "identity_reference" in request.inputs
+
+    # planning ------------------------------------------------------------------------------------
+    def choose_variant(self, preset_id: str, engine: str | None) -> PresetVariant:
+        """The named engine's variant, else the first available one in the manifest's preference order."""
+        variants = self.catalog.get(preset_id)
+        if engine is not None:
+            if engine not in variants:
+                raise AInfError(
+                    ErrorCode.VALIDATION_ERROR,
+                    f"Preset {preset_id!r} has no {engine!r} variant.",
+                    detail={"engine": engine, "available": sorted(variants)},
+                )
+            ok, why = self.engines.availability(engine)
+            if not ok:
+                raise AInfError(
+                    ErrorCode.ENGINE_OFFLINE,
+                    f"Engine {engine!r} cannot run now: {why}.",
+                    remediation=[
+                        f"{why}.",
+                        "Or run the preset with another engine (or none, for automatic).",
+                    ],
+                    detail={"engine": engine},
+                )
+            return variants[engine]
+        preference = self.catalog.primary(preset_id).engine_preference
+        reasons = {}
+        lacking_models: PresetVariant | None = None
+        for candidate in preference:
+            if candidate in variants:
+                ok, why = self.engines.availability(candidate)
+                missing = self._missing_models(variants[candidate].manifest) if ok else []
+                if ok and not missing:
+                    return variants[candidate]
+                if ok:
+                    lacking_models = lacking_models or variants[candidate]
+                    why = "needs " + ", ".join(m.get("id", "?") for m in missing) + " installed"
+                reasons[candidate] = why
+        if lacking_models is not None:
+            return lacking_models  # binding it answers DEPENDENCY_MISSING with the download command
+        steps = [f"{why}." for why in dict.fromkeys(reasons.values())]
+        raise AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            "No engine for this preset can run now: " + " ".join(steps),
+            remediation=steps or ["Check the Setup Hub's engine list."],
+            detail=reasons,
+        )
+
+    def _check_input(self, spec: PresetInput, value: Any) -> Any:
+        def bad(reason: str) -> AInfError:
+            return AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"Input {spec.name!r} {reason}.",
+                detail={"input": spec.name, "type": spec.type},
+            )
+
+        if spec.type in FILE_INPUT_TYPES:
+            if not isinstance(value, str) or not value:
+                raise bad("must be the name of an uploaded file")
+            path = resolve_inside(self.host.input_dir, *value.replace("\\", "/").split("/"))
+            if not path.is_file():
+                raise AInfError(
+                    ErrorCode.FILE_NOT_FOUND,
+                    f"Input {spec.name!r}: no uploaded file named {value!r}.",
+                    detail={"input": spec.name, "name": value},
+                )
+            require_media(path, spec.type, spec.name)
+            return value
+        if spec.type == "string":
+            if not isinstance(value, str) or len(value) > MAX_STRING_INPUT:
+                raise bad(f"must be text of at most {MAX_STRING_INPUT} characters")
+            return value
+        if spec.type == "bool":
+            if not isinstance(value, bool):
+                raise bad("must be true or false")
+            return value
+        if spec.type == "choice":
+            if value not in (spec.choices or []):
+                raise bad(f"must be one of {spec.choices}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad(f"must be a number ({spec.type})")
+        if spec.type == "int" and not float(value).is_integer():
+            raise bad("must be a whole number")
+        value = int(value) if spec.type == "int" else float(value)
+        if (spec.minimum is not None and value < spec.minimum) or (
+            spec.maximum is not None and value > spec.maximum
+        ):
+            raise bad(f"must lie between {spec.minimum} and {spec.maximum}")
+        return value
+
+    def _missing_models(self, manifest: WorkflowPreset) -> list[dict[str, str]]:
+        """The preset's required models that are not installed (all of them when no catalog is set up)."""
+        if not manifest.required_models:
+            return []
+        if self.models is None:
+            return [{"id": model_id} for model_id in manifest.required_models]
+        return self.models.missing(manifest)
+
+    def _check_models(self, manifest: WorkflowPreset) -> None:
+        if not manifest.required_models:
+            return
+        if self.models is None:
+            raise AInfError(
+                ErrorCode.DEPENDENCY_MISSING,
+                f"Preset {manifest.id!r} needs {manifest.required_models}; no model catalog is set up.",
+                detail={"required_models": manifest.required_models},
+            )
+        missing = self.models.missing(manifest)
+        if missing:
+            names = ", ".join(m.get("name") or m.get("id", "?") for m in missing)
+            commands = " ; ".join(f"ainfluencer models download {m['id']}" for m in missing if m.get("id"))
+            steps = [f"Install them from the Setup Hub's model catalog, or run: {commands}"]
+            others = [e for e in self.catalog.get(manifest.id) if e != manifest.engine]
+            if others:
+                steps.append(f"Or connect {', '.join(PROVIDER_NAMES.get(e, e) for e in others)} in Setup "
+                             "to run the preset's remote variant.")  # fmt: skip
+            raise AInfError(
+                ErrorCode.DEPENDENCY_MISSING,
+                f"Preset {manifest.id!r} needs models that are not installed: {names}.",
+                remediation=steps,
+                detail={"missing_models": missing},
+            )
+
+    def bind(
+        self, preset_id: str, request: RunRequest
+    ) -> tuple[PresetVariant, dict[str, Any], dict[str, Any]]:
+        """Validate the request and return (variant, bound UI graph, checked inputs); writes nothing."""
+        variant = self.choose_variant(preset_id, request.engine)
+        manifest = variant.manifest
+        unknown = sorted(set(request.inputs) - {i.name for i in manifest.inputs})
+        if unknown:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"Unknown input(s) {unknown} for preset {preset_id!r}.",
+                detail={"unknown": unknown, "accepted": [i.name for i in manifest.inputs]},
+            )
+        missing = [i.name for i in manifest.inputs if i.required and i.name not in request.inputs]
+        if missing:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"Missing required input(s) {missing} for preset {preset_id!r}.",
+                detail={"missing": missing},
+            )
+        if self._identity_run(manifest, request) and not request.consent_given:
+            raise AInfError(ErrorCode.CONSENT_MISSING, detail={"preset_id": preset_id})
+        if request.character_id is not None:
+            if self.consent_log is None:
+                raise AInfError(ErrorCode.CHARACTER_NOT_FOUND, detail={"character_id": request.character_id})
+            self.consent_log.require_character(request.character_id)
+        checked = {
+            i.name: self._check_input(i, request.inputs[i.name])
+            for i in manifest.inputs
+            if i.name in request.inputs
+        }
+        self._check_models(manifest)
+
+        defs = self.host.node_definitions()
+        graph = copy.deepcopy(variant.graph)
+        level = manifest.quality_levels[request.quality_level or manifest.default_quality]
+        for override in level.overrides:
+            set_widget(graph, defs, override.node_id, override.input, override.value)
+        for spec in manifest.inputs:
+            if spec.name in checked:
+                set_widget(graph, defs, spec.bind.node_id, spec.bind.input, checked[spec.name])
+        if request.seed is not None:
+            for node_id, name in seed_targets(graph, defs):
+                set_widget(graph, defs, node_id, name, fit_seed(request.seed, defs, graph, node_id, name))
+        return variant, graph, checked
+
+    def _plan_steps(
+        self, manifest: WorkflowPreset, prompt: dict[str, Any], quality: str
+    ) -> list[tuple[str, float, str]]:
+        """The remote steps of a bound prompt with their prices (empty without remote nodes or a ledger)."""
+        if self.remote is None:
+            return []
+        return self.remote.plan(prompt, quality, list(manifest.engine_preference))
+
+    def _price(self, manifest: WorkflowPreset, quality: str, steps: list[tuple[str, float, str]]) -> float:
+        """Credits of a run: the sum of its remote steps when it has any, else the preset's cost-table row."""
+        if steps:
+            return round(sum(credits for _s, credits, _e in steps), 3)
+        return self.costs.estimate(manifest, quality)
+
+    def _prepare(self, preset_id: str, request: RunRequest, job_id: str) -> dict[str, Any]:
+        """Bind, name outputs after the job, convert and price one run (writes nothing)."""
+        variant, graph, checked = self.bind(preset_id, request)
+        manifest = variant.manifest
+        quality = request.quality_level or manifest.default_quality
+        defs = self.host.node_definitions()
+        for output in manifest.outputs:
+            if output.prefix_input:
+                set_widget(
+                    graph, defs, output.node_id, output.prefix_input, f"ainfluencer/{job_id}/{preset_id}"
+                )
+        prompt = ui_to_api(graph, defs)
+        steps = self._plan_steps(manifest, prompt, quality)
+        return {
+            "variant": variant,
+            "manifest": manifest,
+            "graph": graph,
+            "checked": checked,
+            "quality": quality,
+            "prompt": prompt,
+            "steps": steps,
+            "cost": self._price(manifest, quality, steps),
+        }
+
+    def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
+        """Credits, time and engine a run would use, before anything runs."""
+        plan = self._prepare(preset_id, request, "job_estimate")
+        manifest, quality = plan["manifest"], plan["quality"]
+        return {
+            "credits": plan["cost"],
+            "estimated_time_seconds": manifest.quality_levels[quality].estimated_time_seconds,
+            "engine": manifest.engine,
+            "steps": [{"step_id": s, "credits": c, "engine": e} for s, c, e in plan["steps"]],
+        }
+
+    # running -------------------------------------------------------------------------------------
+    def _reserve(self, job_id: str, manifest: WorkflowPreset, plan_steps: list, cost: float) -> bool:
+        """Hold the run's credits before queueing (INSUFFICIENT_FUNDS: nothing recorded); True if held."""
+        if cost <= 0:
+            return False
+        if self.credits is None:
+            raise AInfError(ErrorCode.DEPENDENCY_MISSING, "Paid runs need the credit ledger.")
+        if plan_steps and hasattr(self.credits, "reserve_steps"):
+            self.credits.reserve_steps(job_id, plan_steps)
+        else:
+            self.credits.reserve(job_id, cost, manifest.engine)
+        return True
+
+    def _release(self, job_id: str, plan_steps: list, reason: str) -> None:
+        for step_id in [s for s, _c, _e in plan_steps] or ["run"]:
+            self.credits.void(job_id, step_id, reason=reason)
+
+    async def execute_preset(
+        self, preset_id: str, request: RunRequest, source: str = "api"
+    ) -> dict[str, Any]:
+        """Validate, bind, convert, validate with ComfyUI, record and queue; returns the job summary."""
+        job_id = f"job_{uuid.uuid4().hex}"
+        plan = self._prepare(preset_id, request, job_id)
+        prompt_id = str(uuid.uuid4())
+        outputs, _node_errors = await self.host.validate(prompt_id, plan["prompt"])
+        return self._record_and_queue(
+            job_id, preset_id, [request], [plan], plan["prompt"], prompt_id, outputs, source
+        )
+
+    async def execute_batch(
+        self, preset_id: str, requests: list[RunRequest], source: str = "api"
+    ) -> dict[str, Any]:
+        """Several runs of one preset merged into ONE ComfyUI prompt, so their remote waits overlap.
+
+        ComfyUI executes one prompt at a time but awaits async nodes concurrently inside a prompt; run number
+        k (from 0) gets node ids `(k + 1) * 10000 + <id>`, so artifacts say which run they belong to.
+        """
+        if not 1 <= len(requests) <= MAX_BATCH:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"A batch holds 1 to {MAX_BATCH} runs.",
+                detail={"runs": len(requests), "max": MAX_BATCH},
+            )
+        job_id = f"job_{uuid.uuid4().hex}"
+        plans = [self._prepare(preset_id, r, job_id) for r in requests]
+        merged: dict[str, Any] = {}
+        steps: list[tuple[str, float, str]] = []
+        for item, plan in enumerate(plans):
+            renamed = offset_prompt(plan["prompt"], item)
+            merged.update(renamed)
+            steps += [
+                (f"node:{int(s.removeprefix('node:')) + (item + 1) * BATCH_ID_STRIDE}", c, e)
+                for s, c, e in plan["steps"]
+            ]
+        merged_plan = {**plans[0], "steps": steps, "cost": round(sum(p["cost"] for p in plans), 3)}
+        prompt_id = str(uuid.uuid4())
+        outputs, _node_errors = await self.host.validate(prompt_id, merged)
+        summary = self._record_and_queue(
+            job_id, preset_id, requests, [merged_plan], merged, prompt_id, outputs, source, batch=len(plans)
+        )
+        return {**summary, "items": len(plans)}
+
+    def _record_and_queue(
+        self,
+        job_id: str,
+        preset_id: str,
+        requests: list[RunRequest],
+        plans: list[dict[str, Any]],
+        prompt: dict[str, Any],
+        prompt_id: str,
+        outputs: list[str],
+        source: str,
+        batch: int = 0,
+    ) -> dict[str, Any]:
+        plan, request = plans[0], requests[0]
+        manifest, quality, cost = plan["manifest"], plan["quality"], plan["cost"]
+        reserved = self._reserve(job_id, manifest, plan["steps"], cost)
+        try:
+            consent_id = None
+            if request.consent_given and self.consent_log is not None:
+                consent_id = self.consent_log.record_run_consent(job_id, request.character_id, source)
+            inputs: dict[str, Any] = {
+                **plan["checked"],
+                "quality_level": quality,
+                "seed": request.seed,
+                "character_id": request.character_id,
+                "consent_id": consent_id,
+            }
+            if batch:
+                inputs = {"batch": [r.inputs for r in requests], "quality_level": quality}
+            self.store.create(
+                job_id=job_id,
+                source=source,
+                preset_id=preset_id,
+                inputs=inputs,
+                quality_level=quality,
+                engine=manifest.engine,
+                prompt_id=prompt_id,
+                consent_given=request.consent_given,
+                credit_cost=cost,
+            )
+            extra = {"extra_pnginfo": {"workflow": plan["graph"]}}
+            if self.remote is not None:
+                self.remote.save_prompt(job_id, prompt, extra, outputs)
+        except Exception:
+            if reserved:
+                self._release(job_id, plan["steps"], "the job could not be recorded")
+            raise
+        try:
+            self.host.enqueue(prompt_id, prompt, extra, outputs)
+        except Exception as exc:
+            error = AInfError(ErrorCode.ENGINE_OFFLINE, "ComfyUI did not accept the job.", detail=str(exc))
+            self.store.finish(job_id, "failed", error)
+            raise error from exc
+        return {
+            "job_id": job_id,
+            "status": QUEUED,
+            "preset_id": preset_id,
+            "estimated_time_seconds": manifest.quality_levels[quality].estimated_time_seconds,
+        }
+
+    def get_job_status(self, job_id: str) -> dict[str, Any]:
+        """The job record with progress and artifacts."""
+        return self.store.get(job_id)
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job; a finished job is returned unchanged."""
+        job = self.store.get(job_id)
+        if job["status"] in FINAL_STATES:
+            return job
+        if job["prompt_id"]:
+            self.tracker.request_cancel(job["prompt_id"])
+            outcome = self.host.cancel(job["prompt_id"])
+            self.store.log(job_id, "info", "cancel requested", outcome=outcome)
+            if outcome == "gone":
+                self.store.finish(job_id, "cancelled")
+        else:
+            self.store.finish(job_id, "cancelled")
+        return self.store.get(job_id)
