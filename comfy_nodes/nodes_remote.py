@@ -17,16 +17,13 @@ from comfy_api.latest import InputImpl, io
 
 from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.remote import capabilities as cap
+from ..sidecar.remote.engines import CAPABILITIES
 from .remote_call import RemoteCall
 from .remote_media import bytes_to_image, image_to_png, stack_images
 
 __all__ = ["REMOTE_NODES"]
 
 CATEGORY = "AInfluencer/remote"
-IMAGE_ENGINES = ["auto", "provider_fal", "provider_runware", "provider_kling"]
-VIDEO_ENGINES = ["auto", "provider_kling", "provider_fal", "provider_runware"]
-LIPSYNC_ENGINES = ["auto", "provider_synclabs"]
-UPSCALE_ENGINES = ["auto", "local_comfy", "provider_fal", "provider_runware"]
 _NO_KEY_NOTE = " Uses the API key saved in the Setup Hub (never a node input)."
 
 
@@ -121,7 +118,7 @@ class GenerateImageNode(io.ComfyNode):
                 io.Int.Input("width", default=1024, min=256, max=2048, step=64),
                 io.Int.Input("height", default=1024, min=256, max=2048, step=64),
                 _seed(),
-                _engine_input(IMAGE_ENGINES),
+                _engine_input(CAPABILITIES["image"].choices()),
             ],
             outputs=[io.Image.Output("image")],
             hidden=[io.Hidden.extra_pnginfo],
@@ -157,7 +154,7 @@ class ImageToVideoNode(io.ComfyNode):
                     default="short",
                     tooltip="short: 5–6 s, long: 10 s (the engine's nearest lengths).",
                 ),
-                _engine_input(VIDEO_ENGINES),
+                _engine_input(CAPABILITIES["video"].choices()),
             ],
             outputs=[io.Video.Output("video")],
             hidden=[io.Hidden.extra_pnginfo],
@@ -191,7 +188,7 @@ class LipSyncNode(io.ComfyNode):
                     default="cut_off",
                     tooltip="What to do when audio and video lengths differ.",
                 ),
-                _engine_input(LIPSYNC_ENGINES),
+                _engine_input(CAPABILITIES["lipsync"].choices()),
             ],
             outputs=[io.Video.Output("synced_video", display_name="video")],
             hidden=[io.Hidden.extra_pnginfo],
@@ -220,7 +217,7 @@ class UpscaleNode(io.ComfyNode):
             inputs=[
                 io.Image.Input("images"),
                 io.Combo.Input("scale", options=["2x", "4x"], default="2x"),
-                _engine_input(UPSCALE_ENGINES),
+                _engine_input(CAPABILITIES["upscale"].choices()),
             ],
             outputs=[io.Image.Output("upscaled_images", display_name="images")],
             hidden=[io.Hidden.extra_pnginfo],

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.remote.registry import EngineAdapter
+from ainfluencer.sidecar.remote.adapters.base import EngineAdapter
 
 
 class FakeAdapter(EngineAdapter):

@@ -16,7 +16,7 @@ from ainfluencer.sidecar.remote.adapters.liveportrait import (
     WEIGHTS_REPO,
     LivePortraitAdapter,
 )
-from ainfluencer.sidecar.remote.registry import ENGINE_IDS
+from ainfluencer.sidecar.remote.engines import ENGINE_IDS
 
 KJ_WEIGHTS = [
     "appearance_feature_extractor.safetensors",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.remote.adapters.local_comfy import LocalComfyAdapter
-from ainfluencer.sidecar.remote.registry import ENGINE_IDS
+from ainfluencer.sidecar.remote.engines import ENGINE_IDS
 
 GIB = 1024**3
 COMFY_MODULES = ("comfy.model_management", "folder_paths", "server")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ainfluencer.sidecar.core.errors import AInfError
-from ainfluencer.sidecar.remote.registry import ENGINE_IDS, EngineAdapter, ProviderRegistry
+from ainfluencer.sidecar.remote.adapters.base import EngineAdapter
+from ainfluencer.sidecar.remote.engines import ENGINE_IDS
+from ainfluencer.sidecar.remote.registry import ProviderRegistry
 from ainfluencer.sidecar.remote.vault import KeyVault
 from fake_providers import FakeAdapter
 

@@ -30,7 +30,8 @@ from ainfluencer.sidecar.remote.adapters.fal import FalAdapter
 from ainfluencer.sidecar.remote.adapters.kling import KlingAdapter
 from ainfluencer.sidecar.remote.adapters.runware import RunwareAdapter
 from ainfluencer.sidecar.remote.adapters.synclabs import SyncLabsAdapter
-from ainfluencer.sidecar.remote.steps import CAPABILITIES, RemoteSteps
+from ainfluencer.sidecar.remote.engines import CAPABILITIES
+from ainfluencer.sidecar.remote.steps import RemoteSteps
 from ainfluencer.sidecar.runs.pipeline import offset_prompt
 from emulators.fal import FalEmulator
 from emulators.fast import fast_settings
@@ -347,7 +348,7 @@ async def test_a_submitted_request_is_polled_again_without_a_second_submit_or_re
     stage = await stage_for(provider)
     emu = stage.emulators[provider]
     ids: list[str] = []  # the previous process submitted the request and recorded its id, then died
-    call = getattr(stage.adapters[provider], CAPABILITIES[spec.capability][0])
+    call = getattr(stage.adapters[provider], CAPABILITIES[spec.capability].method)
     await call(spec.key, spec.request() | {"on_submit": ids.append})
     stage.ledger.reserve(stage.job_id, 0.6, spec.engine, STEP)  # the pipeline's hold, not the table price
     _insert_record(stage, stage.job_id, "submitted", ids[0], spec.engine)

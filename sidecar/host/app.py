@@ -15,13 +15,14 @@ from ..core.storage import open_database
 from ..jobs.characters import CharacterStore
 from ..jobs.presets import PresetCatalog
 from ..jobs.store import JobStore
+from ..remote.adapters.base import EngineAdapter
 from ..remote.adapters.fal import FalAdapter
 from ..remote.adapters.kling import KlingAdapter
 from ..remote.adapters.liveportrait import KJ, LivePortraitAdapter
 from ..remote.adapters.local_comfy import LocalComfyAdapter
 from ..remote.adapters.runware import RunwareAdapter
 from ..remote.adapters.synclabs import SyncLabsAdapter
-from ..remote.registry import EngineAdapter, ProviderRegistry
+from ..remote.registry import ProviderRegistry
 from ..remote.steps import RemoteSteps
 from ..remote.vault import KeyVault
 from ..runs.pipeline import ComfyHost, PipelineManager

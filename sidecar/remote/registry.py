@@ -1,4 +1,4 @@
-"""Engines and bring-your-own-key providers: the `EngineAdapter` interface and the `ProviderRegistry`."""
+"""The `ProviderRegistry`: adapters by engine id, their keys (vault) and their last known state."""
 
 from __future__ import annotations
 
@@ -13,73 +13,13 @@ from sqlalchemy.engine import Engine
 from ..core.errors import AInfError, ErrorCode
 from ..core.redact import redact_secrets
 from ..core.storage import providers as providers_table
-from ..runs.ports import LOCAL_ENGINE
-from .vault import ENV_NAMES, KeyVault, check_key_shape, env_base_url, last4
+from .adapters.base import EngineAdapter
+from .engines import ENGINE_IDS, LOCAL_ENGINE, PROVIDER_NAMES
+from .vault import ENV_NAMES, KeyVault, check_key_shape, last4
 
-ENGINE_IDS = (
-    LOCAL_ENGINE,
-    "provider_kling",
-    "provider_fal",
-    "provider_runware",
-    "provider_synclabs",
-    "provider_liveportrait",
-)
 KEYED_PROVIDERS = tuple(ENV_NAMES)
-PROVIDER_NAMES = {
-    LOCAL_ENGINE: "ComfyUI (this machine)",
-    "provider_kling": "Kling",
-    "provider_fal": "fal.ai",
-    "provider_runware": "Runware",
-    "provider_synclabs": "Sync Labs",
-    "provider_liveportrait": "LivePortrait",
-}
 CONNECTED, NOT_CONNECTED, ERROR, RUNNING = "connected", "not_connected", "error", "running"
 CHECK_TIMEOUT_S = 10.0
-
-
-class EngineAdapter:
-    """One engine's real contract (async). Subclasses override what the engine offers; the rest refuse."""
-
-    engine_id: str = ""
-    default_base_url: str = ""
-
-    def __init__(self, base_url: str | None = None) -> None:
-        self.base_url = (base_url or env_base_url(self.engine_id) or self.default_base_url).rstrip("/")
-
-    def _unsupported(self, operation: str) -> AInfError:
-        return AInfError(
-            ErrorCode.NOT_SUPPORTED,
-            f"{self.engine_id} does not offer {operation}.",
-            detail={"engine": self.engine_id, "operation": operation},
-        )
-
-    async def verify_identity(self, api_key: str) -> dict[str, Any]:
-        """Check the key with the provider; AUTH_FAILED when it is refused. Returns {'message': ...}."""
-        raise self._unsupported("key verification")
-
-    async def check_balance(self, api_key: str) -> float | None:
-        """The provider's reported balance, or None when the provider has no balance API."""
-        raise self._unsupported("balance")
-
-    async def health_check(self, api_key: str | None) -> dict[str, Any]:
-        """{'ok': bool, 'message': str} about the provider's reachability."""
-        raise self._unsupported("health check")
-
-    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Generate an image."""
-        raise self._unsupported("image generation")
-
-    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Generate a video."""
-        raise self._unsupported("video generation")
-
-    async def apply_lipsync(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Lip-sync a video to audio."""
-        raise self._unsupported("lip-sync")
-
-    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Upscale an image or video."""
-        raise self._unsupported("upscaling")
 
 
 def _error_dict(exc: BaseException) -> dict[str, Any]:

@@ -24,40 +24,14 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.redact import redact_secrets
 from ..core.storage import job_prompts, jobs, remote_requests
 from ..jobs.store import FINAL_STATES, QUEUED, RUNNING, JobStore, pid_alive
-from ..runs.ports import LOCAL_ENGINE
-from .registry import EngineAdapter, ProviderRegistry
+from .adapters.base import EngineAdapter
+from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
+from .registry import ProviderRegistry
 
 log = logging.getLogger("ainfluencer.remote")
 
 SUBMITTING, SUBMITTED, DONE, FAILED = "submitting", "submitted", "completed", "failed"
-# adapter method and cost-table operation of each capability
-CAPABILITIES: dict[str, tuple[str, str]] = {
-    "image": ("generate_image", "image"),
-    "video": ("generate_video", "video"),
-    "lipsync": ("apply_lipsync", "lipsync"),
-    "upscale": ("upscale", "upscale"),
-}
-DEFAULT_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "image": ("provider_fal", "provider_runware", "provider_kling"),
-    "video": ("provider_kling", "provider_fal", "provider_runware"),
-    "lipsync": ("provider_synclabs",),
-    "upscale": ("local_comfy", "provider_fal", "provider_runware"),
-}
 STEP_PREFIX = "node:"
-# remote node class → (capability, fixed engine or None when the node's `engine` input chooses)
-REMOTE_NODE_TYPES: dict[str, tuple[str, str | None]] = {
-    "AInfluencerFalFluxPro": ("image", "provider_fal"),
-    "AInfluencerFalImageToVideo": ("video", "provider_fal"),
-    "AInfluencerFalUpscale": ("upscale", "provider_fal"),
-    "AInfluencerKlingImageToVideo": ("video", "provider_kling"),
-    "AInfluencerRunwareImage": ("image", "provider_runware"),
-    "AInfluencerRunwareUpscale": ("upscale", "provider_runware"),
-    "AInfluencerSyncLipSync": ("lipsync", "provider_synclabs"),
-    "AInfluencerGenerateImage": ("image", None),
-    "AInfluencerImageToVideo": ("video", None),
-    "AInfluencerLipSync": ("lipsync", None),
-    "AInfluencerUpscale": ("upscale", None),
-}
 
 
 def step_id_for(node_id: str, index: int = 0) -> str:
@@ -80,11 +54,12 @@ class RemoteSteps:
     # engine choice -------------------------------------------------------------------------------
     def resolve_engine(self, engine: str, capability: str, preference: list[str] | None = None) -> str:
         """`auto` → the first engine in the preference order that offers the capability and can run now."""
-        method, _ = CAPABILITIES[capability]
+        method = CAPABILITIES[capability].method
         if engine != "auto":
             return engine
-        order = [e for e in (preference or []) if e in DEFAULT_PREFERENCE[capability]]
-        order += [e for e in DEFAULT_PREFERENCE[capability] if e not in order]
+        offered = CAPABILITIES[capability].engines
+        order = [e for e in (preference or []) if e in offered]
+        order += [e for e in offered if e not in order]
         reasons = {}
         for candidate in order:
             if candidate == LOCAL_ENGINE:
@@ -131,7 +106,7 @@ class RemoteSteps:
         """The cost-table price of one call (0 for the host ComfyUI)."""
         if engine == LOCAL_ENGINE:
             return 0.0
-        return self.ledger.calculate_cost(engine, CAPABILITIES[capability][1], quality)
+        return self.ledger.calculate_cost(engine, CAPABILITIES[capability].operation, quality)
 
     # records -------------------------------------------------------------------------------------
     def record(self, job_id: str, step_id: str) -> dict[str, Any] | None:
@@ -182,7 +157,7 @@ class RemoteSteps:
         model: str | None = None,
     ) -> dict[str, Any]:
         """Reserve unless held, submit or resume, record the request id; post the cost, or void on failure."""
-        method, _operation = CAPABILITIES[capability]
+        method = CAPABILITIES[capability].method
         adapter = self.registry.get_provider(engine)
         if adapter is None or not _adapter_offers(adapter, method):
             raise AInfError(

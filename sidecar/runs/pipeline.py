@@ -16,7 +16,7 @@ from ..graph.bind import fit_seed, seed_targets, set_widget
 from ..graph.convert import ui_to_api
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore
-from ..remote.registry import PROVIDER_NAMES
+from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
 from .tracker import ExecutionTracker

@@ -29,8 +29,7 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
-from ..registry import EngineAdapter
-from ..vault import register_key
+from ..vault import env_base_url, register_key
 from .http_policy import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     CallStats,
@@ -42,6 +41,51 @@ from .http_policy import (
 
 log = logging.getLogger("ainfluencer.adapters")
 POLL_ENV = "AINFLUENCER_REMOTE_POLL_S"
+
+
+class EngineAdapter:
+    """One engine's real contract (async). Subclasses override what the engine offers; the rest refuse."""
+
+    engine_id: str = ""
+    default_base_url: str = ""
+
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = (base_url or env_base_url(self.engine_id) or self.default_base_url).rstrip("/")
+
+    def _unsupported(self, operation: str) -> AInfError:
+        return AInfError(
+            ErrorCode.NOT_SUPPORTED,
+            f"{self.engine_id} does not offer {operation}.",
+            detail={"engine": self.engine_id, "operation": operation},
+        )
+
+    async def verify_identity(self, api_key: str) -> dict[str, Any]:
+        """Check the key with the provider; AUTH_FAILED when it is refused. Returns {'message': ...}."""
+        raise self._unsupported("key verification")
+
+    async def check_balance(self, api_key: str) -> float | None:
+        """The provider's reported balance, or None when the provider has no balance API."""
+        raise self._unsupported("balance")
+
+    async def health_check(self, api_key: str | None) -> dict[str, Any]:
+        """{'ok': bool, 'message': str} about the provider's reachability."""
+        raise self._unsupported("health check")
+
+    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Generate an image."""
+        raise self._unsupported("image generation")
+
+    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Generate a video."""
+        raise self._unsupported("video generation")
+
+    async def apply_lipsync(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Lip-sync a video to audio."""
+        raise self._unsupported("lip-sync")
+
+    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Upscale an image or video."""
+        raise self._unsupported("upscaling")
 
 
 class RemoteAdapter(EngineAdapter, abc.ABC):

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import AInfError, ErrorCode
-from ..registry import EngineAdapter
+from .base import EngineAdapter
 
 ENGINE_ID = "provider_liveportrait"
 WEIGHTS_REPO = "https://huggingface.co/Kijai/LivePortrait_safetensors"

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ...core.errors import AInfError, ErrorCode
-from ...runs.ports import LOCAL_ENGINE
-from ..registry import EngineAdapter
+from ..engines import LOCAL_ENGINE
+from .base import EngineAdapter
 
 MODEL_FOLDERS = (
     "checkpoints",
