@@ -9,10 +9,11 @@ import logging
 import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..core.errors import AInfError, ErrorCode
 
@@ -124,16 +125,24 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def require_content_type(
+    request: web.Request, expected: str, message: str, remediation: list[str] | None = None
+) -> None:
+    """VALIDATION_ERROR naming the content type that was sent when it is not the expected one."""
+    if request.content_type != expected:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR, message, detail={"content_type": request.content_type},
+            remediation=remediation,
+        )  # fmt: skip
+
+
 async def json_body(request: web.Request) -> Any:
     """The JSON body of a state-changing request; other content types and other sites are refused (CSRF)."""
     refuse_cross_site(request)
-    if request.content_type != "application/json":
-        raise AInfError(
-            ErrorCode.VALIDATION_ERROR,
-            "This endpoint accepts JSON only.",
-            detail={"content_type": request.content_type},
-            remediation=["Send the body with 'Content-Type: application/json'."],
-        )
+    require_content_type(
+        request, "application/json", "This endpoint accepts JSON only.",
+        remediation=["Send the body with 'Content-Type: application/json'."],
+    )  # fmt: skip
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise AInfError(
             ErrorCode.PAYLOAD_TOO_LARGE, "The JSON body is too large.", detail={"limit_bytes": MAX_JSON_BYTES}
@@ -183,3 +192,49 @@ def need(value: Any, what: str) -> Any:
     if value is None:
         raise AInfError(ErrorCode.DEPENDENCY_MISSING, f"The {what} is not set up in this process.")
     return value
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    """What the OpenAPI document says of a route: summary, body and answer models, success status."""
+
+    summary: str
+    body: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    status: int = 200
+
+
+DOC_ATTRIBUTE = "__ainfluencer_route_doc__"
+
+
+def route_doc(handler: Any) -> RouteDoc | None:
+    """The documentation an `endpoint` handler carries (None for other handlers)."""
+    return getattr(handler, DOC_ATTRIBUTE, None)
+
+
+def endpoint(
+    routes: web.RouteTableDef,
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    answer: type[BaseModel] | None = None,
+    status: int = 200,
+) -> Callable[[Callable[[web.Request], Awaitable[Any]]], Handler]:
+    """Register a guarded route under the prefix; a handler's plain return value is answered as JSON."""
+
+    def decorate(fn: Callable[[web.Request], Awaitable[Any]]) -> Handler:
+        @functools.wraps(fn)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            result = await fn(request)
+            if isinstance(result, web.StreamResponse):
+                return result
+            return web.json_response(result, status=status)
+
+        setattr(handler, DOC_ATTRIBUTE, RouteDoc(summary, body, answer, status))
+        wrapped = guarded(handler)
+        routes.route(method, PREFIX + path)(wrapped)
+        return wrapped
+
+    return decorate

@@ -6,13 +6,20 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ...host.app import Sidecar
+from ...host.app import Sidecar, pack_version
+from ..helpers import PREFIX, endpoint
+from ..openapi import documented_routes, openapi_document
 from . import characters, credits, generate, jobs, models, presets, providers, setup, uploads
 
-RESOURCES = (presets, jobs, uploads, providers, credits, characters, setup, models, generate)
+# registration order is the order of the OpenAPI document
+RESOURCES = (presets, generate, jobs, uploads, providers, credits, characters, setup, models)
 
 
 def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
-    """Add every resource's routes to a RouteTableDef (ComfyUI's, or a test app's)."""
+    """Add every resource's routes, and the OpenAPI document of them, to a RouteTableDef."""
     for resource in RESOURCES:
         resource.register(routes, get_sidecar)
+
+    @endpoint(routes, "GET", "/openapi.json", "This document")
+    async def openapi(_request: web.Request) -> dict:
+        return openapi_document(PREFIX, pack_version(), documented_routes(routes))

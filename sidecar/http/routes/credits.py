@@ -8,8 +8,8 @@ from aiohttp import web
 
 from ...billing.ledger import CreditLedger
 from ...host.app import Sidecar
-from ..helpers import PREFIX, guarded, int_query, json_body, need
-from ..openapi import BudgetBody
+from ..helpers import endpoint, int_query, json_body, need
+from ..schemas import BudgetBody, CreditsAnswer
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -18,25 +18,22 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     def ledger() -> CreditLedger:
         return need(get_sidecar().ledger, "credit ledger")
 
-    @routes.get(f"{PREFIX}/credits")
-    @guarded
-    async def credits(_request: web.Request) -> web.Response:
-        return web.json_response(ledger().balance())
+    @endpoint(routes, "GET", "/credits", "Balance, pending and spending by provider", answer=CreditsAnswer)
+    async def credits(_request: web.Request) -> dict:
+        return ledger().balance()
 
-    @routes.get(f"{PREFIX}/credits/ledger")
-    @guarded
-    async def credit_ledger(request: web.Request) -> web.Response:
+    @endpoint(routes, "GET", "/credits/ledger", "Ledger transfers, newest first (limit, offset)")
+    async def credit_ledger(request: web.Request) -> dict:
         limit = int_query(request, "limit", 100, 1, 1000)
-        offset = int_query(request, "offset", 0, 0, 10**9)
-        return web.json_response(ledger().transfers(limit, offset))
+        return ledger().transfers(limit, int_query(request, "offset", 0, 0, 10**9))
 
-    @routes.get(f"{PREFIX}/credits/cost-table")
-    @guarded
-    async def cost_table(_request: web.Request) -> web.Response:
-        return web.json_response({"entries": ledger().cost_table_dump()})
+    @endpoint(routes, "GET", "/credits/cost-table", "The effective cost table (assumed rows are marked)")
+    async def cost_table(_request: web.Request) -> dict:
+        return {"entries": ledger().cost_table_dump()}
 
-    @routes.post(f"{PREFIX}/credits/budget")
-    @guarded
-    async def set_budget(request: web.Request) -> web.Response:
+    @endpoint(
+        routes, "POST", "/credits/budget", "Set the available balance", body=BudgetBody, answer=CreditsAnswer
+    )
+    async def set_budget(request: web.Request) -> dict:
         body = BudgetBody.model_validate(await json_body(request))
-        return web.json_response(ledger().set_budget(body.credits))
+        return ledger().set_budget(body.credits)

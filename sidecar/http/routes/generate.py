@@ -1,4 +1,4 @@
-"""Routes of the seed's generate contract and of merged batch runs."""
+"""Routes of the v1 generate contract: generate an image or a video from a preset, read the job back."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from aiohttp import web
 
 from ...core.errors import AInfError
 from ...host.app import Sidecar
-from ...runs.generate import GenerateRequest, response_for, to_run_request
-from ...runs.pipeline import BatchRequest
-from ..helpers import PREFIX, client_source, guarded, json_body
+from ...runs.generate import GenerateRequest, GenerateResponse, response_for, to_run_request
+from ..helpers import client_source, endpoint, json_body
 
 
 def _estimate(sidecar: Sidecar, job: dict) -> float | None:
@@ -23,34 +22,41 @@ def _estimate(sidecar: Sidecar, job: dict) -> float | None:
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
-    """Add the generate and batch routes."""
+    """Add the generate routes."""
 
-    def generate_handler(kind: str):
-        async def generate(request: web.Request) -> web.Response:
+    def generate(kind: str) -> None:
+        article = "an" if kind == "image" else "a"
+        summary = f"Generate with {article} {kind} preset (the v1 generate contract)"
+
+        @endpoint(
+            routes,
+            "POST",
+            f"/generate/{kind}",
+            summary,
+            body=GenerateRequest,
+            answer=GenerateResponse,
+            status=202,
+        )
+        async def handler(request: web.Request) -> dict:
             sidecar = get_sidecar()
             body = GenerateRequest.model_validate(await json_body(request))
             run = to_run_request(kind, body, sidecar.pipeline)
             job = await sidecar.pipeline.execute_preset(body.preset_id, run, source=client_source(request))
-            answer = response_for(sidecar.store.get(job["job_id"]), job["estimated_time_seconds"])
-            return web.json_response(answer.model_dump(), status=202)
+            return response_for(sidecar.store.get(job["job_id"]), job["estimated_time_seconds"]).model_dump()
 
-        generate.__name__ = f"generate_{kind}"
-        return guarded(generate)
+        handler.__name__ = f"generate_{kind}"
 
-    routes.post(f"{PREFIX}/generate/image")(generate_handler("image"))
-    routes.post(f"{PREFIX}/generate/video")(generate_handler("video"))
+    generate("image")
+    generate("video")
 
-    @routes.get(PREFIX + "/generate/{job_id}")
-    @guarded
-    async def generate_status(request: web.Request) -> web.Response:
+    @endpoint(
+        routes,
+        "GET",
+        "/generate/{job_id}",
+        "A generate job in the v1 generate response shape",
+        answer=GenerateResponse,
+    )
+    async def generate_status(request: web.Request) -> dict:
         sidecar = get_sidecar()
         job = sidecar.store.get(request.match_info["job_id"])
-        return web.json_response(response_for(job, _estimate(sidecar, job)).model_dump())
-
-    @routes.post(PREFIX + "/presets/{preset_id}/batch")
-    @guarded
-    async def run_batch(request: web.Request) -> web.Response:
-        body = BatchRequest.model_validate(await json_body(request))
-        pipeline = get_sidecar().pipeline
-        job = await pipeline.execute_batch(request.match_info["preset_id"], body.runs, client_source(request))
-        return web.json_response(job, status=202)
+        return response_for(job, _estimate(sidecar, job)).model_dump()

@@ -1,4 +1,4 @@
-"""Job routes: history, one job, its log lines, cancel."""
+"""Job routes: history, one job, its log lines, its consent records, cancel."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from aiohttp import web
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
 from ...jobs.store import JOB_STATES
-from ..helpers import PREFIX, guarded, int_query, json_body
+from ..helpers import endpoint, int_query, json_body, need
+from ..schemas import EmptyBody
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the job history routes."""
 
-    @routes.get(f"{PREFIX}/jobs")
-    @guarded
-    async def list_jobs(request: web.Request) -> web.Response:
+    @endpoint(routes, "GET", "/jobs", "List jobs (limit, offset, status)")
+    async def list_jobs(request: web.Request) -> dict:
         status = request.query.get("status")
         if status is not None and status not in JOB_STATES:
             raise AInfError(
@@ -25,21 +25,25 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
             )
         limit = int_query(request, "limit", 50, 1, 500)
         offset = int_query(request, "offset", 0, 0, 10**9)
-        return web.json_response(get_sidecar().store.list(limit=limit, offset=offset, status=status))
+        return get_sidecar().store.list(limit=limit, offset=offset, status=status)
 
-    @routes.get(PREFIX + "/jobs/{job_id}")
-    @guarded
-    async def get_job(request: web.Request) -> web.Response:
-        return web.json_response(get_sidecar().pipeline.get_job_status(request.match_info["job_id"]))
+    @endpoint(routes, "GET", "/jobs/{job_id}", "One job with progress, artifacts and credit_cost")
+    async def get_job(request: web.Request) -> dict:
+        return get_sidecar().pipeline.get_job_status(request.match_info["job_id"])
 
-    @routes.get(PREFIX + "/jobs/{job_id}/logs")
-    @guarded
-    async def get_job_logs(request: web.Request) -> web.Response:
+    @endpoint(routes, "GET", "/jobs/{job_id}/logs", "A job's redacted log lines")
+    async def get_job_logs(request: web.Request) -> dict:
         job_id = request.match_info["job_id"]
-        return web.json_response({"job_id": job_id, "lines": get_sidecar().store.read_logs(job_id)})
+        return {"job_id": job_id, "lines": get_sidecar().store.read_logs(job_id)}
 
-    @routes.post(PREFIX + "/jobs/{job_id}/cancel")
-    @guarded
-    async def cancel_job(request: web.Request) -> web.Response:
+    @endpoint(routes, "GET", "/jobs/{job_id}/consent", "The consent records stored with a job")
+    async def job_consent(request: web.Request) -> dict:
+        sidecar = get_sidecar()
+        job = sidecar.store.get(request.match_info["job_id"])
+        records = need(sidecar.characters, "character store").consents_for_job(job["job_id"])
+        return {"job_id": job["job_id"], "consent_given": job["consent_given"], "records": records}
+
+    @endpoint(routes, "POST", "/jobs/{job_id}/cancel", "Cancel a queued or running job", body=EmptyBody)
+    async def cancel_job(request: web.Request) -> dict:
         await json_body(request)
-        return web.json_response(get_sidecar().pipeline.cancel_job(request.match_info["job_id"]))
+        return get_sidecar().pipeline.cancel_job(request.match_info["job_id"])

@@ -1,4 +1,4 @@
-"""Model catalog and download routes under `/ainfluencer/v1`; errors in the one shape, never a 500."""
+"""Model catalog and download routes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from aiohttp import web
 
 from ...models.catalog import AddCustomModelRequest
 from ...models.service import DownloadModelRequest, ModelsService
-from ..helpers import PREFIX, guarded, json_body
+from ..helpers import endpoint, json_body
+from ..schemas import EmptyBody
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Any]) -> None:
@@ -19,39 +20,43 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Any]) -> None:
     def service() -> ModelsService:
         return ModelsService.for_sidecar(get_sidecar())
 
-    @routes.get(f"{PREFIX}/models/catalog")
-    @guarded
-    async def catalog(_request: web.Request) -> web.Response:
-        return web.json_response(await asyncio.to_thread(service().list_catalog))
+    @endpoint(routes, "GET", "/models/catalog", "Curated and custom models with installed status")
+    async def catalog(_request: web.Request) -> Any:
+        return await asyncio.to_thread(service().list_catalog)
 
-    @routes.get(f"{PREFIX}/models/custom")
-    @guarded
-    async def list_custom(_request: web.Request) -> web.Response:
-        return web.json_response(await asyncio.to_thread(service().list_custom))
+    @endpoint(routes, "GET", "/models/custom", "The user's own model entries")
+    async def list_custom(_request: web.Request) -> Any:
+        return await asyncio.to_thread(service().list_custom)
 
-    @routes.post(f"{PREFIX}/models/custom")
-    @guarded
-    async def add_custom(request: web.Request) -> web.Response:
+    @endpoint(
+        routes,
+        "POST",
+        "/models/custom",
+        "Add a model entry (http/https, licence, optional sha256)",
+        body=AddCustomModelRequest,
+        status=201,
+    )
+    async def add_custom(request: web.Request) -> Any:
         body = AddCustomModelRequest.model_validate(await json_body(request))
-        return web.json_response(await asyncio.to_thread(service().add_custom, body), status=201)
+        return await asyncio.to_thread(service().add_custom, body)
 
-    @routes.post(PREFIX + "/models/{model_id}/download")
-    @guarded
-    async def download(request: web.Request) -> web.Response:
+    @endpoint(
+        routes,
+        "POST",
+        "/models/{model_id}/download",
+        "Start a checksum-verified download",
+        body=DownloadModelRequest,
+        status=202,
+    )
+    async def download(request: web.Request) -> Any:
         ack = DownloadModelRequest.model_validate(await json_body(request))
-        model_id = request.match_info["model_id"]
-        started = await asyncio.to_thread(service().start_download, model_id, ack)
-        return web.json_response(started, status=202)
+        return await asyncio.to_thread(service().start_download, request.match_info["model_id"], ack)
 
-    @routes.get(PREFIX + "/downloads/{download_id}")
-    @guarded
-    async def download_status(request: web.Request) -> web.Response:
-        download_id = request.match_info["download_id"]
-        return web.json_response(await asyncio.to_thread(service().download_status, download_id))
+    @endpoint(routes, "GET", "/downloads/{download_id}", "Progress, bytes, speed and state of a download")
+    async def download_status(request: web.Request) -> Any:
+        return await asyncio.to_thread(service().download_status, request.match_info["download_id"])
 
-    @routes.post(PREFIX + "/downloads/{download_id}/cancel")
-    @guarded
-    async def cancel(request: web.Request) -> web.Response:
+    @endpoint(routes, "POST", "/downloads/{download_id}/cancel", "Cancel a download", body=EmptyBody)
+    async def cancel(request: web.Request) -> Any:
         await json_body(request)
-        download_id = request.match_info["download_id"]
-        return web.json_response(await asyncio.to_thread(service().cancel_download, download_id))
+        return await asyncio.to_thread(service().cancel_download, request.match_info["download_id"])

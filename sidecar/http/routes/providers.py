@@ -8,8 +8,8 @@ from aiohttp import web
 
 from ...host.app import Sidecar
 from ...remote.registry import ProviderRegistry
-from ..helpers import PREFIX, guarded, json_body, need
-from ..openapi import ConnectBody, EmptyBody
+from ..helpers import endpoint, json_body, need
+from ..schemas import ConnectAnswer, ConnectBody, EmptyBody, ProvidersAnswer
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -18,26 +18,34 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     def registry() -> ProviderRegistry:
         return need(get_sidecar().registry, "provider registry")
 
-    @routes.get(f"{PREFIX}/providers")
-    @guarded
-    async def list_providers(_request: web.Request) -> web.Response:
-        return web.json_response({"providers": registry().list_providers()})
+    @endpoint(
+        routes,
+        "GET",
+        "/providers",
+        "Engines and providers with status, balance, last check and error",
+        answer=ProvidersAnswer,
+    )
+    async def list_providers(_request: web.Request) -> dict:
+        return {"providers": registry().list_providers()}
 
-    @routes.post(PREFIX + "/providers/{provider_id}/connect")
-    @guarded
-    async def connect_provider(request: web.Request) -> web.Response:
+    @endpoint(
+        routes,
+        "POST",
+        "/providers/{provider_id}/connect",
+        "Verify a key with the provider and store it if valid",
+        body=ConnectBody,
+        answer=ConnectAnswer,
+    )
+    async def connect_provider(request: web.Request) -> dict:
         body = ConnectBody.model_validate(await json_body(request))
-        result = await registry().connect(request.match_info["provider_id"], body.api_key)
-        return web.json_response(result)
+        return await registry().connect(request.match_info["provider_id"], body.api_key)
 
-    @routes.post(PREFIX + "/providers/{provider_id}/test")
-    @guarded
-    async def test_provider(request: web.Request) -> web.Response:
+    @endpoint(routes, "POST", "/providers/{provider_id}/test", "Re-check the stored key", body=EmptyBody)
+    async def test_provider(request: web.Request) -> dict:
         EmptyBody.model_validate(await json_body(request))
-        return web.json_response(await registry().test_provider(request.match_info["provider_id"]))
+        return await registry().test_provider(request.match_info["provider_id"])
 
-    @routes.post(PREFIX + "/providers/{provider_id}/disconnect")
-    @guarded
-    async def disconnect_provider(request: web.Request) -> web.Response:
+    @endpoint(routes, "POST", "/providers/{provider_id}/disconnect", "Forget the stored key", body=EmptyBody)
+    async def disconnect_provider(request: web.Request) -> dict:
         EmptyBody.model_validate(await json_body(request))
-        return web.json_response(registry().disconnect(request.match_info["provider_id"]))
+        return registry().disconnect(request.match_info["provider_id"])

@@ -1,4 +1,4 @@
-"""Setup routes: health check, the redacted diagnostics bundle, analytics and the OpenAPI document."""
+"""Setup routes: health check, the redacted diagnostics bundle and analytics."""
 
 from __future__ import annotations
 
@@ -8,22 +8,19 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ...host.app import Sidecar, pack_version
+from ...host.app import Sidecar
 from ...host.health import analytics_summary, diagnostics, healthcheck
-from ..helpers import PREFIX, guarded
-from ..openapi import openapi_document
+from ..helpers import endpoint
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
-    """Add the health, diagnostics, analytics and OpenAPI routes."""
+    """Add the health, diagnostics and analytics routes."""
 
-    @routes.get(f"{PREFIX}/setup/healthcheck")
-    @guarded
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response(await healthcheck(get_sidecar()))
+    @endpoint(routes, "GET", "/setup/healthcheck", "Engines, disk, GPU and data-dir permission")
+    async def health(_request: web.Request) -> dict:
+        return await healthcheck(get_sidecar())
 
-    @routes.get(f"{PREFIX}/setup/diagnostics")
-    @guarded
+    @endpoint(routes, "GET", "/setup/diagnostics", "Redacted diagnostics (download=1 for a file)")
     async def diagnostics_bundle(request: web.Request) -> web.Response:
         bundle = await diagnostics(get_sidecar())
         response = web.json_response(bundle, dumps=lambda d: json.dumps(d, indent=1, default=str))
@@ -34,12 +31,6 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
             )
         return response
 
-    @routes.get(f"{PREFIX}/analytics/summary")
-    @guarded
-    async def analytics(_request: web.Request) -> web.Response:
-        return web.json_response(analytics_summary(get_sidecar()))
-
-    @routes.get(f"{PREFIX}/openapi.json")
-    @guarded
-    async def openapi(_request: web.Request) -> web.Response:
-        return web.json_response(openapi_document(PREFIX, pack_version()))
+    @endpoint(routes, "GET", "/analytics/summary", "Jobs per preset, success rate, median duration, credits")
+    async def analytics(_request: web.Request) -> dict:
+        return analytics_summary(get_sidecar())

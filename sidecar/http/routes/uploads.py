@@ -10,22 +10,20 @@ from aiohttp import web
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
 from ...jobs.uploads import max_upload_bytes, save_upload
-from ..helpers import PREFIX, guarded, refuse_cross_site
+from ..helpers import endpoint, refuse_cross_site, require_content_type
+
+MULTIPART = "multipart/form-data"
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the upload route."""
 
-    @routes.post(f"{PREFIX}/uploads")
-    @guarded
-    async def upload(request: web.Request) -> web.Response:
+    @endpoint(routes, "POST", "/uploads", "Upload an input file (multipart/form-data, field 'file')")
+    async def upload(request: web.Request) -> dict:
         refuse_cross_site(request)
-        if request.content_type != "multipart/form-data":
-            raise AInfError(
-                ErrorCode.VALIDATION_ERROR,
-                "Uploads are multipart/form-data with a 'file' field.",
-                detail={"content_type": request.content_type},
-            )
+        require_content_type(
+            request, "multipart/form-data", "Uploads are multipart/form-data with a 'file' field."
+        )
         limit = max_upload_bytes()
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
             raise AInfError(
@@ -37,6 +35,5 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
         async for part in reader:
             if getattr(part, "name", None) == "file" and getattr(part, "filename", None):
                 name = urllib.parse.unquote(part.filename)  # some clients percent-encode '/' in names
-                saved = await save_upload(part, name, get_sidecar().input_dir, limit)
-                return web.json_response(saved)
+                return await save_upload(part, name, get_sidecar().input_dir, limit)
         raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")
