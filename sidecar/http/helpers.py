@@ -221,13 +221,20 @@ def endpoint(
     body: type[BaseModel] | None = None,
     answer: type[BaseModel] | None = None,
     status: int = 200,
-) -> Callable[[Callable[[web.Request], Awaitable[Any]]], Handler]:
-    """Register a guarded route under the prefix; a handler's plain return value is answered as JSON."""
+) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
+    """Register a guarded route under the prefix; a handler's plain return value is answered as JSON.
 
-    def decorate(fn: Callable[[web.Request], Awaitable[Any]]) -> Handler:
+    With `body`, the request's JSON body is validated against that model (state changes refuse other
+    sites and other content types first) and handed to the handler as its second argument.
+    """
+
+    def decorate(fn: Callable[..., Awaitable[Any]]) -> Handler:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
-            result = await fn(request)
+            if body is None:
+                result = await fn(request)
+            else:
+                result = await fn(request, body.model_validate(await json_body(request)))
             if isinstance(result, web.StreamResponse):
                 return result
             return web.json_response(result, status=status)
@@ -238,3 +245,18 @@ def endpoint(
         return wrapped
 
     return decorate
+
+
+class Endpoints:
+    """`endpoint` bound to one route table: `@api.get(path, summary)`, `@api.post(path, summary, body=…)`."""
+
+    def __init__(self, routes: web.RouteTableDef) -> None:
+        self.routes = routes
+
+    def get(self, path: str, summary: str, **doc: Any) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
+        """A documented GET route."""
+        return endpoint(self.routes, "GET", path, summary, **doc)
+
+    def post(self, path: str, summary: str, **doc: Any) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
+        """A documented POST route (its body, if any, is validated JSON)."""
+        return endpoint(self.routes, "POST", path, summary, **doc)

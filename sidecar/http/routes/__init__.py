@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ...host.app import Sidecar, pack_version
-from ..helpers import PREFIX, endpoint
+from ..helpers import PREFIX, Endpoints
 from ..openapi import documented_routes, openapi_document
 from . import characters, credits, generate, jobs, models, presets, providers, setup, uploads
 
@@ -20,6 +20,6 @@ def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar
     for resource in RESOURCES:
         resource.register(routes, get_sidecar)
 
-    @endpoint(routes, "GET", "/openapi.json", "This document")
+    @Endpoints(routes).get("/openapi.json", "This document")
     async def openapi(_request: web.Request) -> dict:
         return openapi_document(PREFIX, pack_version(), documented_routes(routes))

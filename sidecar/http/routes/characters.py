@@ -8,48 +8,38 @@ from aiohttp import web
 
 from ...host.app import Sidecar
 from ...jobs.characters import CharacterCreate, CharacterStore, ConsentCreate, ReferenceAdd
-from ..helpers import endpoint, int_query, json_body, need
+from ..helpers import Endpoints, int_query, need
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the character and consent routes."""
 
+    api = Endpoints(routes)
+
     def characters() -> CharacterStore:
         return need(get_sidecar().characters, "character store")
 
-    @endpoint(routes, "GET", "/characters", "List characters")
+    @api.get("/characters", "List characters")
     async def list_characters(request: web.Request) -> dict:
         limit = int_query(request, "limit", 50, 1, 500)
         return characters().list(limit, int_query(request, "offset", 0, 0, 10**9))
 
-    @endpoint(routes, "POST", "/characters", "Create a character", body=CharacterCreate, status=201)
-    async def create_character(request: web.Request) -> dict:
-        return characters().create(CharacterCreate.model_validate(await json_body(request)))
+    @api.post("/characters", "Create a character", body=CharacterCreate, status=201)
+    async def create_character(_request: web.Request, body: CharacterCreate) -> dict:
+        return characters().create(body)
 
-    @endpoint(
-        routes, "GET", "/characters/{character_id}", "One character with references and consent records"
-    )
+    @api.get("/characters/{character_id}", "One character with references and consent records")
     async def get_character(request: web.Request) -> dict:
         return characters().get(request.match_info["character_id"])
 
-    @endpoint(
-        routes,
-        "POST",
-        "/characters/{character_id}/references",
-        "Attach an uploaded reference image",
-        body=ReferenceAdd,
+    @api.post(
+        "/characters/{character_id}/references", "Attach an uploaded reference image", body=ReferenceAdd
     )
-    async def add_reference(request: web.Request) -> dict:
-        body = ReferenceAdd.model_validate(await json_body(request))
+    async def add_reference(request: web.Request, body: ReferenceAdd) -> dict:
         return characters().add_reference(request.match_info["character_id"], body)
 
-    @endpoint(
-        routes,
-        "POST",
-        "/characters/{character_id}/consent",
-        "Record consent with the checklist answers",
-        body=ConsentCreate,
+    @api.post(
+        "/characters/{character_id}/consent", "Record consent with the checklist answers", body=ConsentCreate
     )
-    async def add_consent(request: web.Request) -> dict:
-        body = ConsentCreate.model_validate(await json_body(request))
+    async def add_consent(request: web.Request, body: ConsentCreate) -> dict:
         return characters().add_consent(request.match_info["character_id"], body)

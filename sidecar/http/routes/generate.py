@@ -9,7 +9,7 @@ from aiohttp import web
 from ...core.errors import AInfError
 from ...host.app import Sidecar
 from ...runs.generate import GenerateRequest, GenerateResponse, response_for, to_run_request
-from ..helpers import client_source, endpoint, json_body
+from ..helpers import Endpoints, client_source
 
 
 def _estimate(sidecar: Sidecar, job: dict) -> float | None:
@@ -24,22 +24,15 @@ def _estimate(sidecar: Sidecar, job: dict) -> float | None:
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the generate routes."""
 
+    api = Endpoints(routes)
+
     def generate(kind: str) -> None:
         article = "an" if kind == "image" else "a"
         summary = f"Generate with {article} {kind} preset (the v1 generate contract)"
 
-        @endpoint(
-            routes,
-            "POST",
-            f"/generate/{kind}",
-            summary,
-            body=GenerateRequest,
-            answer=GenerateResponse,
-            status=202,
-        )
-        async def handler(request: web.Request) -> dict:
+        @api.post(f"/generate/{kind}", summary, body=GenerateRequest, answer=GenerateResponse, status=202)
+        async def handler(request: web.Request, body: GenerateRequest) -> dict:
             sidecar = get_sidecar()
-            body = GenerateRequest.model_validate(await json_body(request))
             run = to_run_request(kind, body, sidecar.pipeline)
             job = await sidecar.pipeline.execute_preset(body.preset_id, run, source=client_source(request))
             return response_for(sidecar.store.get(job["job_id"]), job["estimated_time_seconds"]).model_dump()
@@ -49,12 +42,8 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     generate("image")
     generate("video")
 
-    @endpoint(
-        routes,
-        "GET",
-        "/generate/{job_id}",
-        "A generate job in the v1 generate response shape",
-        answer=GenerateResponse,
+    @api.get(
+        "/generate/{job_id}", "A generate job in the v1 generate response shape", answer=GenerateResponse
     )
     async def generate_status(request: web.Request) -> dict:
         sidecar = get_sidecar()

@@ -9,14 +9,16 @@ from aiohttp import web
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
 from ...jobs.store import JOB_STATES
-from ..helpers import endpoint, int_query, json_body, need
+from ..helpers import Endpoints, int_query, need
 from ..schemas import EmptyBody
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the job history routes."""
 
-    @endpoint(routes, "GET", "/jobs", "List jobs (limit, offset, status)")
+    api = Endpoints(routes)
+
+    @api.get("/jobs", "List jobs (limit, offset, status)")
     async def list_jobs(request: web.Request) -> dict:
         status = request.query.get("status")
         if status is not None and status not in JOB_STATES:
@@ -27,23 +29,22 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
         offset = int_query(request, "offset", 0, 0, 10**9)
         return get_sidecar().store.list(limit=limit, offset=offset, status=status)
 
-    @endpoint(routes, "GET", "/jobs/{job_id}", "One job with progress, artifacts and credit_cost")
+    @api.get("/jobs/{job_id}", "One job with progress, artifacts and credit_cost")
     async def get_job(request: web.Request) -> dict:
         return get_sidecar().pipeline.get_job_status(request.match_info["job_id"])
 
-    @endpoint(routes, "GET", "/jobs/{job_id}/logs", "A job's redacted log lines")
+    @api.get("/jobs/{job_id}/logs", "A job's redacted log lines")
     async def get_job_logs(request: web.Request) -> dict:
         job_id = request.match_info["job_id"]
         return {"job_id": job_id, "lines": get_sidecar().store.read_logs(job_id)}
 
-    @endpoint(routes, "GET", "/jobs/{job_id}/consent", "The consent records stored with a job")
+    @api.get("/jobs/{job_id}/consent", "The consent records stored with a job")
     async def job_consent(request: web.Request) -> dict:
         sidecar = get_sidecar()
         job = sidecar.store.get(request.match_info["job_id"])
         records = need(sidecar.characters, "character store").consents_for_job(job["job_id"])
         return {"job_id": job["job_id"], "consent_given": job["consent_given"], "records": records}
 
-    @endpoint(routes, "POST", "/jobs/{job_id}/cancel", "Cancel a queued or running job", body=EmptyBody)
-    async def cancel_job(request: web.Request) -> dict:
-        await json_body(request)
+    @api.post("/jobs/{job_id}/cancel", "Cancel a queued or running job", body=EmptyBody)
+    async def cancel_job(request: web.Request, _body: EmptyBody) -> dict:
         return get_sidecar().pipeline.cancel_job(request.match_info["job_id"])

@@ -10,53 +10,48 @@ from aiohttp import web
 
 from ...models.catalog import AddCustomModelRequest
 from ...models.service import DownloadModelRequest, ModelsService
-from ..helpers import endpoint, json_body
+from ..helpers import Endpoints
 from ..schemas import EmptyBody
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Any]) -> None:
     """Add the catalog and download routes to a RouteTableDef (ComfyUI's, or a test app's)."""
 
+    api = Endpoints(routes)
+
     def service() -> ModelsService:
         return ModelsService.for_sidecar(get_sidecar())
 
-    @endpoint(routes, "GET", "/models/catalog", "Curated and custom models with installed status")
+    @api.get("/models/catalog", "Curated and custom models with installed status")
     async def catalog(_request: web.Request) -> Any:
         return await asyncio.to_thread(service().list_catalog)
 
-    @endpoint(routes, "GET", "/models/custom", "The user's own model entries")
+    @api.get("/models/custom", "The user's own model entries")
     async def list_custom(_request: web.Request) -> Any:
         return await asyncio.to_thread(service().list_custom)
 
-    @endpoint(
-        routes,
-        "POST",
+    @api.post(
         "/models/custom",
         "Add a model entry (http/https, licence, optional sha256)",
         body=AddCustomModelRequest,
         status=201,
     )
-    async def add_custom(request: web.Request) -> Any:
-        body = AddCustomModelRequest.model_validate(await json_body(request))
+    async def add_custom(request: web.Request, body: AddCustomModelRequest) -> Any:
         return await asyncio.to_thread(service().add_custom, body)
 
-    @endpoint(
-        routes,
-        "POST",
+    @api.post(
         "/models/{model_id}/download",
         "Start a checksum-verified download",
         body=DownloadModelRequest,
         status=202,
     )
-    async def download(request: web.Request) -> Any:
-        ack = DownloadModelRequest.model_validate(await json_body(request))
+    async def download(request: web.Request, ack: DownloadModelRequest) -> Any:
         return await asyncio.to_thread(service().start_download, request.match_info["model_id"], ack)
 
-    @endpoint(routes, "GET", "/downloads/{download_id}", "Progress, bytes, speed and state of a download")
+    @api.get("/downloads/{download_id}", "Progress, bytes, speed and state of a download")
     async def download_status(request: web.Request) -> Any:
         return await asyncio.to_thread(service().download_status, request.match_info["download_id"])
 
-    @endpoint(routes, "POST", "/downloads/{download_id}/cancel", "Cancel a download", body=EmptyBody)
-    async def cancel(request: web.Request) -> Any:
-        await json_body(request)
+    @api.post("/downloads/{download_id}/cancel", "Cancel a download", body=EmptyBody)
+    async def cancel(request: web.Request, _body: EmptyBody) -> Any:
         return await asyncio.to_thread(service().cancel_download, request.match_info["download_id"])

@@ -10,17 +10,19 @@ from aiohttp import web
 
 from ...host.app import Sidecar
 from ...host.health import analytics_summary, diagnostics, healthcheck
-from ..helpers import endpoint
+from ..helpers import Endpoints
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the health, diagnostics and analytics routes."""
 
-    @endpoint(routes, "GET", "/setup/healthcheck", "Engines, disk, GPU and data-dir permission")
+    api = Endpoints(routes)
+
+    @api.get("/setup/healthcheck", "Engines, disk, GPU and data-dir permission")
     async def health(_request: web.Request) -> dict:
         return await healthcheck(get_sidecar())
 
-    @endpoint(routes, "GET", "/setup/diagnostics", "Redacted diagnostics (download=1 for a file)")
+    @api.get("/setup/diagnostics", "Redacted diagnostics (download=1 for a file)")
     async def diagnostics_bundle(request: web.Request) -> web.Response:
         bundle = await diagnostics(get_sidecar())
         response = web.json_response(bundle, dumps=lambda d: json.dumps(d, indent=1, default=str))
@@ -31,6 +33,6 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
             )
         return response
 
-    @endpoint(routes, "GET", "/analytics/summary", "Jobs per preset, success rate, median duration, credits")
+    @api.get("/analytics/summary", "Jobs per preset, success rate, median duration, credits")
     async def analytics(_request: web.Request) -> dict:
         return analytics_summary(get_sidecar())

@@ -10,7 +10,7 @@ from aiohttp import web
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
 from ...jobs.uploads import max_upload_bytes, save_upload
-from ..helpers import endpoint, refuse_cross_site, require_content_type
+from ..helpers import Endpoints, refuse_cross_site, require_content_type
 
 MULTIPART = "multipart/form-data"
 
@@ -18,7 +18,9 @@ MULTIPART = "multipart/form-data"
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the upload route."""
 
-    @endpoint(routes, "POST", "/uploads", "Upload an input file (multipart/form-data, field 'file')")
+    api = Endpoints(routes)
+
+    @api.post("/uploads", "Upload an input file (multipart/form-data, field 'file')")
     async def upload(request: web.Request) -> dict:
         refuse_cross_site(request)
         require_content_type(
