@@ -231,6 +231,7 @@ def endpoint(
     def decorate(fn: Callable[..., Awaitable[Any]]) -> Handler:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
+            refuse_rebound_host(request)  # reads too: a rebound page is same-origin and could read answers
             if body is None:
                 result = await fn(request)
             else:

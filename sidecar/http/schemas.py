@@ -26,7 +26,7 @@ class BudgetBody(BaseModel):
     """Body of `POST …/credits/budget`: sets the available balance to `credits`."""
 
     model_config = ConfigDict(extra="forbid")
-    credits: float = Field(ge=0, le=MAX_CREDITS, allow_inf_nan=False)
+    credits: float = Field(ge=0, le=MAX_CREDITS, allow_inf_nan=False, strict=True)  # `true` is no amount
 
 
 class ErrorBody(BaseModel):

@@ -6,6 +6,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
@@ -33,9 +34,17 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
                 f"The upload is larger than {limit // (1024 * 1024)} MB.",
                 detail={"limit_bytes": limit},
             )
-        reader = await request.multipart()
-        async for part in reader:
-            if getattr(part, "name", None) == "file" and getattr(part, "filename", None):
-                name = urllib.parse.unquote(part.filename)  # some clients percent-encode '/' in names
-                return await save_upload(part, name, get_sidecar().input_dir, limit)
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if getattr(part, "name", None) == "file" and getattr(part, "filename", None):
+                    name = urllib.parse.unquote(part.filename)  # some clients percent-encode '/' in names
+                    return await save_upload(part, name, get_sidecar().input_dir, limit)
+        except (ValueError, KeyError, BadHttpMessage) as exc:  # no boundary, a broken part header, NUL
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "The multipart body could not be read.",
+                detail={"reason": str(exc)[:200]},
+                remediation=["Send the file as multipart/form-data with a boundary and a 'file' field."],
+            ) from None
         raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")
