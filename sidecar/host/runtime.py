@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +129,35 @@ def prepare_base_dir(base_dir: Path) -> Path:
     return base_dir
 
 
+KEPT_LOGS = 5  # server logs kept beside the current one: the crash before the restart stays readable
+PR_SET_PDEATHSIG = 1  # prctl(2) option: a signal the kernel sends the child when its parent thread ends
+
+
+def rotate_logs(log_path: Path, keep: int = KEPT_LOGS) -> None:
+    """Shift `log` → `log.1` → … → `log.<keep>` so a new start never overwrites the last run's log."""
+    for index in range(keep, 0, -1):
+        older = log_path.with_name(f"{log_path.name}.{index - 1}") if index > 1 else log_path
+        if older.exists():
+            older.replace(log_path.with_name(f"{log_path.name}.{index}"))
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the child when the thread that started it ends.
+
+    That covers a CLI killed with SIGKILL, which can run no handler of its own; see
+    https://man7.org/linux/man-pages/man2/prctl.2.html (PR_SET_PDEATHSIG). The death signal follows the
+    forking thread, so it is only set from the main thread. Elsewhere (macOS, Windows) None: the CLI's
+    signal handlers are the only guard there.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
@@ -198,6 +231,7 @@ def start_server(
     if not _gpu_available():
         args.append("--cpu")
     args += extra_args or []
+    rotate_logs(log_path)
     handle = open(log_path, "w", encoding="utf-8")
     process = subprocess.Popen(
         args,
@@ -205,6 +239,7 @@ def start_server(
         stdout=handle,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        preexec_fn=_parent_death_signal(),  # one libc call between fork and exec
     )
     host = "127.0.0.1" if listen in ("0.0.0.0", "::") else listen
     server = ComfyServer(process, f"http://{host}:{port}", base, log_path, handle)
