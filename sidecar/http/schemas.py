@@ -20,6 +20,7 @@ class ConnectBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     api_key: str = Field(min_length=1, max_length=512)
+    verify: bool = Field(default=True, description="check the key with the provider before storing it")
 
 
 class BudgetBody(BaseModel):
@@ -52,6 +53,9 @@ class ProviderStatus(BaseModel):
     last_check: float | None
     error: dict[str, Any] | None
     message: str | None
+    verified: bool | None = Field(
+        description="the key passed a check (false: stored unchecked; null: no key)"
+    )
 
 
 class ProvidersAnswer(BaseModel):
@@ -67,6 +71,7 @@ class ConnectAnswer(BaseModel):
     balance: float | None
     message: str
     key: str
+    verified: bool = True
 
 
 class CreditsAnswer(BaseModel):

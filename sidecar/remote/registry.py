@@ -19,7 +19,36 @@ from .vault import ENV_NAMES, KeyVault, check_key_shape, last4
 
 KEYED_PROVIDERS = tuple(ENV_NAMES)
 CONNECTED, NOT_CONNECTED, ERROR, RUNNING = "connected", "not_connected", "error", "running"
+UNVERIFIED = "unverified"  # stored on request without a check; usable, shown as unchecked
 CHECK_TIMEOUT_S = 10.0
+
+
+UNVERIFIED_MESSAGE = "Saved without a check; run Test to verify it with the provider."
+UNREACHABLE = (ErrorCode.ENGINE_OFFLINE, ErrorCode.ENGINE_TIMEOUT)
+
+
+def _connect_error(provider_id: str, exc: BaseException) -> AInfError:
+    """Why a key was not stored: refused by the provider, the provider unreachable, or no clear answer."""
+    if isinstance(exc, AInfError) and exc.code == ErrorCode.AUTH_FAILED:
+        return exc
+    cause = _error_dict(exc)
+    name = PROVIDER_NAMES.get(provider_id, provider_id)
+    if cause["error"] in {code.value for code in UNREACHABLE}:
+        return AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            f"{name} could not be reached, so the key could not be verified; it was not stored.",
+            remediation=[
+                "Check this machine's internet connection and the provider's status page, then try again.",
+                'To store the key without a check, connect again with "verify": false '
+                "(in the command line: --no-verify).",
+            ],
+            detail={"cause": cause},
+        )
+    return AInfError(
+        ErrorCode.AUTH_FAILED,
+        "The key could not be verified with the provider; it was not stored.",
+        detail={"cause": cause},
+    )
 
 
 def _error_dict(exc: BaseException) -> dict[str, Any]:
@@ -112,6 +141,7 @@ class ProviderRegistry:
                 "last_check": None,
                 "error": None,
                 "message": "the host ComfyUI",
+                "verified": None,
             }
         if provider_id not in KEYED_PROVIDERS:
             return self._describe_tool(provider_id)
@@ -135,6 +165,7 @@ class ProviderRegistry:
             "last_check": state.get("last_check") if fresh else None,
             "error": json.loads(state["error_json"]) if fresh and state.get("error_json") else None,
             "message": state.get("message") if fresh else None,
+            "verified": (fresh and state.get("status") == CONNECTED) if found else None,
         }
 
     def _describe_tool(self, provider_id: str) -> dict[str, Any]:
@@ -152,6 +183,7 @@ class ProviderRegistry:
             "last_check": None,
             "error": None,
             "message": why,
+            "verified": None,
         }
 
     def list_providers(self) -> list[dict[str, Any]]:
@@ -197,40 +229,36 @@ class ProviderRegistry:
             balance = None
         return str((identity or {}).get("message") or "Key accepted."), balance
 
-    async def connect(self, provider_id: str, api_key: Any) -> dict[str, Any]:
-        """Verify a key with the provider and store it only when it is valid (rotation replaces the old)."""
+    async def connect(self, provider_id: str, api_key: Any, verify: bool = True) -> dict[str, Any]:
+        """Verify a key with the provider and store it when valid, or store it unchecked when asked."""
         adapter = self._require_keyed(provider_id)
         if not isinstance(api_key, str):
             raise AInfError(ErrorCode.VALIDATION_ERROR, "api_key must be a string.")
         key = check_key_shape(provider_id, api_key)
+        if not verify:
+            return self._store(provider_id, key, None, UNVERIFIED_MESSAGE, verified=False)
         try:
             message, balance = await self._verify(adapter, key)
-        except AInfError as exc:
-            if exc.code == ErrorCode.AUTH_FAILED:
-                raise
-            raise AInfError(
-                ErrorCode.AUTH_FAILED,
-                "The key could not be verified with the provider; it was not stored.",
-                detail={"cause": exc.to_dict()},
-            ) from None
         except Exception as exc:
-            raise AInfError(
-                ErrorCode.AUTH_FAILED,
-                "The key could not be verified with the provider; it was not stored.",
-                detail={"cause": _error_dict(exc)},
-            ) from None
+            raise _connect_error(provider_id, exc) from None
+        return self._store(provider_id, key, balance, message, verified=True)
+
+    def _store(
+        self, provider_id: str, key: str, balance: float | None, message: str, *, verified: bool
+    ) -> dict[str, Any]:
         self.vault.set(provider_id, key)
         self._save_state(
             provider_id,
-            status=CONNECTED,
+            status=CONNECTED if verified else UNVERIFIED,
             key_last4=last4(key),
             key_source="vault",
             balance=balance,
             message=message[:500],
             error_json=None,
-            last_check=time.time(),
+            last_check=time.time() if verified else None,
         )
-        return {"ok": True, "balance": balance, "message": message, "key": last4(key)}
+        answer = {"ok": True, "balance": balance, "message": message, "key": last4(key)}
+        return answer if verified else {**answer, "verified": False}
 
     async def test_provider(self, provider_id: str) -> dict[str, Any]:
         """Re-check the stored key (identity + balance) and record the outcome."""

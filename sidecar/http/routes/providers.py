@@ -35,7 +35,7 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
         answer=ConnectAnswer,
     )
     async def connect_provider(request: web.Request, body: ConnectBody) -> dict:
-        return await registry().connect(request.match_info["provider_id"], body.api_key)
+        return await registry().connect(request.match_info["provider_id"], body.api_key, verify=body.verify)
 
     @api.post("/providers/{provider_id}/test", "Re-check the stored key", body=EmptyBody)
     async def test_provider(request: web.Request, _body: EmptyBody) -> dict:
