@@ -179,9 +179,32 @@ async def test_non_video_content_is_refused_at_upload_and_as_a_video_input(clien
 
 
 async def test_uploads_never_overwrite_an_existing_file(client, host):
-    data = (EXAMPLES / "portrait.png").read_bytes()
-    names = [(await (await _upload(client, "p.png", data)).json())["name"] for _ in range(2)]
+    first = (EXAMPLES / "portrait.png").read_bytes()
+    other = _png_with_other_pixels(first)
+    names = [(await (await _upload(client, "p.png", data)).json())["name"] for data in (first, other)]
     assert names == ["p.png", "p (1).png"]
+    assert (host.input_dir / "p.png").read_bytes() == first
+
+
+async def test_the_same_file_uploaded_again_is_stored_once(client, host):
+    data = (EXAMPLES / "portrait.png").read_bytes()
+    names = [(await (await _upload(client, "p.png", data)).json())["name"] for _ in range(3)]
+    assert names == ["p.png"] * 3
+    assert sorted(p.name for p in host.input_dir.iterdir() if p.is_file()) == ["p.png"]
+
+
+def _png_with_other_pixels(png: bytes) -> bytes:
+    """The sample portrait with one pixel changed, re-encoded as PNG."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        changed = img.convert("RGB")
+    changed.putpixel((0, 0), (1, 2, 3))
+    out = io.BytesIO()
+    changed.save(out, format="PNG")
+    return out.getvalue()
 
 
 async def test_unknown_job_and_bad_queries_answer_in_the_error_shape(client):

@@ -1,7 +1,8 @@
-"""Uploads: streamed into ComfyUI's input folder under a safe unique name, checked, never half-written."""
+"""Uploads: streamed into ComfyUI's input folder under a safe name, checked, stored once, never torn."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -25,13 +26,34 @@ class ChunkReader(Protocol):
     async def read_chunk(self, size: int = ...) -> bytes: ...
 
 
-def _place(part: Path, folder: Path, name: str) -> str:
-    """Move `part` to `folder/name`, or `name (n)` when taken; never replaces an existing file."""
+def _same_content(path: Path, size: int, digest: str) -> bool:
+    """True when the file at `path` holds exactly `size` bytes hashing to `digest` (sha256)."""
+    try:
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+        sha = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                sha.update(block)
+        return sha.hexdigest() == digest
+    except OSError:
+        return False
+
+
+def _place(part: Path, folder: Path, name: str, size: int, digest: str) -> str:
+    """Move `part` to `folder/name`, or `name (n)` when taken by other content; never replaces a file.
+
+    A file already there with the same content is reused, so uploading the same photo on every run
+    stores it once.
+    """
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 1
     while True:
+        target = resolve_inside(folder, candidate)
+        if _same_content(target, size, digest):
+            return candidate
         try:
-            os.link(part, resolve_inside(folder, candidate))
+            os.link(part, target)
             return candidate
         except FileExistsError:
             candidate = f"{stem} ({n}){suffix}"
@@ -53,10 +75,12 @@ async def save_upload(reader: ChunkReader, filename: str, input_dir: Path, max_b
     staging.mkdir(parents=True, exist_ok=True)
     part = staging / f"{uuid.uuid4().hex}{Path(name).suffix.lower()}"
     size = 0
+    sha = hashlib.sha256()
     try:
         with open(part, "wb") as fh:
             while chunk := await reader.read_chunk(1 << 20):
                 size += len(chunk)
+                sha.update(chunk)
                 if size > max_bytes:
                     raise AInfError(
                         ErrorCode.PAYLOAD_TOO_LARGE,
@@ -73,7 +97,7 @@ async def save_upload(reader: ChunkReader, filename: str, input_dir: Path, max_b
                 f"{name!r} does not decode as {kind}.",
                 detail={"name": name, "expected": kind, "found": info.kind if info else "no readable media"},
             )
-        final_name = _place(part, input_dir, name)
+        final_name = _place(part, input_dir, name, size, sha.hexdigest())
     finally:
         if part.exists():
             part.unlink()
