@@ -51,9 +51,35 @@ def sanitize_filename(name: str) -> str:
     return cleaned[:200]
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+PATH_MAX = 4096  # bytes in a whole path on Linux
+
+
+def _encoded_length(name: str) -> int:
+    """Bytes `name` takes on disk; a name no file system encoding can write counts as too long."""
+    try:
+        return len(os.fsencode(name))
+    except UnicodeEncodeError:
+        return PATH_MAX + 1
+
+
 def resolve_inside(root: str | os.PathLike[str], *parts: str) -> Path:
-    """Join `parts` under `root` and refuse anything that escapes it."""
+    """Join `parts` under `root` and refuse anything that escapes it or that no file system could hold."""
+    for part in parts:
+        if "\x00" in part or _encoded_length(part) > NAME_MAX:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"A file name is longer than {NAME_MAX} bytes or holds a character no file name can hold.",
+                detail={"name": part[:80] + ("…" if len(part) > 80 else "")},
+                remediation=["Use the name the upload answered with."],
+            )
     base = Path(root).resolve()
+    if _encoded_length(str(base.joinpath(*parts))) > PATH_MAX:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The path is longer than {PATH_MAX} bytes.",
+            detail={"path": "/".join(parts)[:80] + "…"},
+        )
     target = base.joinpath(*parts).resolve()
     if target != base and base not in target.parents:
         raise AInfError(

@@ -202,6 +202,13 @@ class RouteDoc:
     body: type[BaseModel] | None = None
     answer: type[BaseModel] | None = None
     status: int = 200
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of each query parameter
+
+
+PAGING = (
+    ("limit", {"type": "integer", "minimum": 1}),
+    ("offset", {"type": "integer", "minimum": 0}),
+)
 
 
 DOC_ATTRIBUTE = "__ainfluencer_route_doc__"
@@ -221,6 +228,7 @@ def endpoint(
     body: type[BaseModel] | None = None,
     answer: type[BaseModel] | None = None,
     status: int = 200,
+    query: tuple[tuple[str, dict[str, Any]], ...] = (),
 ) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
     """Register a guarded route under the prefix; a handler's plain return value is answered as JSON.
 
@@ -240,7 +248,7 @@ def endpoint(
                 return result
             return web.json_response(result, status=status)
 
-        setattr(handler, DOC_ATTRIBUTE, RouteDoc(summary, body, answer, status))
+        setattr(handler, DOC_ATTRIBUTE, RouteDoc(summary, body, answer, status, query))
         wrapped = guarded(handler)
         routes.route(method, PREFIX + path)(wrapped)
         return wrapped

@@ -53,10 +53,14 @@ def openapi_document(prefix: str, version: str, routes: list[tuple[str, str, Rou
             },
         }
         params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-            ]
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in doc.query
+        ]
+        if parameters:
+            op["parameters"] = parameters
         if doc.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(doc.body)}}}
         paths.setdefault(prefix + path, {})[method] = op

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ...host.app import Sidecar
 from ...jobs.characters import CharacterCreate, CharacterStore, ConsentCreate, ReferenceAdd
-from ..helpers import Endpoints, int_query, need
+from ..helpers import PAGING, Endpoints, int_query, need
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -19,7 +19,7 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     def characters() -> CharacterStore:
         return need(get_sidecar().characters, "character store")
 
-    @api.get("/characters", "List characters")
+    @api.get("/characters", "List characters", query=PAGING)
     async def list_characters(request: web.Request) -> dict:
         limit = int_query(request, "limit", 50, 1, 500)
         return characters().list(limit, int_query(request, "offset", 0, 0, 10**9))

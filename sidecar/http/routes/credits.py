@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ...billing.ledger import CreditLedger
 from ...host.app import Sidecar
-from ..helpers import Endpoints, int_query, need
+from ..helpers import PAGING, Endpoints, int_query, need
 from ..schemas import BudgetBody, CreditsAnswer
 
 
@@ -24,7 +24,7 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     async def credits(_request: web.Request) -> dict:
         return ledger().balance()
 
-    @api.get("/credits/ledger", "Ledger transfers, newest first (limit, offset)")
+    @api.get("/credits/ledger", "Ledger transfers, newest first (limit, offset)", query=PAGING)
     async def credit_ledger(request: web.Request) -> dict:
         limit = int_query(request, "limit", 100, 1, 1000)
         return ledger().transfers(limit, int_query(request, "offset", 0, 0, 10**9))

@@ -9,7 +9,7 @@ from aiohttp import web
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
 from ...jobs.store import JOB_STATES
-from ..helpers import Endpoints, int_query, need
+from ..helpers import PAGING, Endpoints, int_query, need
 from ..schemas import EmptyBody
 
 
@@ -18,7 +18,9 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
 
     api = Endpoints(routes)
 
-    @api.get("/jobs", "List jobs (limit, offset, status)")
+    @api.get(
+        "/jobs", "List jobs (limit, offset, status)", query=(*PAGING, ("status", {"enum": list(JOB_STATES)}))
+    )
     async def list_jobs(request: web.Request) -> dict:
         status = request.query.get("status")
         if status is not None and status not in JOB_STATES:

@@ -12,6 +12,8 @@ from ...host.app import Sidecar
 from ...host.health import analytics_summary, diagnostics, healthcheck
 from ..helpers import Endpoints
 
+DOWNLOAD = (("download", {"enum": ["1", "true", "0", "false"]}),)
+
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the health, diagnostics and analytics routes."""
@@ -22,7 +24,7 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     async def health(_request: web.Request) -> dict:
         return await healthcheck(get_sidecar())
 
-    @api.get("/setup/diagnostics", "Redacted diagnostics (download=1 for a file)")
+    @api.get("/setup/diagnostics", "Redacted diagnostics (download=1 for a file)", query=DOWNLOAD)
     async def diagnostics_bundle(request: web.Request) -> web.Response:
         bundle = await diagnostics(get_sidecar())
         response = web.json_response(bundle, dumps=lambda d: json.dumps(d, indent=1, default=str))
