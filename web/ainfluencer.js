@@ -1,5 +1,5 @@
 // AInfluencer frontend extension: tells the user when an AInfluencer job finishes or fails.
-// The Setup Hub sidebar arrives with its own issue; this file stays small.
+// It stays a small listener of the job events the sidecar sends.
 const { app } = window.comfyAPI.app;
 const { api } = window.comfyAPI.api;
 
