@@ -97,7 +97,7 @@ async def test_image_to_video_sends_raw_base64_with_a_jwt_and_returns_a_real_mp4
     )
     assert result.cost is None  # Kling reports units, not USD
     assert (result.units, result.units_name) == (2.5, UNIT_NAME)
-    assert result.media[0].id == f"vid-{result.request_id}"
+    assert result.media[0].source.id == f"vid-{result.request_id}"
     assert _decode_mp4(result.data) == 64
 
 

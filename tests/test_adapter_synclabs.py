@@ -92,7 +92,7 @@ async def test_lipsync_from_public_urls_returns_a_real_mp4_with_request_id_and_r
     assert seen == [result.request_id] and result.request_id.startswith("gen-")
     assert result.cost == pytest.approx(0.2) and result.duration_s == 4.0
     assert _streams(result.data) == ["audio", "video"]
-    assert "?" in result.media[0].url  # Sync's tokenised result link, fetched without the key
+    assert "?" in result.media[0].source.url  # Sync's tokenised result link, fetched without the key
 
 
 async def test_local_bytes_and_files_go_as_one_multipart_generate(sync, emu, tmp_path):

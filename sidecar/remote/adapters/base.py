@@ -31,8 +31,10 @@ from __future__ import annotations
 import abc
 import io
 import logging
+import mimetypes
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -67,6 +69,13 @@ class EngineAdapter:
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = (base_url or env_base_url(self.engine_id) or self.default_base_url).rstrip("/")
+
+    def pick_model(self, request: dict[str, Any], default: str, offered: tuple[str, ...], what: str) -> str:
+        """The request's `model` (or the default); NOT_SUPPORTED when this adapter does not offer it."""
+        model = str(request.get("model") or default)
+        if model not in offered:
+            raise self._unsupported(f"{what} model {model[:80]}")
+        return model
 
     def _unsupported(self, operation: str) -> AInfError:
         return AInfError(
@@ -277,7 +286,7 @@ class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
         media = []
         for ref in outputs.refs:
             data, content_type = await self.fetch_media(ref.url, job.kind)
-            media.append(MediaOutput(data, content_type, str(ref.url), ref.id))
+            media.append(MediaOutput(data, content_type, ref))
         return RemoteResult(
             engine=self.engine_id, model=job.model, request_id=handle.request_id, data=media[0].data,
             content_type=media[0].content_type, media=tuple(media),
@@ -310,6 +319,29 @@ class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
     async def settle(self, api_key: str, job: J, outputs: Outputs) -> float | None:
         """The USD cost of the downloaded outputs; the cost the provider reported with them by default."""
         return outputs.cost
+
+
+def local_input(
+    request: dict[str, Any], name: str, bytes_type: str, file_type: str
+) -> tuple[bytes, str] | None:
+    """A local input as (bytes, content type): bytes with `{name}_content_type`, or a file path; else None."""
+    value = request.get(name)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value), str(request.get(f"{name}_content_type") or bytes_type)
+    if isinstance(value, (str, Path)) and value:
+        path = Path(value)
+        if not path.is_file():
+            raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
+        return path.read_bytes(), mimetypes.guess_type(path.name)[0] or file_type
+    return None
+
+
+def required_prompt(request: dict[str, Any]) -> str:
+    """The request's non-blank `prompt`; VALIDATION_ERROR when it has none."""
+    prompt = request.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+    return prompt
 
 
 def verify_decodable(data: bytes, kind: str, engine: str, provider_name: str = "The provider") -> None:

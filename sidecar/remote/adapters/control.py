@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ...core.redact import redact_secrets
 
@@ -64,6 +64,13 @@ class PollState(Generic[F]):
 
 
 @dataclass(frozen=True)
+class FinalStatus:
+    """The status answer that reported a job finished (the provider's JSON object)."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class OutputRef:
     """One output of a finished job, still at the provider: its URL and the provider's id for it."""
 
@@ -85,12 +92,11 @@ class Outputs:
 
 @dataclass(frozen=True)
 class MediaOutput:
-    """One downloaded output: decode-checked bytes, their content type, where they came from."""
+    """One downloaded output: decode-checked bytes, their content type and the reference they came from."""
 
     data: bytes
     content_type: str
-    url: str
-    id: str | None = None
+    source: OutputRef
 
 
 @dataclass(frozen=True)

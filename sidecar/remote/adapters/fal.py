@@ -14,11 +14,9 @@ check, as "balance not available for this key").
 from __future__ import annotations
 
 import logging
-import mimetypes
 import time
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,8 +24,8 @@ import httpx
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
 from ..vault import env_base_url
-from .base import NO_CONTROL, RemoteAdapter
-from .control import OutputRef, Outputs, PollState, RemoteJob, RemoteResult, RunControl, Submitted
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
+from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import provider_reason, request_with_retries
 
 log = logging.getLogger("ainfluencer.adapters.fal")
@@ -68,14 +66,7 @@ class FalRequest(Submitted):
     cancel_url: str
 
 
-@dataclass(frozen=True)
-class FalAnswer:
-    """The COMPLETED status body: fal reports a failed run there (`error`, `error_type`)."""
-
-    body: dict[str, Any]
-
-
-class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
+class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
     """fal.ai: Flux Pro images, Hailuo / Wan image-to-video and the clarity upscaler, via the queue."""
 
     engine_id = "provider_fal"
@@ -239,22 +230,14 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
         url = request.get(f"{name}_url")
         if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
             return url
-        value = request.get(name)
-        if isinstance(value, (bytes, bytearray)):
-            data, content_type = bytes(value), str(request.get(f"{name}_content_type") or "image/png")
-        elif isinstance(value, (str, Path)) and value:
-            path = Path(value)
-            if not path.is_file():
-                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
-            data = path.read_bytes()
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        else:
+        local = local_input(request, name, "image/png", "application/octet-stream")
+        if local is None:
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
                 f"fal.ai needs an input image (`{name}` as bytes or a file, or `{name}_url`).",
                 detail={"engine": self.engine_id, "missing": name},
             )
-        return await self.upload_file(api_key, data, content_type)
+        return await self.upload_file(api_key, *local)
 
     # the queue: the template's hooks ---------------------------------------------------------------
     def _request(self, model: str, request_id: str, body: dict[str, Any]) -> FalRequest:
@@ -280,14 +263,16 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
         """The queue URLs of a request submitted earlier."""
         return self._request(job.model, request_id, {})
 
-    async def poll(self, client: httpx.AsyncClient, api_key: str, handle: FalRequest) -> PollState[FalAnswer]:
+    async def poll(
+        self, client: httpx.AsyncClient, api_key: str, handle: FalRequest
+    ) -> PollState[FinalStatus]:
         """IN_QUEUE (with its position) / IN_PROGRESS / COMPLETED."""
         response = await self.call(client, "GET", handle.status_url, api_key, params={"logs": 1})
         self._raise_for(response, "status")
         body = self.json_object(response, "status")
         status = self.field(body, "status", "status")
         if status == "COMPLETED":
-            return PollState(final=FalAnswer(body))
+            return PollState(final=FinalStatus(body))
         if status not in ("IN_QUEUE", "IN_PROGRESS"):
             raise AInfError(
                 ErrorCode.CONTRACT_MISMATCH,
@@ -306,7 +291,7 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
         return response.status_code < 400
 
     async def outputs(
-        self, client: httpx.AsyncClient, api_key: str, job: FalJob, handle: FalRequest, final: FalAnswer
+        self, client: httpx.AsyncClient, api_key: str, job: FalJob, handle: FalRequest, final: FinalStatus
     ) -> Outputs:
         """Fetch the result JSON (a failed run mapped) and pick the output field's URLs."""
         result = await self.call(client, "GET", handle.response_url, api_key)
@@ -376,13 +361,8 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """Flux Pro v1.1 text-to-image; returns the decoded-checked image bytes (all images in `media`)."""
-        model = str(request.get("model") or FLUX_PRO)
-        if model not in IMAGE_MODELS:
-            raise self._unsupported(f"image model {model[:80]}")
-        prompt = request.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
-        arguments: dict[str, Any] = {"prompt": prompt}
+        model = self.pick_model(request, FLUX_PRO, IMAGE_MODELS, "image")
+        arguments: dict[str, Any] = {"prompt": required_prompt(request)}
         size = request.get("image_size")
         if isinstance(size, str) and size in IMAGE_SIZES:
             arguments["image_size"] = size
@@ -401,9 +381,7 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """Image-to-video with Minimax Hailuo 02 or Wan (model id from the request); returns MP4 bytes."""
-        model = str(request.get("model") or HAILUO_STANDARD)
-        if model not in VIDEO_MODELS:
-            raise self._unsupported(f"video model {model[:80]}")
+        model = self.pick_model(request, HAILUO_STANDARD, VIDEO_MODELS, "video")
         arguments: dict[str, Any] = {
             "prompt": str(request.get("prompt") or ""),
             "image_url": await self._image_url(api_key, request, control),
@@ -429,9 +407,7 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FalAnswer]):
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """Upscale an image with fal's clarity upscaler (`upscale_factor` 1–4); returns the image bytes."""
-        model = str(request.get("model") or CLARITY_UPSCALER)
-        if model not in UPSCALE_MODELS:
-            raise self._unsupported(f"upscale model {model[:80]}")
+        model = self.pick_model(request, CLARITY_UPSCALER, UPSCALE_MODELS, "upscale")
         factor = float(request.get("upscale_factor") or 2)
         if not 1 <= factor <= 4:
             raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "upscale_factor", "range": [1, 4]})

@@ -42,8 +42,8 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
-from .base import NO_CONTROL, RemoteAdapter
-from .control import OutputRef, Outputs, PollState, RemoteJob, RemoteResult, RunControl, Submitted
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
+from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import RetryPolicy, provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.kling")
@@ -110,19 +110,12 @@ class KlingTaskRef(Submitted):
     query_url: str
 
 
-@dataclass(frozen=True)
-class KlingDone:
-    """The `data` of a task that succeeded."""
-
-    data: dict[str, Any]
-
-
 def retryable_429(response: httpx.Response) -> bool:
     """Kling answers 429 for "no money" (1101/1102) and for rate limits (1302/1303): only those retry."""
     return response.status_code != 429 or _body_code(response) not in NO_RETRY_429
 
 
-class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, KlingDone]):
+class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
     """Kling AI: image-to-video, text-to-video, image generation and lip-sync on the `/v1` task API."""
 
     engine_id = "provider_kling"
@@ -332,13 +325,13 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, KlingDone]):
 
     async def poll(
         self, client: httpx.AsyncClient, api_key: str, handle: KlingTaskRef
-    ) -> PollState[KlingDone]:
+    ) -> PollState[FinalStatus]:
         """submitted / processing / succeed; `failed` raised with Kling's reason."""
         response = await self.call(client, "GET", handle.query_url, api_key)
         data = self._data(response, "status", request_id=handle.request_id)
         status = self.field(data, "task_status", "status")
         if status == "succeed":
-            return PollState(final=KlingDone(data))
+            return PollState(final=FinalStatus(data))
         if status == "failed":
             raise self._task_failed(data, handle.request_id)
         if status not in ("submitted", "processing"):
@@ -350,11 +343,16 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, KlingDone]):
         return PollState(status="Kling: in queue" if status == "submitted" else "Kling: generating")
 
     async def outputs(
-        self, client: httpx.AsyncClient, api_key: str, job: KlingTask, handle: KlingTaskRef, final: KlingDone
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        job: KlingTask,
+        handle: KlingTaskRef,
+        final: FinalStatus,
     ) -> Outputs:
         """Every image or video of the task's result, with the units it deducted (not USD)."""
         field = "images" if job.kind == "image" else "videos"
-        result = final.data.get("task_result")
+        result = final.body.get("task_result")
         items = result.get(field) if isinstance(result, dict) else None
         if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
             raise AInfError(
@@ -363,7 +361,7 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, KlingDone]):
                 detail={"engine": self.engine_id, "request_id": handle.request_id},
             )
         try:
-            units: float | None = float(final.data.get("final_unit_deduction"))  # type: ignore[arg-type]
+            units: float | None = float(final.body.get("final_unit_deduction"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             units = None
         refs = tuple(OutputRef(item.get("url"), _text(item.get("id"))) for item in items)

@@ -41,18 +41,16 @@ from __future__ import annotations
 
 import base64
 import logging
-import mimetypes
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
-from .base import NO_CONTROL, RemoteAdapter
-from .control import OutputRef, Outputs, PollState, RemoteJob, RemoteResult, RunControl, Submitted
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
+from .control import OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.runware")
@@ -117,10 +115,10 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
     default_base_url = API_URL
     provider_name = "Runware"
 
-    def __init__(self, base_url: str | None = None, **settings: Any) -> None:
-        super().__init__(base_url, **settings)
-        # One host; the override (the emulator) may be given with or without the /v1 path.
-        self.api_url = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+    @property
+    def api_url(self) -> str:
+        """The one endpoint; an override (the emulator) may be given with or without the /v1 path."""
+        return self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
 
     # plumbing ------------------------------------------------------------------------------------
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -293,18 +291,12 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
                 key.endswith("uuid") and _is_uuid(value)
             )):  # fmt: skip
                 return value
-        value = request.get(name)
-        if isinstance(value, (bytes, bytearray)):
-            data, content_type = bytes(value), str(request.get(f"{name}_content_type") or "image/png")
-        elif isinstance(value, (str, Path)) and value:
-            path = Path(value)
-            if not path.is_file():
-                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
-            data, content_type = path.read_bytes(), mimetypes.guess_type(path.name)[0] or "image/png"
-        else:
+        local = local_input(request, name, "image/png", "image/png")
+        if local is None:
             raise _invalid(
                 name, f"Runware needs an input image (`{name}` as bytes or a file, or `{name}_url`)."
             )
+        data, content_type = local
         if not content_type.startswith("image/"):
             raise _invalid(name, "The input must be a PNG, JPG or WEBP image.", content_type=content_type)
         return await self.upload_image(api_key, data, content_type)
@@ -393,12 +385,8 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """FLUX text-to-image (`imageInference`); returns the decode-checked image bytes (all in `media`)."""
-        model = str(request.get("model") or FLUX_SCHNELL)
-        if model not in IMAGE_MODELS:
-            raise self._unsupported(f"image model {model[:80]}")
-        prompt = request.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+        model = self.pick_model(request, FLUX_SCHNELL, IMAGE_MODELS, "image")
+        prompt = required_prompt(request)
         count = _int_in(request, "num_images", 1, 1, 20)
         task: dict[str, Any] = {
             "taskType": "imageInference", "taskUUID": str(uuid.uuid4()), "model": model,
@@ -439,9 +427,7 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """Image-to-video (`videoInference`, async): Hailuo 02, Kling 3.0 Pro or Wan 2.7; MP4 bytes out."""
-        model = str(request.get("model") or HAILUO_02)
-        if model not in VIDEO_MODELS:
-            raise self._unsupported(f"video model {model[:80]}")
+        model = self.pick_model(request, HAILUO_02, VIDEO_MODELS, "video")
         prompt = str(request.get("prompt") or "").strip()
         if model == HAILUO_02 and not prompt:
             raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})

@@ -58,8 +58,8 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
-from .base import NO_CONTROL, RemoteAdapter
-from .control import OutputRef, Outputs, PollState, RemoteJob, RemoteResult, RunControl, Submitted
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
+from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.synclabs")
@@ -93,14 +93,7 @@ class SyncGenerationRef(Submitted):
     status_url: str
 
 
-@dataclass(frozen=True)
-class SyncFinal:
-    """The COMPLETED status body."""
-
-    body: dict[str, Any]
-
-
-class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, SyncFinal]):
+class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStatus]):
     """Sync Labs lip-sync (lipsync-2, lipsync-2-pro, sync-3, …) through POST /v2/generate and polling."""
 
     engine_id = "provider_synclabs"
@@ -212,10 +205,7 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, SyncFinal
 
     # request building ----------------------------------------------------------------------------
     def _model(self, request: dict[str, Any]) -> str:
-        model = str(request.get("model") or LIPSYNC_2)
-        if model not in MODELS:
-            raise self._unsupported(f"lip-sync model {model[:80]}")
-        return model
+        return self.pick_model(request, LIPSYNC_2, MODELS, "lip-sync")
 
     def _options(self, request: dict[str, Any]) -> dict[str, Any]:
         mode = str(request.get("sync_mode") or DEFAULT_SYNC_MODE)
@@ -411,7 +401,7 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, SyncFinal
 
     async def poll(
         self, client: httpx.AsyncClient, api_key: str, handle: SyncGenerationRef
-    ) -> PollState[SyncFinal]:
+    ) -> PollState[FinalStatus]:
         """PENDING / PROCESSING / COMPLETED; the other final statuses raised."""
         response = await self.call(client, "GET", handle.status_url, api_key)
         self._raise_for(response, "status")
@@ -419,7 +409,7 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, SyncFinal
         done = self._finished(body, handle.request_id)
         if done is None:
             return PollState(status=f"Sync Labs: {str(body.get('status')).lower()}")
-        return PollState(final=SyncFinal(done))
+        return PollState(final=FinalStatus(done))
 
     async def outputs(
         self,
@@ -427,7 +417,7 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, SyncFinal
         api_key: str,
         job: SyncGeneration,
         handle: SyncGenerationRef,
-        final: SyncFinal,
+        final: FinalStatus,
     ) -> Outputs:
         """The tokenised output URL and the recorded cost, when Sync reports it complete."""
         cost = await self._recorded_cost(client, api_key, handle.status_url)
