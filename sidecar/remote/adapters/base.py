@@ -163,6 +163,24 @@ class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
             detail={"engine": self.engine_id},
         )
 
+    def rate_limited(self, detail: dict[str, Any], remediation: list[str] | None = None) -> AInfError:
+        """RATE_LIMITED for a 429 that outlasted the retry policy."""
+        tries = self.retry.max_attempts
+        return AInfError(
+            ErrorCode.RATE_LIMITED,
+            f"{self.provider_name} is rate limiting this key (still 429 after {tries} attempts).",
+            remediation=remediation,
+            detail=detail,
+        )
+
+    def kept_failing(self, status: int, detail: dict[str, Any]) -> AInfError:
+        """ENGINE_OFFLINE for a 5xx that outlasted the retry policy."""
+        return AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            f"{self.provider_name} kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
+            detail=detail,
+        )
+
     def require_key(self, api_key: str | None) -> str:
         """The key, registered with the redactor; ENGINE_OFFLINE when there is none."""
         if not isinstance(api_key, str) or not api_key.strip():

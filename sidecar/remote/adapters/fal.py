@@ -115,19 +115,11 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
                 ErrorCode.SAFETY_FILTER, "fal.ai's content moderation refused this request.", detail=detail
             )
         if status == 429:
-            raise AInfError(
-                ErrorCode.RATE_LIMITED,
-                f"fal.ai is rate limiting this key (still 429 after {self.retry.max_attempts} attempts).",
-                detail=detail,
-            )
+            raise self.rate_limited(detail)
         if status in (408, 504) or error_type in ("request_timeout", "startup_timeout"):
             raise AInfError(ErrorCode.ENGINE_TIMEOUT, "fal.ai timed out running the model.", detail=detail)
         if status >= 500:
-            raise AInfError(
-                ErrorCode.ENGINE_OFFLINE,
-                f"fal.ai kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
-                detail=detail,
-            )
+            raise self.kept_failing(status, detail)
         if status == 422:
             raise AInfError(ErrorCode.VALIDATION_ERROR, "fal.ai refused the request's inputs.", detail=detail)
         raise AInfError(

@@ -144,14 +144,12 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStat
                 detail=detail,
             )
         if status == 429:
-            raise AInfError(
-                ErrorCode.RATE_LIMITED,
-                f"Sync Labs is rate limiting this key (still 429 after {self.retry.max_attempts} attempts).",
-                remediation=[
+            raise self.rate_limited(
+                detail,
+                [
                     "Wait for your running Sync generations to finish (your plan caps how many run at once).",
                     "Or wait a minute: Sync allows 60 generation requests a minute.",
                 ],
-                detail=detail,
             )
         if status == 413 or code == "file_size_exceeds_plan_limit":
             raise AInfError(
@@ -162,11 +160,7 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStat
         if status == 408:
             raise AInfError(ErrorCode.ENGINE_TIMEOUT, "Sync Labs timed out answering.", detail=detail)
         if status >= 500:
-            raise AInfError(
-                ErrorCode.ENGINE_OFFLINE,
-                f"Sync Labs kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
-                detail=detail,
-            )
+            raise self.kept_failing(status, detail)
         if status == 404 and what == "status":
             raise AInfError(
                 ErrorCode.EXECUTION_FAILED,
