@@ -1,8 +1,7 @@
 """fal.ai through its queue API: submit → status → result → download, cancel on interrupt, key checks.
 
-Contract notes (see ../shared/reference/providers.md §2). Verified in this session against fal's own docs
-(https://fal.ai/docs/inference-api/queue/cancel, via the `search` tool): status, result and cancel live
-under the model's owner/app root without the endpoint sub-path ("Do not add the endpoint path. The
+Contract notes, from fal's own docs (https://fal.ai/docs/inference-api/queue/cancel): status, result and
+cancel live under the model's owner/app root without the endpoint sub-path ("Do not add the endpoint path. The
 status_url, response_url, and cancel_url fields contain the correct URL"), and cancel answers one of
 OK / CANCELLATION_REQUESTED / ALREADY_COMPLETED / NOT_FOUND. The clarity upscaler's inputs (`image_url`
 required, `prompt`, `upscale_factor` 1–4) were checked on https://fal.ai/models/fal-ai/clarity-upscaler.

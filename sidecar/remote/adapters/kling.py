@@ -1,7 +1,6 @@
 """Kling AI through its legacy `/v1` task API: JWT or API-key auth, submit → poll → download, unit balance.
 
-Contract notes (see ../shared/reference/providers.md §3 and §7). Verified in this session with the `search`
-tool against mirrors of Kling's own documentation:
+Contract notes, from mirrors of Kling's own documentation:
 - Auth (https://kling.ai/document-api/api/get-started/authentication): "API Key (for all models)" is sent
   as `Authorization: Bearer <API_KEY>`; the AccessKey/SecretKey JWT (HS256, `iss`=AK, `exp`=now+1800,
   `nbf`=now-5, signed with SK) still works for the legacy `model_name` APIs used here. We accept both.

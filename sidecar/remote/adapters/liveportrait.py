@@ -5,7 +5,7 @@ It only answers whether a pack is usable and, when not, exactly what is missing 
 Nothing here imports, opens or executes anything from the pack or the weight folders: it lists folder
 names, checks that named paths exist, and reads ComfyUI's registered node class names.
 
-Verified in this session (the `search`/`fetch` tools, repository sources read, not copied):
+Sources (the packs' repositories, read, not copied):
 - kijai/ComfyUI-LivePortraitKJ (https://github.com/kijai/ComfyUI-LivePortraitKJ, nodes.py at 4d9dc62):
   NODE_CLASS_MAPPINGS has DownloadAndLoadLivePortraitModels, LivePortraitProcess, LivePortraitCropper,
   LivePortraitRetargeting, KeypointsToImage, LivePortraitLoadCropper, LivePortraitLoadMediaPipeCropper,

@@ -1,9 +1,9 @@
 """Runware through its task-array REST API: async submit → getResponse polling → download, balance, keys.
 
 Every call is a POST of a JSON array of tasks to `https://api.runware.ai/v1` with `Authorization: Bearer
-<key>`; answers are `{"data": [...], "errors": [...]}` scoped per task (providers.md §4 and §7).
+<key>`; answers are `{"data": [...], "errors": [...]}` scoped per task.
 
-Verified in this session (via the `search` tool and Runware's own SDK source):
+Sources (Runware's documentation and its own SDK source):
 - Error shape `{code, message, parameter, taskType, taskUUID, documentation}` and the REST statuses 400 /
   401 / 402 ("Your account balance is insufficient") / 403 / 429 / 5xx:
   https://runware.ai/docs/platform/errors. Capacity answers 429 / 503 / 504, all transient:

@@ -1,6 +1,6 @@
 """Sync Labs (sync.so) lip-sync: submit → poll → download, key checks, cost estimate and recorded cost.
 
-Contract notes (see ../shared/reference/providers.md §5, §7), checked in this session with the `search` tool:
+Contract notes, from Sync's API reference and official SDK:
 
 - Create: `POST /v2/generate` with `x-api-key`; JSON `{model, input: [{type: "video", url}, {type: "audio",
   url}], options: {sync_mode, …}, webhookUrl?, outputFileName?}` (outputFileName: `[A-Za-z0-9_-]`, ≤ 255,
