@@ -48,7 +48,7 @@ async def _images(call: RemoteCall, requests: list[dict[str, Any]], model: str |
     results = await call.call_many(requests, model)
     for index, result in enumerate(results):
         call.keep(result, index, ".png")
-    return stack_images([bytes_to_image(r["data"]) for r in results])
+    return stack_images([bytes_to_image(r.data) for r in results])
 
 
 async def _video(call: RemoteCall, request: dict[str, Any], model: str | None) -> Any:

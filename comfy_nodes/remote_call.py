@@ -18,6 +18,7 @@ from server import PromptServer
 
 from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.entry import get_sidecar
+from ..sidecar.remote.adapters.control import RemoteResult, RunControl
 from ..sidecar.remote.adapters.http_policy import RemoteCancelled
 from ..sidecar.remote.steps import step_id_for
 from .remote_media import write_result
@@ -60,37 +61,33 @@ class RemoteCall:
         elapsed = time.monotonic() - self.started
         PromptServer.instance.send_progress_text(f"{text} · {elapsed:.0f} s", self.node_id)
 
-    async def call(self, request: dict[str, Any], index: int = 0, model: str | None = None) -> dict[str, Any]:
+    async def call(self, request: dict[str, Any], index: int = 0, model: str | None = None) -> RemoteResult:
         """Run call number `index` of this node (its own ledger step and request record)."""
-        request = {
-            **request,
-            "should_cancel": comfy.model_management.processing_interrupted,
-            "on_status": self.status,
-        }
+        control = RunControl(
+            should_cancel=comfy.model_management.processing_interrupted, on_status=self.status
+        )
         self.status(f"{self.engine}: submitting")
         try:
             result = await self.sidecar.remote.run(
                 self.job_id, step_id_for(self.node_id, index), self.engine, self.capability, request,
-                quality=self.quality, model=model,
+                quality=self.quality, model=model, control=control,
             )  # fmt: skip
         except RemoteCancelled as exc:
             self.status(exc.message)
             raise comfy.model_management.InterruptProcessingException() from None  # ComfyUI's own interrupt
-        cost = result.get("cost")
+        cost = result.cost
         self.status(f"{self.engine}: done" + (f" (provider cost {cost:.4f} USD)" if cost is not None else ""))
         return result
 
-    async def call_many(
-        self, requests: list[dict[str, Any]], model: str | None = None
-    ) -> list[dict[str, Any]]:
+    async def call_many(self, requests: list[dict[str, Any]], model: str | None = None) -> list[RemoteResult]:
         """Several calls of this node at once (one per batch item), all in flight together."""
         return list(await asyncio.gather(*(self.call(r, i, model) for i, r in enumerate(requests))))
 
-    def keep(self, result: dict[str, Any], index: int, fallback_suffix: str) -> Path:
+    def keep(self, result: RemoteResult, index: int, fallback_suffix: str) -> Path:
         """Write a result into the job's output folder and record it as an artifact of the job."""
         folder = Path(folder_paths.get_output_directory()) / "ainfluencer" / self.job_id / "remote"
         stem = f"node{self.node_id}_{index}"
-        path = write_result(folder, stem, result["data"], result["content_type"], fallback_suffix)
+        path = write_result(folder, stem, result.data, result.content_type, fallback_suffix)
         self.sidecar.store.add_artifact(
             self.job_id,
             path,
@@ -99,10 +96,10 @@ class RemoteCall:
             subfolder=f"ainfluencer/{self.job_id}/remote",
             node_id=self.node_id,
             metadata={
-                "engine": result.get("engine"),
-                "model": result.get("model"),
-                "request_id": result.get("request_id"),
-                "provider_cost_usd": result.get("cost"),
+                "engine": result.engine,
+                "model": result.model,
+                "request_id": result.request_id,
+                "provider_cost_usd": result.cost,
                 "remote": True,
             },
         )

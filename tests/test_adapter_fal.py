@@ -12,6 +12,7 @@ from typing import Any
 import av
 import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.control import RunControl
 from ainfluencer.sidecar.remote.adapters.fal import (
     CLARITY_UPSCALER,
     FLUX_PRO,
@@ -75,35 +76,37 @@ async def test_flux_pro_image_goes_through_the_queue_and_comes_back_decodable(fa
     assert emu.submits == [(FLUX_PRO, {"prompt": "a portrait in soft window light", "image_size": "square",
                                        "num_images": 2, "seed": 7})]  # fmt: skip
     assert emu.hits["status"] >= 2  # IN_QUEUE/IN_PROGRESS were seen before COMPLETED
-    assert (result["engine"], result["model"], result["content_type"]) == (
+    assert (result.engine, result.model, result.content_type) == (
         "provider_fal",
         FLUX_PRO,
         "image/png",
     )
-    assert result["request_id"].startswith("req-") and result["billable_units"] == "1"
-    assert len(result["media"]) == 2
-    with Image.open(io.BytesIO(result["data"])) as img:
+    assert result.request_id.startswith("req-") and result.units == 1
+    assert len(result.media) == 2
+    with Image.open(io.BytesIO(result.data)) as img:
         assert img.size == (64, 48)
 
 
 async def test_the_cost_is_fal_billable_units_times_the_endpoint_unit_price(fal, emu):
     result = await fal.generate_image(KEY, _image_request())
-    assert result["cost"] == pytest.approx(1 * 0.04)  # 1 billable unit at the emulator's 0.04 USD/image
+    assert result.cost == pytest.approx(1 * 0.04)  # 1 billable unit at the emulator's 0.04 USD/image
 
 
 async def test_a_recorded_request_is_polled_again_without_a_second_submit_or_upload(fal, emu):
     first = await fal.generate_video(KEY, {"prompt": "x", "image": make_png(), "duration": "6"})
     uploads = emu.hits.get("upload", 0)
     again = await fal.generate_video(
-        KEY, {"prompt": "x", "image": make_png(), "duration": "6", "resume_request_id": first["request_id"]}
+        KEY,
+        {"prompt": "x", "image": make_png(), "duration": "6"},
+        RunControl(resume_request_id=first.request_id),
     )
     assert len(emu.submits) == 1 and emu.hits.get("upload", 0) == uploads
-    assert again["request_id"] == first["request_id"] and again["data"] == first["data"]
+    assert again.request_id == first.request_id and again.data == first.data
 
 
 async def test_status_text_follows_the_queue(fal, emu):
     seen: list[str] = []
-    await fal.generate_image(KEY, _image_request(on_status=seen.append))
+    await fal.generate_image(KEY, _image_request(), RunControl(on_status=seen.append))
     assert seen and all(text.startswith("fal.ai: ") for text in seen)
 
 
@@ -113,15 +116,16 @@ async def test_image_to_video_uploads_the_input_to_fal_storage_and_returns_a_rea
         "prompt": "she turns and smiles",
         "image": make_png(),
         "duration": "6",
-        "on_submit": seen.append,
     }
-    result = await fal.generate_video(KEY, {**request, "model": HAILUO_STANDARD})
+    result = await fal.generate_video(
+        KEY, {**request, "model": HAILUO_STANDARD}, RunControl(on_submit=seen.append)
+    )
     model, body = emu.submits[0]
     assert model == HAILUO_STANDARD and body["duration"] == "6"
     assert body["image_url"].startswith(f"{emu.base_url}/media/")  # the CDN access_url, not the bytes
     assert emu.hits["token"] == 1 and emu.hits["upload"] == 1
-    assert seen == [result["request_id"]]  # the request id is known before polling starts
-    with av.open(io.BytesIO(result["data"])) as container:
+    assert seen == [result.request_id]  # the request id is known before polling starts
+    with av.open(io.BytesIO(result.data)) as container:
         assert next(container.decode(video=0)).width == 64
 
 
@@ -129,13 +133,13 @@ async def test_wan_image_to_video_takes_its_model_id_from_the_request(fal, emu, 
     path = tmp_path / "start.png"
     path.write_bytes(make_png())
     result = await fal.generate_video(KEY, {"model": WAN_25, "prompt": "wind", "image": str(path)})
-    assert emu.submits[0][0] == WAN_25 and result["content_type"] == "video/mp4"
+    assert emu.submits[0][0] == WAN_25 and result.content_type == "video/mp4"
 
 
 async def test_upscale_returns_the_larger_image(fal, emu):
     result = await fal.upscale(KEY, {"image": make_png(), "upscale_factor": 2})
     assert emu.submits[0][0] == CLARITY_UPSCALER and emu.submits[0][1]["upscale_factor"] == 2.0
-    with Image.open(io.BytesIO(result["data"])) as img:
+    with Image.open(io.BytesIO(result.data)) as img:
         assert img.size == (128, 96)
 
 
@@ -200,7 +204,7 @@ async def test_every_image_blanked_by_the_safety_checker_is_safety_filter(fal, e
 async def test_429_is_retried_honouring_retry_after_then_succeeds(fal, emu, waits):
     emu.rate_limit_n, emu.retry_after = 2, "2"
     result = await fal.generate_image(KEY, _image_request())
-    assert result["data"] and emu.hits["submit"] == 3 and len(emu.submits) == 1
+    assert result.data and emu.hits["submit"] == 3 and len(emu.submits) == 1
     assert waits == [2.0, 2.0]
 
 
@@ -213,7 +217,7 @@ async def test_a_lasting_429_is_rate_limited_after_bounded_attempts(fal, emu, wa
 
 async def test_a_5xx_burst_is_retried_with_exponential_backoff(fal, emu, waits):
     emu.burst_5xx_n = 2
-    assert (await fal.generate_image(KEY, _image_request()))["data"]
+    assert (await fal.generate_image(KEY, _image_request())).data
     assert emu.hits["submit"] == 3 and waits == [0.01, 0.02]
 
 
@@ -249,14 +253,18 @@ async def test_an_oversized_result_is_refused(emu):
 async def test_a_hung_status_call_hits_the_deadline_and_cancels_the_job(fal, emu):
     emu.fault, emu.run_s = "hang", 30.0
     started = time.monotonic()
-    exc = await _fails(fal.generate_image(KEY, _image_request(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(
+        fal.generate_image(KEY, _image_request(), RunControl(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT
+    )
     assert time.monotonic() - started < 2.0
     assert exc.detail["deadline_s"] == 0.3 and emu.cancels == [exc.detail["request_id"]]
 
 
 async def test_a_job_that_never_finishes_hits_the_deadline(fal, emu):
     emu.fault = "never_complete"
-    exc = await _fails(fal.generate_image(KEY, _image_request(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(
+        fal.generate_image(KEY, _image_request(), RunControl(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT
+    )
     assert exc.detail["polls"] >= 5  # it kept polling at the short interval until the deadline
 
 
@@ -269,7 +277,8 @@ async def test_interrupt_cancels_the_remote_job(fal, emu):
         return polls_seen["n"] >= 3
 
     exc = await _fails(
-        fal.generate_image(KEY, _image_request(should_cancel=should_cancel)), ErrorCode.JOB_INTERRUPTED
+        fal.generate_image(KEY, _image_request(), RunControl(should_cancel=should_cancel)),
+        ErrorCode.JOB_INTERRUPTED,
     )
     assert emu.cancels == [exc.detail["request_id"]] and exc.detail["remote_cancelled"] is True
     assert "remote job was cancelled" in exc.message and "result" not in emu.hits

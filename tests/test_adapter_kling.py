@@ -17,6 +17,7 @@ import httpx
 import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.redact import MASK, redact_secrets
+from ainfluencer.sidecar.remote.adapters.control import RunControl
 from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
 from ainfluencer.sidecar.remote.adapters.kling import UNIT_NAME, KlingAdapter, encode_jwt
 from emulators.fast import fast_settings
@@ -81,23 +82,23 @@ def _decode_mp4(data: bytes) -> int:
 async def test_image_to_video_sends_raw_base64_with_a_jwt_and_returns_a_real_mp4(kling, emu):
     seen: list[tuple[str, int]] = []
     result = await kling.generate_video(
-        KEY, _i2v(duration=10, on_submit=lambda rid: seen.append((rid, emu.hits.get("query", 0))))
+        KEY, _i2v(duration=10), RunControl(on_submit=lambda rid: seen.append((rid, emu.hits.get("query", 0))))
     )
     kind, body = emu.submits[0]
     assert kind == "image2video"
     assert body == {"model_name": "kling-v2-5-turbo", "mode": "pro", "duration": "10",
                     "prompt": "she turns and smiles", "image": base64.b64encode(START).decode()}  # fmt: skip
-    assert seen == [(result["request_id"], 0)]  # the task id is recorded before the first poll
+    assert seen == [(result.request_id, 0)]  # the task id is recorded before the first poll
     assert emu.hits["query"] >= 2 and set(emu.auth_kinds) == {"jwt"}
-    assert (result["engine"], result["model"], result["content_type"]) == (
+    assert (result.engine, result.model, result.content_type) == (
         "provider_kling",
         "kling-v2-5-turbo",
         "video/mp4",
     )
-    assert result["cost"] is None  # Kling reports units, not USD
-    assert (result["units"], result["units_name"]) == (2.5, UNIT_NAME)
-    assert result["video_id"] == f"vid-{result['request_id']}"
-    assert _decode_mp4(result["data"]) == 64
+    assert result.cost is None  # Kling reports units, not USD
+    assert (result.units, result.units_name) == (2.5, UNIT_NAME)
+    assert result.media[0].source.id == f"vid-{result.request_id}"
+    assert _decode_mp4(result.data) == 64
 
 
 async def test_image_to_video_takes_a_file_path_or_passes_a_url_through(kling, emu, tmp_path):
@@ -132,8 +133,8 @@ async def test_image_generation_returns_every_image_decodable(kling, emu):
     result = await kling.generate_image(KEY, {"prompt": "a portrait", "n": 2, "aspect_ratio": "3:4"})
     assert emu.submits[0] == ("generations", {"model_name": "kling-v2-1", "prompt": "a portrait", "n": 2,
                                               "aspect_ratio": "3:4", "resolution": "1k"})  # fmt: skip
-    assert len(result["media"]) == 2 and result["content_type"] == "image/png"
-    with Image.open(io.BytesIO(result["data"])) as img:
+    assert len(result.media) == 2 and result.content_type == "image/png"
+    with Image.open(io.BytesIO(result.data)) as img:
         assert img.size == (320, 320)
 
 
@@ -154,7 +155,7 @@ async def test_lipsync_with_public_video_and_audio_urls(kling, emu):
     expected = {"video_url": video_url, "mode": "audio2video", "audio_type": "url",
                 "audio_url": "https://cdn.example.com/a.mp3"}  # fmt: skip
     assert emu.submits[0] == ("lip-sync", {"input": expected})
-    assert result["model"] == "kling-lip-sync" and _decode_mp4(result["data"]) == 64
+    assert result.model == "kling-lip-sync" and _decode_mp4(result.data) == 64
 
 
 async def test_lipsync_sends_a_local_audio_file_as_base64_and_a_kling_video_by_id(kling, emu):
@@ -188,14 +189,14 @@ async def test_lipsync_refuses_a_local_video_naming_the_input_that_needs_a_publi
 async def test_a_plain_api_key_is_sent_as_bearer_directly(emu, waits):
     emu.plain_key = "kling-api-key-7d1e0f3b9a2c"
     kling = _adapter(emu.base_url, waits)
-    assert (await kling.generate_image(emu.plain_key, {"prompt": "x"}))["data"]
+    assert (await kling.generate_image(emu.plain_key, {"prompt": "x"})).data
     assert set(emu.auth_kinds) == {"api_key"}
 
 
 async def test_runs_started_together_are_in_flight_at_kling_together(kling, emu):
     emu.run_s = 0.3
     results = await asyncio.gather(*(kling.generate_video(KEY, _i2v()) for _ in range(4)))
-    assert len({r["request_id"] for r in results}) == 4 and emu.peak_concurrency == 4
+    assert len({r.request_id for r in results}) == 4 and emu.peak_concurrency == 4
 
 
 async def test_a_second_task_over_the_pack_concurrency_limit_waits_with_backoff_until_a_slot_frees(emu):
@@ -207,7 +208,7 @@ async def test_a_second_task_over_the_pack_concurrency_limit_waits_with_backoff_
     first = asyncio.ensure_future(kling.generate_video(KEY, _i2v()))
     await asyncio.sleep(0.05)  # the first task now holds the only slot
     second = await kling.generate_video(KEY, _i2v())
-    assert (await first)["data"] and second["data"]
+    assert (await first).data and second.data
     assert emu.peak_concurrency == 1 and len(emu.submits) == 2 and emu.hits["submit"] >= 3
     assert 429 in kling.stats.statuses and kling.stats.waits[0] == 0.2
 
@@ -215,16 +216,18 @@ async def test_a_second_task_over_the_pack_concurrency_limit_waits_with_backoff_
 # restart, cancel, deadline -------------------------------------------------------------------------------
 async def test_a_resumed_task_is_polled_to_its_result_without_a_second_submit(kling, emu):
     ids: list[str] = []
-    first = await kling.generate_video(KEY, _i2v(on_submit=ids.append))
-    again = await kling.generate_video(KEY, _i2v(resume_request_id=ids[0], on_submit=ids.append))
-    assert len(emu.submits) == 1 and ids == [first["request_id"]] and again["request_id"] == ids[0]
-    assert _decode_mp4(again["data"]) == 64
+    first = await kling.generate_video(KEY, _i2v(), RunControl(on_submit=ids.append))
+    again = await kling.generate_video(
+        KEY, _i2v(), RunControl(resume_request_id=ids[0], on_submit=ids.append)
+    )
+    assert len(emu.submits) == 1 and ids == [first.request_id] and again.request_id == ids[0]
+    assert _decode_mp4(again.data) == 64
 
 
 async def test_interrupt_stops_polling_and_says_kling_may_still_bill(kling, emu):
     emu.run_s = 30.0
     exc = await _fails(
-        kling.generate_video(KEY, _i2v(should_cancel=lambda: emu.hits.get("query", 0) >= 2)),
+        kling.generate_video(KEY, _i2v(), RunControl(should_cancel=lambda: emu.hits.get("query", 0) >= 2)),
         ErrorCode.JOB_INTERRUPTED,
     )
     assert exc.detail["remote_cancelled"] is False and "may still bill it" in exc.message
@@ -234,14 +237,16 @@ async def test_interrupt_stops_polling_and_says_kling_may_still_bill(kling, emu)
 async def test_a_hung_query_hits_the_deadline_quickly(kling, emu):
     emu.fault = "hang"
     started = time.monotonic()
-    exc = await _fails(kling.generate_video(KEY, _i2v(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(
+        kling.generate_video(KEY, _i2v(), RunControl(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT
+    )
     assert time.monotonic() - started < 2.0 and exc.detail["deadline_s"] == 0.3
 
 
 async def test_a_task_that_never_finishes_hits_the_deadline(kling, emu):
     emu.fault = "never_complete"
     exc = await _fails(
-        kling.generate_image(KEY, {"prompt": "x", "deadline_s": 0.2}), ErrorCode.ENGINE_TIMEOUT
+        kling.generate_image(KEY, {"prompt": "x"}, RunControl(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT
     )
     assert exc.detail["polls"] >= 5
 
@@ -282,7 +287,7 @@ async def test_a_no_money_429_is_insufficient_funds_and_never_retried(kling, emu
 
 async def test_a_rate_limit_429_is_retried_honouring_retry_after_then_succeeds(kling, emu, waits):
     emu.rate_limit_n, emu.retry_after = 2, "1"
-    assert (await kling.generate_video(KEY, _i2v()))["data"]
+    assert (await kling.generate_video(KEY, _i2v())).data
     assert emu.hits["submit"] == 3 and len(emu.submits) == 1 and waits == [1.0, 1.0]
     assert kling.stats.waits == [1.0, 1.0]
 
@@ -314,7 +319,7 @@ async def test_a_task_failed_for_another_reason_inside_http_200_is_execution_fai
 
 async def test_a_5xx_burst_is_retried_with_backoff_and_lasting_5xx_is_engine_offline(kling, emu, waits):
     emu.burst_5xx_n = 2
-    assert (await kling.generate_image(KEY, {"prompt": "x"}))["data"]
+    assert (await kling.generate_image(KEY, {"prompt": "x"})).data
     assert emu.hits["submit"] == 3 and waits == [0.01, 0.02]
     emu.burst_5xx_n = 100
     exc = await _fails(kling.generate_image(KEY, {"prompt": "x"}), ErrorCode.ENGINE_OFFLINE)
@@ -486,7 +491,7 @@ def test_the_emulator_serves_from_its_own_thread_and_loop(waits):
     try:
         base_url = asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(10)
         result = asyncio.run(_adapter(base_url, waits).generate_image(KEY, {"prompt": "x"}))
-        assert result["data"] and len(emulator.submits) == 1
+        assert result.data and len(emulator.submits) == 1
     finally:
         asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -8,11 +8,13 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import av
 import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.control import RunControl
 from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
 from ainfluencer.sidecar.remote.adapters.runware import (
     FLUX_PRO,
@@ -83,17 +85,17 @@ async def test_flux_schnell_is_an_async_image_task_polled_to_decodable_pngs_with
     }  # fmt: skip
     assert (task["outputType"], task["includeCost"], task["deliveryMethod"]) == ("URL", True, "async")
     assert emu.hits["getResponse"] >= 2  # `processing` was seen before `success`
-    assert result["request_id"] == task["taskUUID"] and result["engine"] == "provider_runware"
-    assert result["cost"] == pytest.approx(0.0026) and len(result["media"]) == 2  # both images' costs
-    with Image.open(io.BytesIO(result["data"])) as img:
-        assert img.size == (64, 48) and result["content_type"] == "image/png"
+    assert result.request_id == task["taskUUID"] and result.engine == "provider_runware"
+    assert result.cost == pytest.approx(0.0026) and len(result.media) == 2  # both images' costs
+    with Image.open(io.BytesIO(result.data)) as img:
+        assert img.size == (64, 48) and result.content_type == "image/png"
 
 
 async def test_flux_pro_takes_only_its_own_fields(rw, emu):
     result = await rw.generate_image(KEY, _image(model=FLUX_PRO, output_format="jpeg"))
     task = emu.submits[0][1]
     assert task["model"] == FLUX_PRO and task["outputFormat"] == "JPG" and "steps" not in task
-    assert result["model"] == FLUX_PRO
+    assert result.model == FLUX_PRO
     await rw.generate_image(KEY, _image(seed=0))  # Runware seeds start at 1: 0 lets Runware pick
     assert "seed" not in emu.submits[1][1]
     await _fails(rw.generate_image(KEY, _image(model=FLUX_PRO, steps=20)), ErrorCode.VALIDATION_ERROR)
@@ -101,16 +103,16 @@ async def test_flux_pro_takes_only_its_own_fields(rw, emu):
 
 async def test_image_to_video_uploads_the_start_frame_and_returns_a_real_mp4(rw, emu):
     seen: list[tuple[str, int]] = []
-    request = _video(on_submit=lambda rid: seen.append((rid, emu.hits.get("getResponse", 0))))
-    result = await rw.generate_video(KEY, request)
+    control = RunControl(on_submit=lambda rid: seen.append((rid, emu.hits.get("getResponse", 0))))
+    result = await rw.generate_video(KEY, _video(), control)
     task = emu.submits[0][1]
     assert emu.hits["imageUpload"] == 1 and len(emu.submits) == 1  # the upload is no inference submit
     (frame,) = task["inputs"]["frameImages"]
     assert frame["frame"] == "first" and frame["image"] in emu.uploads  # the uploaded imageUUID
     assert (task["model"], task["deliveryMethod"], task["duration"]) == (HAILUO_02, "async", 6)
-    assert seen == [(result["request_id"], 0)]  # on_submit ran before the first getResponse
-    assert result["cost"] == 0.28
-    with av.open(io.BytesIO(result["data"])) as container:
+    assert seen == [(result.request_id, 0)]  # on_submit ran before the first getResponse
+    assert result.cost == 0.28
+    with av.open(io.BytesIO(result.data)) as container:
         assert next(container.decode(video=0)).width == 64
 
 
@@ -121,15 +123,15 @@ async def test_kling_video_takes_start_and_end_frames_from_files(rw, emu, tmp_pa
     result = await rw.generate_video(KEY, _video(model=KLING_3_PRO, image=str(start), end_image=str(end)))
     frames = emu.submits[0][1]["inputs"]["frameImages"]
     assert [f["frame"] for f in frames] == ["first", "last"] and emu.hits["imageUpload"] == 2
-    assert result["model"] == KLING_3_PRO and result["content_type"] == "video/mp4"
+    assert result.model == KLING_3_PRO and result.content_type == "video/mp4"
 
 
 async def test_upscale_uploads_the_image_and_returns_the_larger_one(rw, emu):
     result = await rw.upscale(KEY, {"image": make_png(), "upscale_factor": 2})
     task_type, task = emu.submits[0]
     assert task_type == "imageUpscale" and task["upscaleFactor"] == 2 and task["inputImage"] in emu.uploads
-    assert result["cost"] == 0.002
-    with Image.open(io.BytesIO(result["data"])) as img:
+    assert result.cost == 0.002
+    with Image.open(io.BytesIO(result.data)) as img:
         assert img.size == (128, 96)
 
 
@@ -141,7 +143,7 @@ async def test_an_image_url_input_is_sent_as_is_without_an_upload(rw, emu):
 async def test_runs_started_together_are_in_flight_together(rw, emu):
     emu.run_s = 0.3
     results = await asyncio.gather(*(rw.generate_image(KEY, _image()) for _ in range(4)))
-    assert len({r["request_id"] for r in results}) == 4 and emu.peak_concurrency == 4
+    assert len({r.request_id for r in results}) == 4 and emu.peak_concurrency == 4
 
 
 # restart safety ------------------------------------------------------------------------------------------
@@ -149,23 +151,26 @@ async def test_resume_polls_the_recorded_task_without_a_second_submit_or_upload(
     emu.run_s = 0.3
     recorded: list[str] = []
     with pytest.raises(AInfError):  # the first run dies while the task is still processing
-        await rw.generate_video(KEY, _video(on_submit=recorded.append, deadline_s=0.05))
+        await rw.generate_video(KEY, _video(), RunControl(on_submit=recorded.append, deadline_s=0.05))
     assert len(emu.submits) == 1 and emu.hits["imageUpload"] == 1
-    result = await rw.generate_video(KEY, _video(resume_request_id=recorded[0]))
-    assert result["request_id"] == recorded[0] and result["data"]
+    result = await rw.generate_video(KEY, _video(), RunControl(resume_request_id=recorded[0]))
+    assert result.request_id == recorded[0] and result.data
     assert len(emu.submits) == 1 and emu.hits["imageUpload"] == 1  # nothing paid or uploaded twice
 
 
 async def test_a_submit_whose_answer_was_lost_is_polled_not_paid_twice(rw, emu, waits):
     emu.fault = "lost_ack"  # accepted, answered 503; the resend meets conflictTaskUUID
     result = await rw.generate_image(KEY, _image())
-    assert result["data"] and len(emu.submits) == 1 and emu.hits["imageInference"] == 2 and waits == [0.01]
+    assert result.data and len(emu.submits) == 1 and emu.hits["imageInference"] == 2 and waits == [0.01]
 
 
 async def test_a_resume_id_that_is_not_a_task_uuid_is_refused(rw, emu):
-    await _fails(rw.generate_image(KEY, _image(resume_request_id="req-1")), ErrorCode.VALIDATION_ERROR)
+    await _fails(
+        rw.generate_image(KEY, _image(), RunControl(resume_request_id="req-1")), ErrorCode.VALIDATION_ERROR
+    )
     exc = await _fails(
-        rw.generate_image(KEY, _image(resume_request_id=str(uuid.uuid4()))), ErrorCode.EXECUTION_FAILED
+        rw.generate_image(KEY, _image(), RunControl(resume_request_id=str(uuid.uuid4()))),
+        ErrorCode.EXECUTION_FAILED,
     )
     assert exc.detail["provider_reason"]["code"] == "taskFailedOrNotFound"
 
@@ -228,7 +233,7 @@ async def test_a_provider_timeout_is_engine_timeout(rw, emu):
 
 async def test_429_is_retried_honouring_retry_after_then_succeeds(rw, emu, waits):
     emu.rate_limit_n, emu.retry_after = 2, "2"
-    assert (await rw.generate_image(KEY, _image()))["data"]
+    assert (await rw.generate_image(KEY, _image())).data
     assert emu.hits["post"] >= 5 and len(emu.submits) == 1 and waits == [2.0, 2.0]
 
 
@@ -241,7 +246,7 @@ async def test_a_lasting_429_is_rate_limited_after_bounded_attempts(rw, emu, wai
 
 async def test_a_5xx_burst_is_retried_with_exponential_backoff(rw, emu, waits):
     emu.burst_5xx_n = 2
-    assert (await rw.generate_image(KEY, _image()))["data"]
+    assert (await rw.generate_image(KEY, _image())).data
     assert waits == [0.01, 0.02] and len(emu.submits) == 1
 
 
@@ -272,20 +277,22 @@ async def test_a_truncated_download_is_refused(rw, emu):
 async def test_a_hung_poll_hits_the_deadline_and_says_it_may_still_bill(rw, emu):
     emu.fault = "hang"
     started = time.monotonic()
-    exc = await _fails(rw.generate_video(KEY, _video(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(rw.generate_video(KEY, _video(), RunControl(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT)
     assert time.monotonic() - started < 2.0 and exc.detail["deadline_s"] == 0.3
 
 
 async def test_a_task_that_never_finishes_hits_the_deadline(rw, emu):
     emu.fault = "never_complete"
-    exc = await _fails(rw.generate_image(KEY, _image(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(rw.generate_image(KEY, _image(), RunControl(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
     assert exc.detail["polls"] >= 5
 
 
 async def test_interrupt_stops_polling_and_says_runware_may_still_bill(rw, emu):
     emu.run_s = 30.0
     exc = await _fails(
-        rw.generate_video(KEY, _video(should_cancel=lambda: emu.hits.get("getResponse", 0) >= 3)),
+        rw.generate_video(
+            KEY, _video(), RunControl(should_cancel=lambda: emu.hits.get("getResponse", 0) >= 3)
+        ),
         ErrorCode.JOB_INTERRUPTED,
     )
     assert exc.detail["remote_cancelled"] is False and "may still bill" in exc.message
@@ -371,7 +378,7 @@ async def test_the_canary_key_never_appears_in_errors_results_or_logs(emu, caplo
         retry=RetryPolicy(max_attempts=2, base_delay_s=0.0, max_delay_s=0.01),
     )
     result = await rw.generate_image(CANARY_KEY, _image())
-    assert CANARY_KEY not in repr({k: v for k, v in result.items() if k not in ("data", "media")})
+    assert CANARY_KEY not in repr(replace(result, data=b"", media=()))
     errors: list[AInfError] = []
     for fault in ("no_credits", "moderation", "malformed_json", "missing_fields", "truncated", "error_in_200",
                   "rate_limit"):  # fmt: skip
@@ -414,7 +421,7 @@ async def test_the_emulator_also_serves_from_a_background_thread_with_its_own_lo
     try:
         base = asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(5)
         rw = RunwareAdapter(base, poll_interval_s=0.01, cancel_check_s=0.01)
-        assert (await rw.generate_image(KEY, _image()))["data"] and len(emulator.submits) == 1
+        assert (await rw.generate_image(KEY, _image())).data and len(emulator.submits) == 1
     finally:
         asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)

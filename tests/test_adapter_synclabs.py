@@ -12,6 +12,7 @@ from typing import Any
 import av
 import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
+from ainfluencer.sidecar.remote.adapters.control import RunControl
 from ainfluencer.sidecar.remote.adapters.http_policy import RetryPolicy
 from ainfluencer.sidecar.remote.adapters.synclabs import (
     LIPSYNC_2,
@@ -76,22 +77,22 @@ def _streams(data: bytes) -> list[str]:
 # happy paths ---------------------------------------------------------------------------------------------
 async def test_lipsync_from_public_urls_returns_a_real_mp4_with_request_id_and_recorded_cost(sync, emu):
     seen: list[str] = []
-    result = await sync.apply_lipsync(KEY, _urls(sync_mode="loop", on_submit=seen.append))
+    result = await sync.apply_lipsync(KEY, _urls(sync_mode="loop"), RunControl(on_submit=seen.append))
     assert emu.submits == [{
         "model": LIPSYNC_2,
         "input": [{"type": "video", "url": VIDEO_URL}, {"type": "audio", "url": AUDIO_URL}],
         "options": {"sync_mode": "loop"}, "files": {},
     }]  # fmt: skip
     assert emu.hits["get"] >= 2  # PENDING/PROCESSING were seen before COMPLETED
-    assert (result["engine"], result["model"], result["content_type"]) == (
+    assert (result.engine, result.model, result.content_type) == (
         "provider_synclabs",
         LIPSYNC_2,
         "video/mp4",
     )
-    assert seen == [result["request_id"]] and result["request_id"].startswith("gen-")
-    assert result["cost"] == pytest.approx(0.2) and result["output_duration"] == 4.0
-    assert _streams(result["data"]) == ["audio", "video"]
-    assert "?" in result["media"][0]["url"]  # Sync's tokenised result link, fetched without the key
+    assert seen == [result.request_id] and result.request_id.startswith("gen-")
+    assert result.cost == pytest.approx(0.2) and result.duration_s == 4.0
+    assert _streams(result.data) == ["audio", "video"]
+    assert "?" in result.media[0].source.url  # Sync's tokenised result link, fetched without the key
 
 
 async def test_local_bytes_and_files_go_as_one_multipart_generate(sync, emu, tmp_path):
@@ -106,7 +107,7 @@ async def test_local_bytes_and_files_go_as_one_multipart_generate(sync, emu, tmp
         "video": ("video/mp4", len(make_mp4())),
         "audio": ("audio/x-wav", len(make_wav())),
     }
-    assert result["model"] == LIPSYNC_2_PRO and result["data"]
+    assert result.model == LIPSYNC_2_PRO and result.data
 
 
 async def test_a_url_and_a_local_file_combine_in_one_multipart_request(sync, emu):
@@ -142,10 +143,10 @@ async def test_resume_polls_the_recorded_generation_without_a_second_submit(sync
     first = await sync.apply_lipsync(KEY, _urls())
     seen: list[str] = []
     again = await sync.apply_lipsync(
-        KEY, {"resume_request_id": first["request_id"], "on_submit": seen.append}
+        KEY, {}, RunControl(resume_request_id=first.request_id, on_submit=seen.append)
     )
     assert len(emu.submits) == 1 and emu.hits["generate"] == 1 and seen == []
-    assert again["request_id"] == first["request_id"] and again["data"] == first["data"]
+    assert again.request_id == first.request_id and again.data == first.data
 
 
 async def test_resume_skips_local_inputs_entirely(sync, emu):
@@ -154,20 +155,23 @@ async def test_resume_skips_local_inputs_entirely(sync, emu):
     async def upload(data: bytes, content_type: str) -> str:
         raise AssertionError("a resumed request must not upload its inputs again")
 
-    request = {"resume_request_id": first["request_id"], "video": "/no/such/file.mp4", "upload": upload}
-    assert (await sync.apply_lipsync(KEY, request))["request_id"] == first["request_id"]
+    request = {"video": "/no/such/file.mp4", "upload": upload}
+    control = RunControl(resume_request_id=first.request_id)
+    assert (await sync.apply_lipsync(KEY, request, control)).request_id == first.request_id
     assert len(emu.submits) == 1
 
 
 async def test_on_submit_is_called_before_the_first_poll(sync, emu):
     polls_at_submit: list[int] = []
-    await sync.apply_lipsync(KEY, _urls(on_submit=lambda rid: polls_at_submit.append(emu.hits.get("get", 0))))
+    await sync.apply_lipsync(
+        KEY, _urls(), RunControl(on_submit=lambda rid: polls_at_submit.append(emu.hits.get("get", 0)))
+    )
     assert polls_at_submit == [0]
 
 
 async def test_status_texts_follow_sync_statuses(sync, emu):
     texts: list[str] = []
-    await sync.apply_lipsync(KEY, _urls(on_status=texts.append))
+    await sync.apply_lipsync(KEY, _urls(), RunControl(on_status=texts.append))
     assert "Sync Labs: pending" in texts and "Sync Labs: processing" in texts
 
 
@@ -230,7 +234,7 @@ async def test_estimate_cost_for_local_files_is_none_without_a_call(sync, emu):
 async def test_a_cost_not_yet_recorded_is_none_not_a_guess(sync, emu):
     emu.fault = "cost_pending"
     result = await sync.apply_lipsync(KEY, _urls())
-    assert result["cost"] is None and result["data"]
+    assert result.cost is None and result.data
 
 
 # the fault matrix ----------------------------------------------------------------------------------------
@@ -282,7 +286,7 @@ async def test_cancelled_at_sync_is_execution_failed(sync, emu):
 async def test_429_is_retried_honouring_retry_after_then_succeeds(sync, emu, waits):
     emu.rate_limit_n, emu.retry_after = 2, "2"
     result = await sync.apply_lipsync(KEY, _urls())
-    assert result["data"] and emu.hits["generate"] == 3 and len(emu.submits) == 1
+    assert result.data and emu.hits["generate"] == 3 and len(emu.submits) == 1
     assert waits == [2.0, 2.0]
 
 
@@ -295,7 +299,7 @@ async def test_a_lasting_429_is_rate_limited_after_bounded_attempts(sync, emu, w
 
 async def test_a_5xx_burst_is_retried_with_exponential_backoff(sync, emu, waits):
     emu.burst_5xx_n = 2
-    assert (await sync.apply_lipsync(KEY, _urls()))["data"]
+    assert (await sync.apply_lipsync(KEY, _urls())).data
     assert emu.hits["generate"] == 3 and waits == [0.01, 0.02] and len(emu.submits) == 1
 
 
@@ -309,15 +313,15 @@ async def test_a_lost_submit_answer_is_retried_with_the_same_key_and_not_paid_tw
     emu.fault = "lost_response"
     result = await sync.apply_lipsync(KEY, _urls())
     assert emu.hits["generate"] == 2 and len(emu.submits) == 1
-    assert result["request_id"] == next(iter(emu.generations))
+    assert result.request_id == next(iter(emu.generations))
 
 
 async def test_an_unknown_outcome_polls_the_generation_sync_named(sync, emu):
     emu.fault = "outcome_unknown"
     seen: list[str] = []
-    result = await sync.apply_lipsync(KEY, _urls(on_submit=seen.append))
+    result = await sync.apply_lipsync(KEY, _urls(), RunControl(on_submit=seen.append))
     assert emu.hits["generate"] == MAX_ATTEMPTS and len(emu.submits) == 1
-    assert seen == [result["request_id"]] == list(emu.generations)
+    assert seen == [result.request_id] == list(emu.generations)
 
 
 async def test_malformed_json_is_contract_mismatch(sync, emu):
@@ -346,20 +350,20 @@ async def test_an_oversized_result_is_refused(emu):
 async def test_a_hung_status_call_hits_the_deadline_and_says_sync_may_still_bill(sync, emu):
     emu.fault = "hang"
     started = time.monotonic()
-    exc = await _fails(sync.apply_lipsync(KEY, _urls(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(sync.apply_lipsync(KEY, _urls(), RunControl(deadline_s=0.3)), ErrorCode.ENGINE_TIMEOUT)
     assert time.monotonic() - started < 2.0 and exc.detail["deadline_s"] == 0.3
 
 
 async def test_a_generation_that_never_finishes_hits_the_deadline(sync, emu):
     emu.fault = "never_complete"
-    exc = await _fails(sync.apply_lipsync(KEY, _urls(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
+    exc = await _fails(sync.apply_lipsync(KEY, _urls(), RunControl(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
     assert exc.detail["polls"] >= 5
 
 
 async def test_interrupt_stops_polling_and_reports_sync_may_still_bill(sync, emu):
     emu.run_s = 30.0
     exc = await _fails(
-        sync.apply_lipsync(KEY, _urls(should_cancel=lambda: emu.hits.get("get", 0) >= 3)),
+        sync.apply_lipsync(KEY, _urls(), RunControl(should_cancel=lambda: emu.hits.get("get", 0) >= 3)),
         ErrorCode.JOB_INTERRUPTED,
     )
     assert exc.detail["remote_cancelled"] is False and "may still bill it" in exc.message
@@ -368,7 +372,7 @@ async def test_interrupt_stops_polling_and_reports_sync_may_still_bill(sync, emu
 
 async def test_an_unknown_resumed_generation_is_execution_failed(sync, emu):
     exc = await _fails(
-        sync.apply_lipsync(KEY, {"resume_request_id": "gen-missing"}), ErrorCode.EXECUTION_FAILED
+        sync.apply_lipsync(KEY, {}, RunControl(resume_request_id="gen-missing")), ErrorCode.EXECUTION_FAILED
     )
     assert exc.detail["status"] == 404
 

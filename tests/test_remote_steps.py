@@ -26,6 +26,7 @@ from ainfluencer.sidecar.billing.ledger import CreditLedger
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.storage import jobs, remote_requests
 from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
+from ainfluencer.sidecar.remote.adapters.control import RunControl
 from ainfluencer.sidecar.remote.adapters.fal import FalAdapter
 from ainfluencer.sidecar.remote.adapters.kling import KlingAdapter
 from ainfluencer.sidecar.remote.adapters.runware import RunwareAdapter
@@ -272,11 +273,13 @@ async def test_a_provider_fault_fails_the_step_with_its_code_and_voids_the_reser
     emu = stage.emulators[provider]
     for name, value in injected.items():
         setattr(emu, name, value)
-    request = spec.request() | ({"deadline_s": HANG_DEADLINE_S} if fault == "hang" else {})
+    control = RunControl(deadline_s=HANG_DEADLINE_S if fault == "hang" else None)
     price = stage.remote.cost_of(spec.engine, spec.capability, "standard")
 
     with pytest.raises(AInfError) as caught:
-        await stage.remote.run(stage.job_id, STEP, spec.engine, spec.capability, request)
+        await stage.remote.run(
+            stage.job_id, STEP, spec.engine, spec.capability, spec.request(), control=control
+        )
 
     error = caught.value
     assert error.code == expected, error.to_dict()
@@ -324,14 +327,14 @@ async def test_a_successful_step_posts_the_provider_reported_cost_or_else_the_re
 
     result = await stage.remote.run(stage.job_id, STEP, spec.engine, capability, request_for())
 
-    assert result["data"] and result["cost"] == (pytest.approx(provider_cost) if provider_cost else None)
+    assert result.data and result.cost == (pytest.approx(provider_cost) if provider_cost else None)
     assert stage.transfers() == [("pending", STEP, reserved), ("post", STEP, posted)]
     assert stage.balance() == (pytest.approx(BUDGET - posted), 0.0)
     assert stage.sidecar.store.get(stage.job_id)["credit_cost"] == pytest.approx(posted)
     record = stage.remote.record(stage.job_id, STEP)
     assert record is not None and (record["status"], record["request_id"]) == (
         "completed",
-        result["request_id"],
+        result.request_id,
     )
     assert stage.remote.step_error(stage.job_id, NODE) is None
 
@@ -349,14 +352,14 @@ async def test_a_submitted_request_is_polled_again_without_a_second_submit_or_re
     emu = stage.emulators[provider]
     ids: list[str] = []  # the previous process submitted the request and recorded its id, then died
     call = getattr(stage.adapters[provider], CAPABILITIES[spec.capability].method)
-    await call(spec.key, spec.request() | {"on_submit": ids.append})
+    await call(spec.key, spec.request(), RunControl(on_submit=ids.append))
     stage.ledger.reserve(stage.job_id, 0.6, spec.engine, STEP)  # the pipeline's hold, not the table price
     _insert_record(stage, stage.job_id, "submitted", ids[0], spec.engine)
     assert len(emu.submits) == 1
 
     result = await stage.remote.run(stage.job_id, STEP, spec.engine, spec.capability, spec.request())
 
-    assert result["request_id"] == ids[0] and result["data"]
+    assert result.request_id == ids[0] and result.data
     assert len(emu.submits) == 1  # polled again, never submitted (and paid) twice
     assert stage.transfers() == [("pending", STEP, 0.6), ("post", STEP, RESUMED_POST[provider])]
     messages = [line["message"] for line in stage.sidecar.store.read_logs(stage.job_id)]
@@ -376,7 +379,7 @@ async def test_a_step_finished_and_charged_before_a_restart_fetches_its_result_a
 
     again = await stage.remote.run(stage.job_id, STEP, spec.engine, spec.capability, spec.request())
 
-    assert again["request_id"] == first["request_id"] and again["data"] == first["data"]
+    assert again.request_id == first.request_id and again.data == first.data
     assert len(emu.submits) == 1 and stage.transfers() == charged
 
 
@@ -399,7 +402,7 @@ async def test_the_request_id_is_recorded_as_submitted_while_the_provider_is_sti
         result = await asyncio.wait_for(task, 2.0)
     finally:
         task.cancel()
-    assert result["request_id"] == request_id
+    assert result.request_id == request_id
     assert stage.remote.record(stage.job_id, STEP)["status"] == "completed"
 
 
@@ -416,9 +419,11 @@ async def test_an_editor_run_holds_the_cost_table_price_while_it_executes_then_p
         held_while_running.append(stage.ledger.held(stage.job_id, STEP))
         emu.fault = None
 
-    request = PROVIDERS["kling"].request() | {"on_status": on_status}
+    control = RunControl(on_status=on_status)
 
-    await stage.remote.run(stage.job_id, STEP, "provider_kling", "video", request)
+    await stage.remote.run(
+        stage.job_id, STEP, "provider_kling", "video", PROVIDERS["kling"].request(), control=control
+    )
 
     assert held_while_running and set(held_while_running) == {price}
     assert stage.transfers() == [("pending", STEP, price), ("post", STEP, price)]

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -24,7 +25,8 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.redact import redact_secrets
 from ..core.storage import job_prompts, jobs, remote_requests
 from ..jobs.store import FINAL_STATES, QUEUED, RUNNING, JobStore, pid_alive
-from .adapters.base import EngineAdapter
+from .adapters.base import NO_CONTROL, EngineAdapter
+from .adapters.control import RemoteResult, RunControl
 from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .registry import ProviderRegistry
 
@@ -155,8 +157,13 @@ class RemoteSteps:
         *,
         quality: str = "standard",
         model: str | None = None,
-    ) -> dict[str, Any]:
-        """Reserve unless held, submit or resume, record the request id; post the cost, or void on failure."""
+        control: RunControl = NO_CONTROL,
+    ) -> RemoteResult:
+        """Reserve unless held, submit or resume, record the request id; post the cost, or void on failure.
+
+        `control` carries the caller's cancel check and status display; the step adds the submit record and,
+        for a request recorded earlier, the id to resume.
+        """
         method = CAPABILITIES[capability].method
         adapter = self.registry.get_provider(engine)
         if adapter is None or not _adapter_offers(adapter, method):
@@ -172,14 +179,14 @@ class RemoteSteps:
             raise missing() if missing else AInfError(ErrorCode.ENGINE_OFFLINE, detail={"engine": engine})
         key = found[0]
         previous = self.record(job_id, step_id)
-        call = dict(request)
+        resume_id = None
         if previous and previous["status"] in (SUBMITTED, DONE) and previous["request_id"]:
-            call["resume_request_id"] = previous["request_id"]
+            resume_id = str(previous["request_id"])
             self.store.log(job_id, "info", "re-polling the recorded remote request", step=step_id,
-                           engine=engine, request_id=previous["request_id"])  # fmt: skip
+                           engine=engine, request_id=resume_id)  # fmt: skip
         if previous and previous["status"] == DONE:
             # finished and charged before a restart: fetch the same result again, charge nothing more
-            return await getattr(adapter, method)(key, call)
+            return await getattr(adapter, method)(key, request, replace(control, resume_request_id=resume_id))
         self._reserve(job_id, step_id, engine, capability, quality)
 
         def on_submit(request_id: str) -> None:
@@ -187,12 +194,12 @@ class RemoteSteps:
             self.store.log(job_id, "info", "remote request submitted", step=step_id, engine=engine,
                            request_id=request_id)  # fmt: skip
 
-        call["on_submit"] = on_submit
-        if "resume_request_id" not in call:
+        call = replace(control, on_submit=on_submit, resume_request_id=resume_id)
+        if resume_id is None:
             self._write(job_id, step_id, engine=engine, operation=capability, model=model, status=SUBMITTING,
                         request_id=None, error_json=None)  # fmt: skip
         try:
-            result = await getattr(adapter, method)(key, call)
+            result = await getattr(adapter, method)(key, request, call)
         except AInfError as exc:
             self._fail(job_id, step_id, exc)
             raise
@@ -200,13 +207,11 @@ class RemoteSteps:
             error = AInfError(ErrorCode.EXECUTION_FAILED, detail={"error": redact_secrets(repr(exc))[:300]})
             self._fail(job_id, step_id, error)
             raise
-        cost = result.get("cost")
-        self._write(
-            job_id, step_id, status=DONE, cost=cost, request_id=str(result.get("request_id") or "")[:200]
-        )
+        cost = result.cost
+        self._write(job_id, step_id, status=DONE, cost=cost, request_id=str(result.request_id or "")[:200])
         posted = self.ledger.post(job_id, step_id, actual=cost if isinstance(cost, (int, float)) else None)
         self.store.log(job_id, "info", "remote step completed", step=step_id, engine=engine,
-                       request_id=result.get("request_id"), provider_cost=cost, posted=posted)  # fmt: skip
+                       request_id=result.request_id, provider_cost=cost, posted=posted)  # fmt: skip
         return result
 
     def _reserve(self, job_id: str, step_id: str, engine: str, capability: str, quality: str) -> None:

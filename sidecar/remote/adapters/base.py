@@ -1,19 +1,29 @@
-"""What every keyed remote adapter shares: settings, keyed calls, JSON checks, result download and decoding.
+"""What every keyed remote adapter shares: settings, keyed calls, JSON checks, the polling template, media.
 
-The run protocol every remote operation honours (the nodes and the restart path rely on it), through keys
-of the `request` dict:
+The run protocol every remote operation honours (the nodes and the restart path rely on it): each operation
+is `operation(api_key, request, control=RunControl())`. `request` holds only the provider's parameters;
+`RunControl` (see `control.py`) steers the call:
 
-- `should_cancel`: a callable answering True once the user interrupted; polling stops and the remote job
-  is cancelled where the API allows (RemoteCancelled → JOB_INTERRUPTED).
-- `on_submit`: a callable taking the provider's request id (a string), called after the submit was
-  accepted and before polling starts, so the id can be recorded.
-- `resume_request_id`: a request id recorded earlier; the adapter skips the submit (nothing is paid
-  twice) and polls that request to its result.
+- `should_cancel`: answers True once the user interrupted; polling stops and the remote job is cancelled
+  where the API allows (RemoteCancelled → JOB_INTERRUPTED).
+- `on_submit`: takes the provider's request id after the submit was accepted and before polling starts, so
+  the id can be recorded (its failure propagates).
+- `resume_request_id`: a request id recorded earlier; the adapter skips the submit (nothing is paid twice)
+  and polls that request to its result.
 - `poll_interval_s`, `deadline_s`: per-call overrides of the adapter's polling settings.
-- `on_status`: a callable taking a short status text ("in queue", "running 40 %") for the node's display.
+- `on_status`: takes a short status text ("in queue", "running 40 %") for the node's display (its failure
+  is only logged).
 
-Every result is a dict with `engine`, `model`, `request_id`, `data` (bytes of the first output),
-`content_type`, `media` (all outputs), and `cost` (the provider-reported cost in USD, or None).
+`RemoteAdapter.run_job` is the one remote-call template: submit or resume → `on_submit` → poll until done,
+failed or past the deadline (cancel checks, status text) → cancel on interrupt where the API has one →
+read the outputs → download and decode-check them → settle the cost. A provider supplies only its hooks:
+`submit` and `resume` (its typed `Submitted` handle), `poll` (one status answer read into a `PollState`,
+raising the mapped error for a failed job), `cancel` (False where the API has none), `outputs` (the
+finished job's `Outputs`) and, optionally, `settle` (a cost known only after the download).
+
+Every operation returns a `RemoteResult`: `engine`, `model`, `request_id`, `data` (bytes of the first
+output), `content_type`, `media` (all outputs as `MediaOutput`), `cost` (the provider-reported USD, or None)
+and, where the provider reports them, its billing `units`, the `seed` it used and the output's `duration_s`.
 """
 
 from __future__ import annotations
@@ -21,26 +31,34 @@ from __future__ import annotations
 import abc
 import io
 import logging
+import mimetypes
 import os
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
 from ..vault import env_base_url, register_key
+from .control import MediaOutput, Outputs, PollState, RemoteJob, RemoteResult, RunControl, Submitted
 from .http_policy import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     CallStats,
     RetryPolicy,
     download_result,
     make_client,
+    poll_until,
     request_with_retries,
 )
 
 log = logging.getLogger("ainfluencer.adapters")
 POLL_ENV = "AINFLUENCER_REMOTE_POLL_S"
+NO_CONTROL = RunControl()
+J = TypeVar("J", bound=RemoteJob)
+H = TypeVar("H", bound=Submitted)
+F = TypeVar("F")
 
 
 class EngineAdapter:
@@ -51,6 +69,13 @@ class EngineAdapter:
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = (base_url or env_base_url(self.engine_id) or self.default_base_url).rstrip("/")
+
+    def pick_model(self, request: dict[str, Any], default: str, offered: tuple[str, ...], what: str) -> str:
+        """The request's `model` (or the default); NOT_SUPPORTED when this adapter does not offer it."""
+        model = str(request.get("model") or default)
+        if model not in offered:
+            raise self._unsupported(f"{what} model {model[:80]}")
+        return model
 
     def _unsupported(self, operation: str) -> AInfError:
         return AInfError(
@@ -71,25 +96,36 @@ class EngineAdapter:
         """{'ok': bool, 'message': str} about the provider's reachability."""
         raise self._unsupported("health check")
 
-    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_image(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Generate an image."""
         raise self._unsupported("image generation")
 
-    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_video(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Generate a video."""
         raise self._unsupported("video generation")
 
-    async def apply_lipsync(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def apply_lipsync(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Lip-sync a video to audio."""
         raise self._unsupported("lip-sync")
 
-    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def upscale(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Upscale an image or video."""
         raise self._unsupported("upscaling")
 
 
-class RemoteAdapter(EngineAdapter, abc.ABC):
-    """Base of the keyed HTTP adapters: polling settings, retries, keyed requests, checked JSON and media."""
+class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
+    """Base of the keyed HTTP adapters: polling settings, retries, keyed requests, checked JSON and media.
+
+    Typed by the provider's job (`J`), its submitted handle (`H`) and its final status answer (`F`).
+    """
 
     provider_name: str = "the provider"
 
@@ -125,6 +161,24 @@ class RemoteAdapter(EngineAdapter, abc.ABC):
                 f"Or run: ainfluencer keys set {self.engine_id.removeprefix('provider_')}",
             ],
             detail={"engine": self.engine_id},
+        )
+
+    def rate_limited(self, detail: dict[str, Any], remediation: list[str] | None = None) -> AInfError:
+        """RATE_LIMITED for a 429 that outlasted the retry policy."""
+        tries = self.retry.max_attempts
+        return AInfError(
+            ErrorCode.RATE_LIMITED,
+            f"{self.provider_name} is rate limiting this key (still 429 after {tries} attempts).",
+            remediation=remediation,
+            detail=detail,
+        )
+
+    def kept_failing(self, status: int, detail: dict[str, Any]) -> AInfError:
+        """ENGINE_OFFLINE for a 5xx that outlasted the retry policy."""
+        return AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            f"{self.provider_name} kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
+            detail=detail,
         )
 
     def require_key(self, api_key: str | None) -> str:
@@ -217,40 +271,95 @@ class RemoteAdapter(EngineAdapter, abc.ABC):
         verify_decodable(data, kind, self.engine_id, self.provider_name)
         return data, content_type
 
-    def result(
-        self,
-        model: str,
-        request_id: str,
-        media: list[dict[str, Any]],
-        cost: float | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        """The common result shape (see the module docstring)."""
-        first = media[0]
-        return {
-            "engine": self.engine_id,
-            "model": model,
-            "request_id": request_id,
-            "data": first["data"],
-            "content_type": first["content_type"],
-            "media": media,
-            "cost": cost,
-            **extra,
-        }
+    # the remote-call template -------------------------------------------------------------------
+    async def run_job(self, api_key: str, job: J, control: RunControl) -> RemoteResult:
+        """Submit (or resume) a job, report its id, poll it to its end, then download and settle it."""
+        api_key = self.require_key(api_key)
+        interval = float(control.poll_interval_s or self.poll_interval_s)
+        deadline = float(control.deadline_s or self.deadline_s)
+        async with self.client_factory() as client:
+            if control.resume_request_id:
+                handle = self.resume(job, str(control.resume_request_id))
+                log.info("%s %s: resuming %s (no new submit)", self.engine_id, job.model, handle.request_id)
+            else:
+                handle = await self.submit(client, api_key, job)
+                log.info("%s %s submitted as %s", self.engine_id, job.model, handle.request_id)
+                control.submitted(handle.request_id)
+
+            async def check() -> F | None:
+                state = await self.poll(client, api_key, handle)
+                if state.final is None and state.status:
+                    control.status(state.status)
+                return state.final
+
+            async def cancel() -> bool:
+                return await self.cancel(client, api_key, handle)
+
+            final = await poll_until(
+                check, interval_s=interval, deadline_s=deadline, should_cancel=control.should_cancel,
+                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
+                request_id=handle.request_id,
+            )  # fmt: skip
+            outputs = await self.outputs(client, api_key, job, handle, final)
+        media = []
+        for ref in outputs.refs:
+            data, content_type = await self.fetch_media(ref.url, job.kind)
+            media.append(MediaOutput(data, content_type, ref))
+        return RemoteResult(
+            engine=self.engine_id, model=job.model, request_id=handle.request_id, data=media[0].data,
+            content_type=media[0].content_type, media=tuple(media),
+            cost=await self.settle(api_key, job, outputs), units=outputs.units, units_name=outputs.units_name,
+            seed=outputs.seed,
+            duration_s=outputs.duration_s,
+        )  # fmt: skip
+
+    @abc.abstractmethod
+    async def submit(self, client: httpx.AsyncClient, api_key: str, job: J) -> H:
+        """Send the job; the accepted request's handle (a mapped error when the provider refuses it)."""
+
+    @abc.abstractmethod
+    def resume(self, job: J, request_id: str) -> H:
+        """The handle of a request submitted earlier, to poll it again without a new submit."""
+
+    @abc.abstractmethod
+    async def poll(self, client: httpx.AsyncClient, api_key: str, handle: H) -> PollState[F]:
+        """Ask once how the request stands; raises the mapped error when it failed."""
+
+    async def cancel(self, client: httpx.AsyncClient, api_key: str, handle: H) -> bool:
+        """Ask the provider to cancel the request; False when its API has no cancel (it may still bill)."""
+        log.info("%s documents no cancel; %s may still run and bill", self.provider_name, handle.request_id)
+        return False
+
+    @abc.abstractmethod
+    async def outputs(self, client: httpx.AsyncClient, api_key: str, job: J, handle: H, final: F) -> Outputs:
+        """The finished request's outputs (still at the provider) and what it reported about them."""
+
+    async def settle(self, api_key: str, job: J, outputs: Outputs) -> float | None:
+        """The USD cost of the downloaded outputs; the cost the provider reported with them by default."""
+        return outputs.cost
 
 
-def notify(request: dict[str, Any], name: str, *args: Any) -> None:
-    """Call an optional request callback: `on_submit` failures propagate, `on_status` ones are only logged."""
-    callback = request.get(name)
-    if not callable(callback):
-        return
-    if name == "on_submit":
-        callback(*args)
-        return
-    try:
-        callback(*args)
-    except Exception as exc:  # a display hiccup must not fail a paid remote job
-        log.warning("%s callback failed: %s", name, redact_secrets(repr(exc))[:200])
+def local_input(
+    request: dict[str, Any], name: str, bytes_type: str, file_type: str
+) -> tuple[bytes, str] | None:
+    """A local input as (bytes, content type): bytes with `{name}_content_type`, or a file path; else None."""
+    value = request.get(name)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value), str(request.get(f"{name}_content_type") or bytes_type)
+    if isinstance(value, (str, Path)) and value:
+        path = Path(value)
+        if not path.is_file():
+            raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
+        return path.read_bytes(), mimetypes.guess_type(path.name)[0] or file_type
+    return None
+
+
+def required_prompt(request: dict[str, Any]) -> str:
+    """The request's non-blank `prompt`; VALIDATION_ERROR when it has none."""
+    prompt = request.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+    return prompt
 
 
 def verify_decodable(data: bytes, kind: str, engine: str, provider_name: str = "The provider") -> None:

@@ -1,8 +1,7 @@
 """fal.ai through its queue API: submit → status → result → download, cancel on interrupt, key checks.
 
-Contract notes (see ../shared/reference/providers.md §2). Verified in this session against fal's own docs
-(https://fal.ai/docs/inference-api/queue/cancel, via the `search` tool): status, result and cancel live
-under the model's owner/app root without the endpoint sub-path ("Do not add the endpoint path. The
+Contract notes, from fal's own docs (https://fal.ai/docs/inference-api/queue/cancel): status, result and
+cancel live under the model's owner/app root without the endpoint sub-path ("Do not add the endpoint path. The
 status_url, response_url, and cancel_url fields contain the correct URL"), and cancel answers one of
 OK / CANCELLATION_REQUESTED / ALREADY_COMPLETED / NOT_FOUND. The clarity upscaler's inputs (`image_url`
 required, `prompt`, `upscale_factor` 1–4) were checked on https://fal.ai/models/fal-ai/clarity-upscaler.
@@ -14,10 +13,9 @@ check, as "balance not available for this key").
 from __future__ import annotations
 
 import logging
-import mimetypes
 import time
 import urllib.parse
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,8 +23,9 @@ import httpx
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
 from ..vault import env_base_url
-from .base import RemoteAdapter, notify
-from .http_policy import poll_until, provider_reason, request_with_retries
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
+from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
+from .http_policy import provider_reason, request_with_retries
 
 log = logging.getLogger("ainfluencer.adapters.fal")
 
@@ -49,7 +48,24 @@ LOCK_WORDS = ("user is locked", "exhausted balance", "top_up", "admin lock")
 NO_BALANCE_MESSAGE = "balance not available for this key (fal reports it to admin keys only)"
 
 
-class FalAdapter(RemoteAdapter):
+@dataclass(frozen=True)
+class FalJob(RemoteJob):
+    """One queue run: the model's arguments and the result field holding its output (`images` is a list)."""
+
+    arguments: dict[str, Any]
+    output_field: str
+
+
+@dataclass(frozen=True)
+class FalRequest(Submitted):
+    """A queued request and the URLs fal named for it (checked to be on the queue host)."""
+
+    status_url: str
+    response_url: str
+    cancel_url: str
+
+
+class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
     """fal.ai: Flux Pro images, Hailuo / Wan image-to-video and the clarity upscaler, via the queue."""
 
     engine_id = "provider_fal"
@@ -98,19 +114,11 @@ class FalAdapter(RemoteAdapter):
                 ErrorCode.SAFETY_FILTER, "fal.ai's content moderation refused this request.", detail=detail
             )
         if status == 429:
-            raise AInfError(
-                ErrorCode.RATE_LIMITED,
-                f"fal.ai is rate limiting this key (still 429 after {self.retry.max_attempts} attempts).",
-                detail=detail,
-            )
+            raise self.rate_limited(detail)
         if status in (408, 504) or error_type in ("request_timeout", "startup_timeout"):
             raise AInfError(ErrorCode.ENGINE_TIMEOUT, "fal.ai timed out running the model.", detail=detail)
         if status >= 500:
-            raise AInfError(
-                ErrorCode.ENGINE_OFFLINE,
-                f"fal.ai kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
-                detail=detail,
-            )
+            raise self.kept_failing(status, detail)
         if status == 422:
             raise AInfError(ErrorCode.VALIDATION_ERROR, "fal.ai refused the request's inputs.", detail=detail)
         raise AInfError(
@@ -204,112 +212,118 @@ class FalAdapter(RemoteAdapter):
             self._raise_for(response, "upload")
             return str(self.field(self.json_object(response, "upload"), "access_url", "upload"))
 
-    async def _image_url(self, api_key: str, request: dict[str, Any], name: str = "image") -> str:
+    async def _image_url(
+        self, api_key: str, request: dict[str, Any], control: RunControl, name: str = "image"
+    ) -> str:
         """An input image as a URL: a given http(s) URL as is, bytes or a file path uploaded first."""
-        if request.get("resume_request_id"):
+        if control.resume_request_id:
             return ""  # a resumed request was submitted with its inputs already; nothing to upload again
         url = request.get(f"{name}_url")
         if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
             return url
-        value = request.get(name)
-        if isinstance(value, (bytes, bytearray)):
-            data, content_type = bytes(value), str(request.get(f"{name}_content_type") or "image/png")
-        elif isinstance(value, (str, Path)) and value:
-            path = Path(value)
-            if not path.is_file():
-                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
-            data = path.read_bytes()
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        else:
+        local = local_input(request, name, "image/png", "application/octet-stream")
+        if local is None:
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
                 f"fal.ai needs an input image (`{name}` as bytes or a file, or `{name}_url`).",
                 detail={"engine": self.engine_id, "missing": name},
             )
-        return await self.upload_file(api_key, data, content_type)
+        return await self.upload_file(api_key, *local)
 
-    # the queue -----------------------------------------------------------------------------------
-    async def run_model(
-        self, api_key: str, model: str, arguments: dict[str, Any], request: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Submit to the queue, poll until done (honouring `should_cancel`), and return fal's result JSON."""
-        should_cancel = request.get("should_cancel")
-        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
-        deadline = float(request.get("deadline_s") or self.deadline_s)
-        app_root = "/".join(model.split("/")[:2])
-        async with self.client_factory() as client:
-            resumed = request.get("resume_request_id")
-            body: dict[str, Any] = {}
-            if resumed:
-                request_id = str(resumed)
-                log.info("fal %s: resuming request %s (no new submit)", model, request_id)
-            else:
-                response = await self.call(
-                    client, "POST", f"{self.queue_url}/{model}", api_key, json=arguments
-                )
-                self._raise_for(response, "submit")
-                body = self.json_object(response, "submit")
-                request_id = str(self.field(body, "request_id", "submit"))
-                log.info("fal %s submitted as %s", model, request_id)
-                notify(request, "on_submit", request_id)
-            base = f"{self.queue_url}/{app_root}/requests/{urllib.parse.quote(request_id, safe='')}"
-            status_url = self._same_origin(body.get("status_url"), f"{base}/status")
-            response_url = self._same_origin(body.get("response_url"), base)
-            cancel_url = self._same_origin(body.get("cancel_url"), f"{base}/cancel")
-            last: dict[str, Any] = {}
+    # the queue: the template's hooks ---------------------------------------------------------------
+    def _request(self, model: str, request_id: str, body: dict[str, Any]) -> FalRequest:
+        app_root = "/".join(model.split("/")[:2])  # status, result and cancel live without the endpoint path
+        base = f"{self.queue_url}/{app_root}/requests/{urllib.parse.quote(request_id, safe='')}"
+        return FalRequest(
+            request_id=request_id,
+            status_url=self._same_origin(body.get("status_url"), f"{base}/status"),
+            response_url=self._same_origin(body.get("response_url"), base),
+            cancel_url=self._same_origin(body.get("cancel_url"), f"{base}/cancel"),
+        )
 
-            async def check() -> dict[str, Any] | None:
-                resp = await self.call(client, "GET", status_url, api_key, params={"logs": 1})
-                self._raise_for(resp, "status")
-                status_body = self.json_object(resp, "status")
-                status = self.field(status_body, "status", "status")
-                last.update(status_body)
-                if status == "COMPLETED":
-                    return status_body
-                where = status_body.get("queue_position")
-                notify(
-                    request,
-                    "on_status",
-                    f"fal.ai: in queue (position {where})"
-                    if status == "IN_QUEUE" and where is not None
-                    else f"fal.ai: {str(status).lower().replace('_', ' ')}",
-                )
-                if status not in ("IN_QUEUE", "IN_PROGRESS"):
-                    raise AInfError(
-                        ErrorCode.CONTRACT_MISMATCH,
-                        f"fal.ai reported an unknown status {str(status)[:40]!r}.",
-                        detail={"engine": self.engine_id, "request_id": request_id},
-                    )
-                return None
+    async def submit(self, client: httpx.AsyncClient, api_key: str, job: FalJob) -> FalRequest:
+        """POST the arguments to the model's queue."""
+        response = await self.call(
+            client, "POST", f"{self.queue_url}/{job.model}", api_key, json=job.arguments
+        )
+        self._raise_for(response, "submit")
+        body = self.json_object(response, "submit")
+        return self._request(job.model, str(self.field(body, "request_id", "submit")), body)
 
-            async def cancel() -> bool:
-                resp = await self.call(client, "PUT", cancel_url, api_key)
-                log.info("fal %s cancel answered HTTP %s", request_id, resp.status_code)
-                return resp.status_code < 400
+    def resume(self, job: FalJob, request_id: str) -> FalRequest:
+        """The queue URLs of a request submitted earlier."""
+        return self._request(job.model, request_id, {})
 
-            final = await poll_until(
-                check, interval_s=interval, deadline_s=deadline, should_cancel=should_cancel,
-                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
-                request_id=request_id,
-            )  # fmt: skip
-            result = await self.call(client, "GET", response_url, api_key)
-            self._raise_for(result, "result")
-            if final.get("error"):
-                reason = redact_secrets({"error": final.get("error"), "error_type": final.get("error_type")})
-                detail = {"engine": self.engine_id, "request_id": request_id, "provider_reason": reason}
-                if "content_policy" in str(final.get("error_type") or "") + str(final.get("error")):
-                    raise AInfError(
-                        ErrorCode.SAFETY_FILTER,
-                        "fal.ai's content moderation refused this request.",
-                        detail=detail,
-                    )
+    async def poll(
+        self, client: httpx.AsyncClient, api_key: str, handle: FalRequest
+    ) -> PollState[FinalStatus]:
+        """IN_QUEUE (with its position) / IN_PROGRESS / COMPLETED."""
+        response = await self.call(client, "GET", handle.status_url, api_key, params={"logs": 1})
+        self._raise_for(response, "status")
+        body = self.json_object(response, "status")
+        status = self.field(body, "status", "status")
+        if status == "COMPLETED":
+            return PollState(final=FinalStatus(body))
+        if status not in ("IN_QUEUE", "IN_PROGRESS"):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"fal.ai reported an unknown status {str(status)[:40]!r}.",
+                detail={"engine": self.engine_id, "request_id": handle.request_id},
+            )
+        where = body.get("queue_position")
+        if status == "IN_QUEUE" and where is not None:
+            return PollState(status=f"fal.ai: in queue (position {where})")
+        return PollState(status=f"fal.ai: {str(status).lower().replace('_', ' ')}")
+
+    async def cancel(self, client: httpx.AsyncClient, api_key: str, handle: FalRequest) -> bool:
+        """PUT the cancel URL; fal confirms with a 2xx."""
+        response = await self.call(client, "PUT", handle.cancel_url, api_key)
+        log.info("fal %s cancel answered HTTP %s", handle.request_id, response.status_code)
+        return response.status_code < 400
+
+    async def outputs(
+        self, client: httpx.AsyncClient, api_key: str, job: FalJob, handle: FalRequest, final: FinalStatus
+    ) -> Outputs:
+        """Fetch the result JSON (a failed run mapped) and pick the output field's URLs."""
+        result = await self.call(client, "GET", handle.response_url, api_key)
+        self._raise_for(result, "result")
+        failed = final.body
+        if failed.get("error"):
+            reason = redact_secrets({"error": failed.get("error"), "error_type": failed.get("error_type")})
+            detail = {"engine": self.engine_id, "request_id": handle.request_id, "provider_reason": reason}
+            if "content_policy" in str(failed.get("error_type") or "") + str(failed.get("error")):
                 raise AInfError(
-                    ErrorCode.EXECUTION_FAILED, "fal.ai reported the run as failed.", detail=detail
+                    ErrorCode.SAFETY_FILTER,
+                    "fal.ai's content moderation refused this request.",
+                    detail=detail,
                 )
-            output = self.json_object(result, "result")
-            output["_request_id"] = request_id
-            output["_billable_units"] = result.headers.get("x-fal-billable-units")
-            return output
+            raise AInfError(ErrorCode.EXECUTION_FAILED, "fal.ai reported the run as failed.", detail=detail)
+        output = self.json_object(result, "result")
+        found = self.field(output, job.output_field, "result")
+        items = found if job.output_field == "images" else [found]
+        if not isinstance(found, (list, dict)) or not all(isinstance(i, dict) for i in items):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": job.output_field}
+            )
+        nsfw = output.get("has_nsfw_concepts")
+        if job.output_field == "images" and isinstance(nsfw, list) and nsfw and all(nsfw):
+            raise AInfError(
+                ErrorCode.SAFETY_FILTER,
+                "fal.ai's safety checker blanked every image.",
+                detail={"engine": self.engine_id, "request_id": handle.request_id},
+            )
+        units = result.headers.get("x-fal-billable-units")
+        seed = output.get("seed")
+        return Outputs(
+            refs=tuple(OutputRef(item.get("url")) for item in items),
+            units=_number(units),
+            units_name="fal billable units" if units is not None else None,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        )
+
+    async def settle(self, api_key: str, job: FalJob, outputs: Outputs) -> float | None:
+        """fal's billable units × the endpoint's unit price, asked once the outputs are downloaded."""
+        return await self._cost(job.model, outputs.units, api_key)
 
     async def _cost(self, model: str, units: Any, api_key: str) -> float | None:
         """fal's reported billable units × the endpoint's unit price (None when either is unknown)."""
@@ -333,28 +347,13 @@ class FalAdapter(RemoteAdapter):
             unit_price = None
         return round(count * unit_price, 6) if unit_price is not None else None
 
-    async def _result(
-        self, api_key: str, output: dict[str, Any], model: str, media: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return self.result(
-            model,
-            output["_request_id"],
-            media,
-            await self._cost(model, output["_billable_units"], api_key),
-            billable_units=output["_billable_units"],
-            seed=output.get("seed"),
-        )
-
     # capabilities --------------------------------------------------------------------------------
-    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_image(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Flux Pro v1.1 text-to-image; returns the decoded-checked image bytes (all images in `media`)."""
-        model = str(request.get("model") or FLUX_PRO)
-        if model not in IMAGE_MODELS:
-            raise self._unsupported(f"image model {model[:80]}")
-        prompt = request.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
-        arguments: dict[str, Any] = {"prompt": prompt}
+        model = self.pick_model(request, FLUX_PRO, IMAGE_MODELS, "image")
+        arguments: dict[str, Any] = {"prompt": required_prompt(request)}
         size = request.get("image_size")
         if isinstance(size, str) and size in IMAGE_SIZES:
             arguments["image_size"] = size
@@ -367,31 +366,16 @@ class FalAdapter(RemoteAdapter):
         for name, cast in (("num_images", int), ("seed", int), ("safety_tolerance", str)):
             if request.get(name) is not None:
                 arguments[name] = cast(request[name])
-        output = await self.run_model(api_key, model, arguments, request)
-        images = self.field(output, "images", "result")
-        if not isinstance(images, list) or not all(isinstance(i, dict) for i in images):
-            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "images"})
-        nsfw = output.get("has_nsfw_concepts")
-        if isinstance(nsfw, list) and nsfw and all(nsfw):
-            raise AInfError(
-                ErrorCode.SAFETY_FILTER,
-                "fal.ai's safety checker blanked every image.",
-                detail={"engine": self.engine_id, "request_id": output["_request_id"]},
-            )
-        media = []
-        for image in images:
-            data, content_type = await self.fetch_media(image.get("url"), "image")
-            media.append({"data": data, "content_type": content_type, "url": image.get("url")})
-        return await self._result(api_key, output, model, media)
+        return await self.run_job(api_key, FalJob(model, "image", arguments, "images"), control)
 
-    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_video(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Image-to-video with Minimax Hailuo 02 or Wan (model id from the request); returns MP4 bytes."""
-        model = str(request.get("model") or HAILUO_STANDARD)
-        if model not in VIDEO_MODELS:
-            raise self._unsupported(f"video model {model[:80]}")
+        model = self.pick_model(request, HAILUO_STANDARD, VIDEO_MODELS, "video")
         arguments: dict[str, Any] = {
             "prompt": str(request.get("prompt") or ""),
-            "image_url": await self._image_url(api_key, request),
+            "image_url": await self._image_url(api_key, request, control),
         }
         if model in (HAILUO_STANDARD, HAILUO_PRO):
             duration = str(request.get("duration") or "6")
@@ -403,39 +387,33 @@ class FalAdapter(RemoteAdapter):
             if request.get("prompt_optimizer") is not None:
                 arguments["prompt_optimizer"] = bool(request["prompt_optimizer"])
             if model == HAILUO_PRO and (request.get("end_image") or request.get("end_image_url")):
-                arguments["end_image_url"] = await self._image_url(api_key, request, "end_image")
+                arguments["end_image_url"] = await self._image_url(api_key, request, control, "end_image")
         else:
             for name in ("resolution", "duration", "negative_prompt", "seed"):
                 if request.get(name) is not None:
                     arguments[name] = request[name]
-        output = await self.run_model(api_key, model, arguments, request)
-        video = self.field(output, "video", "result")
-        if not isinstance(video, dict):
-            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "video"})
-        data, content_type = await self.fetch_media(video.get("url"), "video")
-        return await self._result(
-            api_key, output, model, [{"data": data, "content_type": content_type, "url": video.get("url")}]
-        )
+        return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)
 
-    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def upscale(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Upscale an image with fal's clarity upscaler (`upscale_factor` 1–4); returns the image bytes."""
-        model = str(request.get("model") or CLARITY_UPSCALER)
-        if model not in UPSCALE_MODELS:
-            raise self._unsupported(f"upscale model {model[:80]}")
+        model = self.pick_model(request, CLARITY_UPSCALER, UPSCALE_MODELS, "upscale")
         factor = float(request.get("upscale_factor") or 2)
         if not 1 <= factor <= 4:
             raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "upscale_factor", "range": [1, 4]})
         arguments: dict[str, Any] = {
-            "image_url": await self._image_url(api_key, request),
+            "image_url": await self._image_url(api_key, request, control),
             "upscale_factor": factor,
         }
         if request.get("prompt"):
             arguments["prompt"] = str(request["prompt"])
-        output = await self.run_model(api_key, model, arguments, request)
-        image = self.field(output, "image", "result")
-        if not isinstance(image, dict):
-            raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "field": "image"})
-        data, content_type = await self.fetch_media(image.get("url"), "image")
-        return await self._result(
-            api_key, output, model, [{"data": data, "content_type": content_type, "url": image.get("url")}]
-        )
+        return await self.run_job(api_key, FalJob(model, "image", arguments, "image"), control)
+
+
+def _number(value: Any) -> float | None:
+    """A number fal reported as text (its billable units header), or None."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

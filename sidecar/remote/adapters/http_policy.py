@@ -30,13 +30,24 @@ def make_client(*, connect_s: float = 10.0, read_s: float = 60.0, write_s: float
 
 @dataclass
 class RetryPolicy:
-    """How often and how long to retry 429/5xx/connection failures."""
+    """How often and how long to retry 429/5xx/connection failures.
+
+    `retryable` lets a provider refuse a retry its status alone would allow, from the answer's body (Kling
+    answers 429 both for rate limits, worth a retry, and for an empty account, which is not).
+    """
 
     max_attempts: int = 4
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
     retry_statuses: frozenset[int] = RETRY_STATUSES
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    retryable: Callable[[httpx.Response], bool] | None = None
+
+    def should_retry(self, response: httpx.Response) -> bool:
+        """True when this answer is worth another attempt (its status, then the provider's hook)."""
+        if response.status_code not in self.retry_statuses:
+            return False
+        return self.retryable is None or self.retryable(response)
 
 
 @dataclass
@@ -103,7 +114,7 @@ async def request_with_retries(
             response = None
         if response is not None:
             stats.statuses.append(response.status_code)
-            if response.status_code not in policy.retry_statuses or attempt == attempts:
+            if not policy.should_retry(response) or attempt == attempts:
                 return response
             hinted = retry_after_seconds(response.headers.get("retry-after"))
         else:

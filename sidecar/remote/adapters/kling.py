@@ -1,7 +1,6 @@
 """Kling AI through its legacy `/v1` task API: JWT or API-key auth, submit → poll → download, unit balance.
 
-Contract notes (see ../shared/reference/providers.md §3 and §7). Verified in this session with the `search`
-tool against mirrors of Kling's own documentation:
+Contract notes, from mirrors of Kling's own documentation:
 - Auth (https://kling.ai/document-api/api/get-started/authentication): "API Key (for all models)" is sent
   as `Authorization: Bearer <API_KEY>`; the AccessKey/SecretKey JWT (HS256, `iss`=AK, `exp`=now+1800,
   `nbf`=now-5, signed with SK) still works for the legacy `model_name` APIs used here. We accept both.
@@ -27,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import hmac
 import io
@@ -35,6 +33,7 @@ import json
 import logging
 import time
 import urllib.parse
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +41,9 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
-from .base import RemoteAdapter, notify
-from .http_policy import poll_until, provider_reason, request_with_retries, retry_after_seconds
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
+from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
+from .http_policy import RetryPolicy, provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.kling")
 
@@ -94,7 +94,27 @@ def encode_jwt(access_key: str, secret_key: str, now: float | None = None, ttl_s
     return f"{signing}.{_b64url(signature)}"
 
 
-class KlingAdapter(RemoteAdapter):
+@dataclass(frozen=True)
+class KlingTask(RemoteJob):
+    """One task to create at `/v1/{path}` with its JSON body."""
+
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KlingTaskRef(Submitted):
+    """A created task and the URL that queries it."""
+
+    query_url: str
+
+
+def retryable_429(response: httpx.Response) -> bool:
+    """Kling answers 429 for "no money" (1101/1102) and for rate limits (1302/1303): only those retry."""
+    return response.status_code != 429 or _body_code(response) not in NO_RETRY_429
+
+
+class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
     """Kling AI: image-to-video, text-to-video, image generation and lip-sync on the `/v1` task API."""
 
     engine_id = "provider_kling"
@@ -104,6 +124,7 @@ class KlingAdapter(RemoteAdapter):
     def __init__(self, base_url: str | None = None, **settings: Any) -> None:
         settings.setdefault("poll_interval_s", 5.0)
         settings.setdefault("deadline_s", 1800.0)
+        settings["retry"] = replace(settings.get("retry") or RetryPolicy(), retryable=retryable_429)
         super().__init__(base_url, **settings)
         self.clock = time.time
         self._tokens: dict[str, tuple[str, int]] = {}
@@ -130,38 +151,6 @@ class KlingAdapter(RemoteAdapter):
             cached = (token, int(now) + JWT_TTL_S)
             self._tokens[api_key] = cached
         return {"Authorization": f"Bearer {cached[0]}", "Accept": "application/json"}
-
-    async def call(
-        self, client: httpx.AsyncClient, method: str, url: str, api_key: str | None, **kwargs: Any
-    ) -> httpx.Response:
-        """One request; 5xx retried by the policy, a 429 retried only when its body code is a rate limit.
-
-        Kling answers 429 both for "no money" (1101/1102) and for rate/concurrency limits (1302/1303), so
-        the body decides: a balance 429 comes back at once, a rate-limit 429 is retried with the policy's
-        backoff (or Retry-After), bounded by its `max_attempts` and counted in `self.stats`.
-        """
-        base_headers = dict(kwargs.pop("headers", {}) or {})
-        inner = dataclasses.replace(self.retry, retry_statuses=self.retry.retry_statuses - {429})
-        attempts = max(1, self.retry.max_attempts)
-        for attempt in range(1, attempts + 1):
-            headers = dict(base_headers)
-            if api_key is not None:
-                headers.update(self.auth_headers(self.require_key(api_key)))
-            response = await request_with_retries(
-                client, method, url, policy=inner, stats=self.stats, engine=self.engine_id,
-                headers=headers, **kwargs,
-            )  # fmt: skip
-            code = _body_code(response)
-            if response.status_code != 429 or code in NO_RETRY_429 or attempt == attempts:
-                return response
-            hinted = retry_after_seconds(response.headers.get("retry-after"))
-            backoff = self.retry.base_delay_s * (2 ** (attempt - 1))
-            delay = min(self.retry.max_delay_s, hinted if hinted is not None else backoff)
-            self.stats.waits.append(delay)
-            log.info("kling %s: 429 code %s (attempt %d/%d); retrying in %.2fs", method, code, attempt,
-                     attempts, delay)  # fmt: skip
-            await self.retry.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # errors --------------------------------------------------------------------------------------
     def _error(self, response: httpx.Response, what: str, **extra: Any) -> AInfError:
@@ -321,55 +310,61 @@ class KlingAdapter(RemoteAdapter):
                 detail={"engine": self.engine_id, "input": name, "bytes": len(data), "size": size},
             )
 
-    # the task API --------------------------------------------------------------------------------
-    async def run_task(
-        self, api_key: str, path: str, body: dict[str, Any] | None, request: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Create a task at `/v1/{path}` (or resume one), poll until it succeeds and return its `data`."""
-        should_cancel = request.get("should_cancel")
-        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
-        deadline = float(request.get("deadline_s") or self.deadline_s)
-        async with self.client_factory() as client:
-            resumed = request.get("resume_request_id")
-            if resumed:
-                task_id = str(resumed)
-                log.info("kling %s: resuming task %s (no new submit)", path, task_id)
-            else:
-                response = await self.call(client, "POST", f"{self.base_url}/v1/{path}", api_key, json=body)
-                task_id = str(self.field(self._data(response, "submit"), "task_id", "submit"))
-                log.info("kling %s submitted as task %s", path, task_id)
-                notify(request, "on_submit", task_id)
-            query_url = f"{self.base_url}/v1/{path}/{urllib.parse.quote(task_id, safe='')}"
+    # the task API: the template's hooks -----------------------------------------------------------
+    def resume(self, job: KlingTask, request_id: str) -> KlingTaskRef:
+        """The query URL of a task created earlier."""
+        return KlingTaskRef(
+            request_id, f"{self.base_url}/v1/{job.path}/{urllib.parse.quote(request_id, safe='')}"
+        )
 
-            async def check() -> dict[str, Any] | None:
-                resp = await self.call(client, "GET", query_url, api_key)
-                data = self._data(resp, "status", request_id=task_id)
-                status = self.field(data, "task_status", "status")
-                if status == "succeed":
-                    return data
-                if status == "failed":
-                    raise self._task_failed(data, task_id)
-                if status not in ("submitted", "processing"):
-                    raise AInfError(
-                        ErrorCode.CONTRACT_MISMATCH,
-                        f"Kling reported an unknown task status {str(status)[:40]!r}.",
-                        detail={"engine": self.engine_id, "request_id": task_id},
-                    )
-                notify(
-                    request, "on_status", "Kling: in queue" if status == "submitted" else "Kling: generating"
-                )
-                return None
+    async def submit(self, client: httpx.AsyncClient, api_key: str, job: KlingTask) -> KlingTaskRef:
+        """Create the task."""
+        response = await self.call(client, "POST", f"{self.base_url}/v1/{job.path}", api_key, json=job.body)
+        return self.resume(job, str(self.field(self._data(response, "submit"), "task_id", "submit")))
 
-            async def cancel() -> bool:
-                log.info("kling task %s: Kling documents no cancel; it may still run and bill", task_id)
-                return False
+    async def poll(
+        self, client: httpx.AsyncClient, api_key: str, handle: KlingTaskRef
+    ) -> PollState[FinalStatus]:
+        """submitted / processing / succeed; `failed` raised with Kling's reason."""
+        response = await self.call(client, "GET", handle.query_url, api_key)
+        data = self._data(response, "status", request_id=handle.request_id)
+        status = self.field(data, "task_status", "status")
+        if status == "succeed":
+            return PollState(final=FinalStatus(data))
+        if status == "failed":
+            raise self._task_failed(data, handle.request_id)
+        if status not in ("submitted", "processing"):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"Kling reported an unknown task status {str(status)[:40]!r}.",
+                detail={"engine": self.engine_id, "request_id": handle.request_id},
+            )
+        return PollState(status="Kling: in queue" if status == "submitted" else "Kling: generating")
 
-            final = await poll_until(
-                check, interval_s=interval, deadline_s=deadline, should_cancel=should_cancel,
-                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id, request_id=task_id,
-            )  # fmt: skip
-        final["_task_id"] = task_id
-        return final
+    async def outputs(
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        job: KlingTask,
+        handle: KlingTaskRef,
+        final: FinalStatus,
+    ) -> Outputs:
+        """Every image or video of the task's result, with the units it deducted (not USD)."""
+        field = "images" if job.kind == "image" else "videos"
+        result = final.body.get("task_result")
+        items = result.get(field) if isinstance(result, dict) else None
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise AInfError(
+                ErrorCode.CONTRACT_MISMATCH,
+                f"Kling's finished task has no `task_result.{field}`.",
+                detail={"engine": self.engine_id, "request_id": handle.request_id},
+            )
+        try:
+            units: float | None = float(final.body.get("final_unit_deduction"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            units = None
+        refs = tuple(OutputRef(item.get("url"), _text(item.get("id"))) for item in items)
+        return Outputs(refs=refs, units=units, units_name=UNIT_NAME)
 
     def _task_failed(self, data: dict[str, Any], task_id: str) -> AInfError:
         """A task `failed` inside HTTP 200 / code 0: Kling's reason is only in `task_status_msg`."""
@@ -388,34 +383,10 @@ class KlingAdapter(RemoteAdapter):
             detail=detail,
         )
 
-    async def _finish(self, data: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
-        """Download every output of a succeeded task and build the common result (units, not USD)."""
-        result = data.get("task_result")
-        items = result.get("images" if kind == "image" else "videos") if isinstance(result, dict) else None
-        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
-            raise AInfError(
-                ErrorCode.CONTRACT_MISMATCH,
-                f"Kling's finished task has no `task_result.{'images' if kind == 'image' else 'videos'}`.",
-                detail={"engine": self.engine_id, "request_id": data["_task_id"]},
-            )
-        media = []
-        for item in items:
-            payload, content_type = await self.fetch_media(item.get("url"), kind)
-            media.append(
-                {"data": payload, "content_type": content_type, "url": item["url"], "id": item.get("id")}
-            )
-        try:
-            units: float | None = float(data.get("final_unit_deduction"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            units = None
-        return self.result(
-            model, data["_task_id"], media, None,
-            units=units, units_name=UNIT_NAME, balance_deduction=data.get("final_balance_deduction"),
-            video_id=items[0].get("id") if kind == "video" else None,
-        )  # fmt: skip
-
     # capabilities --------------------------------------------------------------------------------
-    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_video(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Image-to-video when an `image` is given, else text-to-video; returns the MP4 bytes."""
         model = str(request.get("model") or request.get("model_name") or DEFAULT_VIDEO_MODEL)
         has_image = any(request.get(k) for k in ("image", "image_url"))
@@ -441,7 +412,7 @@ class KlingAdapter(RemoteAdapter):
             body["negative_prompt"] = negative
         if scale is not None and model.startswith("kling-v1"):  # Kling: cfg_scale is not for v2.x models
             body["cfg_scale"] = float(scale)
-        if not request.get("resume_request_id"):
+        if not control.resume_request_id:
             if has_image:
                 body["image"] = self._image_input(request, "image", required=True)
                 tail = self._image_input(request, "end_image")
@@ -449,10 +420,11 @@ class KlingAdapter(RemoteAdapter):
                     body["image_tail"] = tail
             else:
                 body["aspect_ratio"] = ratio or "16:9"
-        data = await self.run_task(api_key, path, body, request)
-        return await self._finish(data, model, "video")
+        return await self.run_job(api_key, KlingTask(model, "video", path, body), control)
 
-    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_image(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Kling image generation (text, or a reference `image`); returns the first image, all in `media`."""
         model = str(request.get("model") or request.get("model_name") or DEFAULT_IMAGE_MODEL)
         if model not in IMAGE_MODELS:
@@ -478,17 +450,18 @@ class KlingAdapter(RemoteAdapter):
                                 "resolution": resolution}  # fmt: skip
         if negative:
             body["negative_prompt"] = negative
-        if has_image and not request.get("resume_request_id"):
+        if has_image and not control.resume_request_id:
             body["image"] = self._image_input(request, "image")
             if reference:
                 body["image_reference"] = reference
             for name in ("image_fidelity", "human_fidelity"):
                 if request.get(name) is not None:
                     body[name] = float(request[name])
-        data = await self.run_task(api_key, "images/generations", body, request)
-        return await self._finish(data, model, "image")
+        return await self.run_job(api_key, KlingTask(model, "image", "images/generations", body), control)
 
-    async def apply_lipsync(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def apply_lipsync(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Lip-sync a video (public `video_url` or Kling `video_id`) to `audio_url`/`audio`, or to `text`."""
         video_url = request.get("video_url") or request.get("video")
         video_id = request.get("video_id")
@@ -504,7 +477,7 @@ class KlingAdapter(RemoteAdapter):
                 if not _is_url(audio_url):
                     raise _needs_url("audio_url", "the speech audio")
                 data.update(audio_type="url", audio_url=audio_url)
-            elif not request.get("resume_request_id"):
+            elif not control.resume_request_id:
                 raw = self._input_bytes(audio, "audio")
                 if not raw or len(raw) > MAX_AUDIO_BYTES:
                     raise AInfError(
@@ -528,8 +501,8 @@ class KlingAdapter(RemoteAdapter):
                 "Kling lip-sync needs speech: `audio_url`, an `audio` file, or `text` with a `voice_id`.",
                 detail={"engine": self.engine_id, "missing": "audio_url|audio|text"},
             )
-        result = await self.run_task(api_key, "videos/lip-sync", {"input": data}, request)
-        return await self._finish(result, "kling-lip-sync", "video")
+        task = KlingTask("kling-lip-sync", "video", "videos/lip-sync", {"input": data})
+        return await self.run_job(api_key, task, control)
 
 
 def _body_code(response: httpx.Response) -> int | None:
@@ -540,6 +513,11 @@ def _body_code(response: httpx.Response) -> int | None:
         return None
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    """A provider id as text, or None when absent."""
+    return None if value is None else str(value)
 
 
 def _is_url(value: Any) -> bool:

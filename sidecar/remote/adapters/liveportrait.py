@@ -5,7 +5,7 @@ It only answers whether a pack is usable and, when not, exactly what is missing 
 Nothing here imports, opens or executes anything from the pack or the weight folders: it lists folder
 names, checks that named paths exist, and reads ComfyUI's registered node class names.
 
-Verified in this session (the `search`/`fetch` tools, repository sources read, not copied):
+Sources (the packs' repositories, read, not copied):
 - kijai/ComfyUI-LivePortraitKJ (https://github.com/kijai/ComfyUI-LivePortraitKJ, nodes.py at 4d9dc62):
   NODE_CLASS_MAPPINGS has DownloadAndLoadLivePortraitModels, LivePortraitProcess, LivePortraitCropper,
   LivePortraitRetargeting, KeypointsToImage, LivePortraitLoadCropper, LivePortraitLoadMediaPipeCropper,
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 
 from ...core.errors import AInfError, ErrorCode
 from .base import EngineAdapter
+from .local_comfy import loaded_module
 
 ENGINE_ID = "provider_liveportrait"
 WEIGHTS_REPO = "https://huggingface.co/Kijai/LivePortrait_safetensors"
@@ -77,21 +77,27 @@ class PackSpec:
     id: str
     name: str
     author: str
-    repo: str
-    folder_names: tuple[str, ...]
     library_folder: str
     required_nodes: tuple[str, ...]
     known_nodes: tuple[str, ...]
     weights: tuple[WeightFile, ...]
     detector: WeightFile | None = None
 
+    @property
+    def repo(self) -> str:
+        """The pack's GitHub repository (both packs are published there under author/name)."""
+        return f"https://github.com/{self.author}/{self.name}"
+
+    @property
+    def folder_names(self) -> tuple[str, ...]:
+        """The folder names it installs under, compared by `_folder_key` (the registry lowercases them)."""
+        return (self.name.lower(),)
+
 
 KJ = PackSpec(
     id="liveportrait_kj",
     name="ComfyUI-LivePortraitKJ",
     author="kijai",
-    repo="https://github.com/kijai/ComfyUI-LivePortraitKJ",
-    folder_names=("comfyui-liveportraitkj",),
     library_folder="liveportrait",
     required_nodes=("DownloadAndLoadLivePortraitModels", "LivePortraitProcess", "LivePortraitCropper"),
     known_nodes=(
@@ -115,8 +121,6 @@ ADVANCED = PackSpec(
     id="advanced_liveportrait",
     name="ComfyUI-AdvancedLivePortrait",
     author="PowerHouseMan",
-    repo="https://github.com/PowerHouseMan/ComfyUI-AdvancedLivePortrait",
-    folder_names=("comfyui-advancedliveportrait",),
     library_folder="LivePortrait",
     required_nodes=("AdvancedLivePortrait", "ExpressionEditor"),
     known_nodes=(
@@ -416,33 +420,23 @@ def _explain(
 
 def _explain_files(report: dict[str, Any], missing: list[dict[str, Any]], steps: list[str]) -> None:
     name, pack_id = report["name"], report["id"]
-    if report["weights_missing"]:
-        folder, files = report["weights_folder"], report["weights_missing"]
+    pickle = " (a pickle-format file: take it only from that source)"
+    kinds = (("weights", "weights", WEIGHTS_REPO, ""), ("detector", "face detector", DETECTOR_REPO, pickle))
+    for prefix, label, source, caution in kinds:
+        files = report[f"{prefix}_missing"]
+        if not files:
+            continue
+        folder = report[f"{prefix}_folder"]
         missing.append(
             {
                 "kind": "weights_missing",
                 "pack": pack_id,
                 "folder": folder,
                 "files": files,
-                "message": f"{name} weights missing in {folder}: {', '.join(files)}",
+                "message": f"{name} {label} missing in {folder}: {', '.join(files)}",
             }
         )
-        steps.append(f"Download {', '.join(files)} from {WEIGHTS_REPO} into {folder}.")
-    if report["detector_missing"]:
-        folder, files = report["detector_folder"], report["detector_missing"]
-        missing.append(
-            {
-                "kind": "weights_missing",
-                "pack": pack_id,
-                "folder": folder,
-                "files": files,
-                "message": f"{name} face detector missing in {folder}: {', '.join(files)}",
-            }
-        )
-        steps.append(
-            f"Download {', '.join(files)} from {DETECTOR_REPO} into {folder} (a pickle-format file: "
-            "take it only from that source)."
-        )
+        steps.append(f"Download {', '.join(files)} from {source} into {folder}{caution}.")
 
 
 def _attempt(reader: Callable[[], Any]) -> Any:
@@ -463,28 +457,19 @@ def _dedupe(folders: list[Path]) -> list[Path]:
 
 
 # -- production callables: the live ComfyUI, looked up at call time, never imported here -------------
-def _comfy_module(name: str) -> Any:
-    module = sys.modules.get(name)
-    if module is None:
-        raise AInfError(
-            ErrorCode.ENGINE_OFFLINE, f"ComfyUI is not running in this process ({name} not loaded)."
-        )
-    return module
-
-
 def _comfy_node_classes() -> set[str]:
-    return set(_comfy_module("nodes").NODE_CLASS_MAPPINGS)
+    return set(loaded_module("nodes").NODE_CLASS_MAPPINGS)
 
 
 def _comfy_custom_nodes_dirs() -> list[Path]:
-    return [Path(p) for p in _comfy_module("folder_paths").get_folder_paths("custom_nodes")]
+    return [Path(p) for p in loaded_module("folder_paths").get_folder_paths("custom_nodes")]
 
 
 def _comfy_dirs(kind: str) -> Folders:
     """The folders a pack reads `kind` weights from: `<models_dir>/<kind>`, then a registered `kind` path."""
 
     def folders() -> list[Path]:
-        folder_paths = _comfy_module("folder_paths")
+        folder_paths = loaded_module("folder_paths")
         out = [Path(folder_paths.models_dir) / kind]
         if kind in getattr(folder_paths, "folder_names_and_paths", {}):
             out.extend(Path(p) for p in folder_paths.get_folder_paths(kind)[:1])

@@ -128,7 +128,8 @@ def _gpu(stats: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # -- production readers: the live ComfyUI, never imported here ----------------------------------------
-def _loaded(name: str) -> Any:
+def loaded_module(name: str) -> Any:
+    """A module of the running ComfyUI by name; ENGINE_OFFLINE when ComfyUI is not running here."""
     module = sys.modules.get(name)
     if module is None:
         raise AInfError(
@@ -139,7 +140,7 @@ def _loaded(name: str) -> Any:
 
 def comfy_system_stats() -> dict[str, Any]:
     """The device, its VRAM and the torch version, as ComfyUI's /system_stats reports them."""
-    mm = _loaded("comfy.model_management")
+    mm = loaded_module("comfy.model_management")
     device = mm.get_torch_device()
     total, torch_total = mm.get_total_memory(device, torch_total_too=True)
     free, torch_free = mm.get_free_memory(device, torch_free_too=True)
@@ -157,14 +158,14 @@ def comfy_system_stats() -> dict[str, Any]:
 
 def comfy_model_counts() -> dict[str, int]:
     """How many model files ComfyUI lists per folder kind (the ones its loaders offer)."""
-    folder_paths = _loaded("folder_paths")
+    folder_paths = loaded_module("folder_paths")
     known = getattr(folder_paths, "folder_names_and_paths", {})
     return {f: len(folder_paths.get_filename_list(f)) for f in MODEL_FOLDERS if f in known}
 
 
 def comfy_queue_length() -> int:
     """Prompts queued or running on ComfyUI's queue."""
-    instance = getattr(getattr(_loaded("server"), "PromptServer", None), "instance", None)
+    instance = getattr(getattr(loaded_module("server"), "PromptServer", None), "instance", None)
     if instance is None:
         raise AInfError(
             ErrorCode.ENGINE_OFFLINE, "ComfyUI's server has not started (no PromptServer.instance)"

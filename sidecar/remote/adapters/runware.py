@@ -1,9 +1,9 @@
 """Runware through its task-array REST API: async submit → getResponse polling → download, balance, keys.
 
 Every call is a POST of a JSON array of tasks to `https://api.runware.ai/v1` with `Authorization: Bearer
-<key>`; answers are `{"data": [...], "errors": [...]}` scoped per task (providers.md §4 and §7).
+<key>`; answers are `{"data": [...], "errors": [...]}` scoped per task.
 
-Verified in this session (via the `search` tool and Runware's own SDK source):
+Sources (Runware's documentation and its own SDK source):
 - Error shape `{code, message, parameter, taskType, taskUUID, documentation}` and the REST statuses 400 /
   401 / 402 ("Your account balance is insufficient") / 403 / 429 / 5xx:
   https://runware.ai/docs/platform/errors. Capacity answers 429 / 503 / 504, all transient:
@@ -41,17 +41,17 @@ from __future__ import annotations
 
 import base64
 import logging
-import mimetypes
 import uuid
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
-from .base import RemoteAdapter, notify
-from .http_policy import poll_until, provider_reason
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
+from .control import OutputRef, Outputs, PollState, RemoteJob, Submitted
+from .http_policy import provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.runware")
 
@@ -84,17 +84,41 @@ def _invalid(field: str, message: str, **extra: Any) -> AInfError:
     return AInfError(ErrorCode.VALIDATION_ERROR, message, detail={"field": field, **extra})
 
 
-class RunwareAdapter(RemoteAdapter):
+@dataclass(frozen=True)
+class RunwareTask(RemoteJob):
+    """One async task, how many results it must yield and the result field holding their URLs."""
+
+    task: dict[str, Any]
+    expected: int
+    url_field: str
+
+
+@dataclass(frozen=True)
+class RunwareTaskRef(Submitted):
+    """A submitted task; `ready` holds its results when the submit answer already carried them all."""
+
+    expected: int
+    ready: tuple[dict[str, Any], ...] | None = None
+
+
+@dataclass(frozen=True)
+class RunwareDone:
+    """The succeeded result items of a task."""
+
+    items: tuple[dict[str, Any], ...]
+
+
+class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
     """Runware: FLUX images, Hailuo / Kling / Wan video and image upscaling, all as polled async tasks."""
 
     engine_id = "provider_runware"
     default_base_url = API_URL
     provider_name = "Runware"
 
-    def __init__(self, base_url: str | None = None, **settings: Any) -> None:
-        super().__init__(base_url, **settings)
-        # One host; the override (the emulator) may be given with or without the /v1 path.
-        self.api_url = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+    @property
+    def api_url(self) -> str:
+        """The one endpoint; an override (the emulator) may be given with or without the /v1 path."""
+        return self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
 
     # plumbing ------------------------------------------------------------------------------------
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -255,9 +279,11 @@ class RunwareAdapter(RemoteAdapter):
                 return str(self.field(mine[0] if mine else {}, "imageUUID", "upload"))
         raise AInfError(ErrorCode.CONTRACT_MISMATCH, detail={"engine": self.engine_id, "step": "upload"})
 
-    async def _image_ref(self, api_key: str, request: dict[str, Any], name: str = "image") -> str:
+    async def _image_ref(
+        self, api_key: str, request: dict[str, Any], control: RunControl, name: str = "image"
+    ) -> str:
         """An input image for a task: a URL / data URI / Runware UUID as given, bytes or a file uploaded."""
-        if request.get("resume_request_id"):
+        if control.resume_request_id:
             return ""  # a resumed task was submitted with its inputs already; nothing to upload again
         for key in (f"{name}_url", f"{name}_uuid"):
             value = request.get(key)
@@ -265,77 +291,51 @@ class RunwareAdapter(RemoteAdapter):
                 key.endswith("uuid") and _is_uuid(value)
             )):  # fmt: skip
                 return value
-        value = request.get(name)
-        if isinstance(value, (bytes, bytearray)):
-            data, content_type = bytes(value), str(request.get(f"{name}_content_type") or "image/png")
-        elif isinstance(value, (str, Path)) and value:
-            path = Path(value)
-            if not path.is_file():
-                raise AInfError(ErrorCode.FILE_NOT_FOUND, detail={"input": name, "file": path.name})
-            data, content_type = path.read_bytes(), mimetypes.guess_type(path.name)[0] or "image/png"
-        else:
+        local = local_input(request, name, "image/png", "image/png")
+        if local is None:
             raise _invalid(
                 name, f"Runware needs an input image (`{name}` as bytes or a file, or `{name}_url`)."
             )
+        data, content_type = local
         if not content_type.startswith("image/"):
             raise _invalid(name, "The input must be a PNG, JPG or WEBP image.", content_type=content_type)
         return await self.upload_image(api_key, data, content_type)
 
-    # the task runner -----------------------------------------------------------------------------
-    async def run_task(
-        self, api_key: str, task: dict[str, Any], request: dict[str, Any], expected: int = 1
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """Submit one async task (or resume one) and poll getResponse until `expected` results succeeded."""
-        should_cancel = request.get("should_cancel")
-        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
-        deadline = float(request.get("deadline_s") or self.deadline_s)
-        self.require_key(api_key)
-        label = str(task.get("model") or task["taskType"])
-        async with self.client_factory() as client:
-            resumed = request.get("resume_request_id")
-            done: list[dict[str, Any]] | None = None
-            if resumed:
-                task_uuid = str(resumed)
-                if not _is_uuid(task_uuid):
-                    raise _invalid("resume_request_id", "A Runware request id is a task UUID.")
-                log.info("runware %s: resuming task %s (no new submit)", label, task_uuid)
-            else:
-                task_uuid = str(task["taskUUID"])
-                items, errors, status = await self._post(client, api_key, [task], "submit")
-                if errors and all(e.get("code") == "conflictTaskUUID" for e in errors):
-                    # Our UUID is fresh, so a conflict means an earlier try of this same POST landed.
-                    log.info("runware %s: submit %s was already accepted; polling it", label, task_uuid)
-                elif errors:
-                    raise self._error_for(errors[0], status, "submit", task_uuid)
-                log.info("runware %s submitted as %s", label, task_uuid)
-                notify(request, "on_submit", task_uuid)
-                done = self._collect(items, task_uuid, expected, request)
+    # the task runner: the template's hooks --------------------------------------------------------
+    def resume(self, job: RunwareTask, request_id: str) -> RunwareTaskRef:
+        """A task submitted earlier, named by its task UUID."""
+        if not _is_uuid(request_id):
+            raise _invalid("resume_request_id", "A Runware request id is a task UUID.")
+        return RunwareTaskRef(request_id, job.expected)
 
-            async def check() -> list[dict[str, Any]] | None:
-                poll = {"taskType": "getResponse", "taskUUID": task_uuid}
-                items, errors, status = await self._post(client, api_key, [poll], "status")
-                mine = [e for e in errors if e.get("taskUUID") in (None, task_uuid)]
-                mine = mine or (errors if status >= 400 else [])
-                if mine:
-                    raise self._error_for(mine[0], status, "status", task_uuid)
-                return self._collect(items, task_uuid, expected, request)
+    async def submit(self, client: httpx.AsyncClient, api_key: str, job: RunwareTask) -> RunwareTaskRef:
+        """POST the task; a conflict on our fresh UUID means an earlier try of this same POST landed."""
+        task_uuid = str(job.task["taskUUID"])
+        items, errors, status = await self._post(client, api_key, [job.task], "submit")
+        if errors and all(e.get("code") == "conflictTaskUUID" for e in errors):
+            log.info("runware %s: submit %s was already accepted; polling it", job.model, task_uuid)
+        elif errors:
+            raise self._error_for(errors[0], status, "submit", task_uuid)
+        state = self._collect(items, task_uuid, job.expected)
+        ready = state.final.items if state.final is not None else None
+        return RunwareTaskRef(task_uuid, job.expected, ready)
 
-            async def cancel() -> bool:
-                log.info("runware %s: Runware documents no cancel; task %s may still run", label, task_uuid)
-                return False
+    async def poll(
+        self, client: httpx.AsyncClient, api_key: str, handle: RunwareTaskRef
+    ) -> PollState[RunwareDone]:
+        """getResponse for the task (no request when the submit answer already carried every result)."""
+        if handle.ready is not None:
+            return PollState(final=RunwareDone(handle.ready))
+        poll = {"taskType": "getResponse", "taskUUID": handle.request_id}
+        items, errors, status = await self._post(client, api_key, [poll], "status")
+        mine = [e for e in errors if e.get("taskUUID") in (None, handle.request_id)]
+        mine = mine or (errors if status >= 400 else [])
+        if mine:
+            raise self._error_for(mine[0], status, "status", handle.request_id)
+        return self._collect(items, handle.request_id, handle.expected)
 
-            if done is None:
-                done = await poll_until(
-                    check, interval_s=interval, deadline_s=deadline, should_cancel=should_cancel,
-                    cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
-                    request_id=task_uuid,
-                )  # fmt: skip
-        return task_uuid, done
-
-    def _collect(
-        self, items: list[dict[str, Any]], task_uuid: str, expected: int, request: dict[str, Any]
-    ) -> list[dict[str, Any]] | None:
-        """The finished results once `expected` succeeded; raises on an item with status `error`."""
+    def _collect(self, items: list[dict[str, Any]], task_uuid: str, expected: int) -> PollState[RunwareDone]:
+        """Done once `expected` results succeeded; raises on an item with status `error`."""
         mine = [i for i in items if i.get("taskUUID") in (None, task_uuid)]
         for item in mine:
             if item.get("status") == "error":
@@ -345,41 +345,48 @@ class RunwareAdapter(RemoteAdapter):
             i for i in mine if i.get("status") == "success" or any(k in i for k in ("imageURL", "videoURL"))
         ]
         if len(ready) >= expected:
-            return ready
-        if mine:
-            notify(request, "on_status", f"Runware: processing ({len(ready)}/{expected} ready)")
-        return None
+            return PollState(final=RunwareDone(tuple(ready)))
+        return PollState(status=f"Runware: processing ({len(ready)}/{expected} ready)" if mine else "")
 
-    def _finish(
-        self, model: str, task_uuid: str, items: list[dict[str, Any]], media: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        costs = [c for c in (_number(i.get("cost")) for i in items) if c is not None]
-        cost = round(sum(costs), 6) if costs else None
-        return self.result(model, task_uuid, media, cost, seed=items[0].get("seed"))
-
-    async def _download(self, items: list[dict[str, Any]], field: str, kind: str) -> list[dict[str, Any]]:
-        media = []
-        for item in items:
-            url = item.get(field)
-            if not isinstance(url, str):
+    async def outputs(
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        job: RunwareTask,
+        handle: RunwareTaskRef,
+        final: RunwareDone,
+    ) -> Outputs:
+        """The results' URLs (every image of an inference, the first of an upscale or video) and cost."""
+        items = final.items
+        if job.task["taskType"] == "imageInference" and all(i.get("NSFWContent") is True for i in items):
+            raise AInfError(
+                ErrorCode.SAFETY_FILTER,
+                "Runware's safety check flagged every image.",
+                detail={"engine": self.engine_id, "request_id": handle.request_id},
+            )
+        kept = items if job.task["taskType"] == "imageInference" else items[:1]
+        for item in kept:
+            if not isinstance(item.get(job.url_field), str):
                 raise AInfError(
                     ErrorCode.CONTRACT_MISMATCH,
-                    f"Runware's finished task has no `{field}`.",
+                    f"Runware's finished task has no `{job.url_field}`.",
                     detail={"engine": self.engine_id, "request_id": item.get("taskUUID")},
                 )
-            data, content_type = await self.fetch_media(url, kind)
-            media.append({"data": data, "content_type": content_type, "url": url})
-        return media
+        costs = [c for c in (_number(i.get("cost")) for i in items) if c is not None]
+        seed = items[0].get("seed")
+        return Outputs(
+            refs=tuple(OutputRef(item[job.url_field]) for item in kept),
+            cost=round(sum(costs), 6) if costs else None,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        )
 
     # capabilities --------------------------------------------------------------------------------
-    async def generate_image(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_image(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """FLUX text-to-image (`imageInference`); returns the decode-checked image bytes (all in `media`)."""
-        model = str(request.get("model") or FLUX_SCHNELL)
-        if model not in IMAGE_MODELS:
-            raise self._unsupported(f"image model {model[:80]}")
-        prompt = request.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
+        model = self.pick_model(request, FLUX_SCHNELL, IMAGE_MODELS, "image")
+        prompt = required_prompt(request)
         count = _int_in(request, "num_images", 1, 1, 20)
         task: dict[str, Any] = {
             "taskType": "imageInference", "taskUUID": str(uuid.uuid4()), "model": model,
@@ -401,16 +408,11 @@ class RunwareAdapter(RemoteAdapter):
                 task[field] = _int_in(request, name, 4, 1, 100)
             else:
                 task[field] = _float_in(request, name, 0.0, 50.0)
-        task_uuid, items = await self.run_task(api_key, task, request, count)
-        if all(item.get("NSFWContent") is True for item in items):
-            raise AInfError(
-                ErrorCode.SAFETY_FILTER,
-                "Runware's safety check flagged every image.",
-                detail={"engine": self.engine_id, "request_id": task_uuid},
-            )
-        return self._finish(model, task_uuid, items, await self._download(items, "imageURL", "image"))
+        return await self.run_job(api_key, RunwareTask(model, "image", task, count, "imageURL"), control)
 
-    async def upscale(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def upscale(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Upscale an image 2–4× (`imageUpscale`); bytes or files are uploaded first (`imageUpload`)."""
         factor = _int_in(request, "upscale_factor", 2, 2, 4)
         task: dict[str, Any] = {
@@ -418,17 +420,14 @@ class RunwareAdapter(RemoteAdapter):
             "outputType": "URL", "outputFormat": _format(request), "includeCost": True,
             "deliveryMethod": "async",
         }  # fmt: skip
-        task["inputImage"] = await self._image_ref(api_key, request)
-        task_uuid, items = await self.run_task(api_key, task, request, 1)
-        return self._finish(
-            UPSCALE_MODEL, task_uuid, items, await self._download(items[:1], "imageURL", "image")
-        )
+        task["inputImage"] = await self._image_ref(api_key, request, control)
+        return await self.run_job(api_key, RunwareTask(UPSCALE_MODEL, "image", task, 1, "imageURL"), control)
 
-    async def generate_video(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def generate_video(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Image-to-video (`videoInference`, async): Hailuo 02, Kling 3.0 Pro or Wan 2.7; MP4 bytes out."""
-        model = str(request.get("model") or HAILUO_02)
-        if model not in VIDEO_MODELS:
-            raise self._unsupported(f"video model {model[:80]}")
+        model = self.pick_model(request, HAILUO_02, VIDEO_MODELS, "video")
         prompt = str(request.get("prompt") or "").strip()
         if model == HAILUO_02 and not prompt:
             raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
@@ -448,10 +447,10 @@ class RunwareAdapter(RemoteAdapter):
             task["seed"] = seed
         has_image = any(request.get(k) for k in ("image", "image_url", "image_uuid"))
         if has_image:
-            frames = [{"image": await self._image_ref(api_key, request), "frame": "first"}]
+            frames = [{"image": await self._image_ref(api_key, request, control), "frame": "first"}]
             if any(request.get(k) for k in ("end_image", "end_image_url", "end_image_uuid")):
                 frames.append(
-                    {"image": await self._image_ref(api_key, request, "end_image"), "frame": "last"}
+                    {"image": await self._image_ref(api_key, request, control, "end_image"), "frame": "last"}
                 )
             task["inputs"] = {"frameImages": frames}
         elif request.get("width") and request.get("height"):
@@ -459,10 +458,9 @@ class RunwareAdapter(RemoteAdapter):
                 _int_in(request, "width", 0, 256, 4096),
                 _int_in(request, "height", 0, 256, 4096),
             )
-        elif not request.get("resume_request_id"):
+        elif not control.resume_request_id:
             raise _invalid("image", "Runware video needs a start image (`image`) or a `width` and `height`.")
-        task_uuid, items = await self.run_task(api_key, task, request, 1)
-        return self._finish(model, task_uuid, items, await self._download(items[:1], "videoURL", "video"))
+        return await self.run_job(api_key, RunwareTask(model, "video", task, 1, "videoURL"), control)
 
 
 def _is_uuid(value: str) -> bool:

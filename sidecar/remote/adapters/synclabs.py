@@ -1,6 +1,6 @@
 """Sync Labs (sync.so) lip-sync: submit → poll → download, key checks, cost estimate and recorded cost.
 
-Contract notes (see ../shared/reference/providers.md §5, §7), checked in this session with the `search` tool:
+Contract notes, from Sync's API reference and official SDK:
 
 - Create: `POST /v2/generate` with `x-api-key`; JSON `{model, input: [{type: "video", url}, {type: "audio",
   url}], options: {sync_mode, …}, webhookUrl?, outputFileName?}` (outputFileName: `[A-Za-z0-9_-]`, ≤ 255,
@@ -50,6 +50,7 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,9 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
-from .base import RemoteAdapter, notify
-from .http_policy import poll_until, provider_reason
+from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
+from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
+from .http_policy import provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.synclabs")
 
@@ -77,7 +79,21 @@ WAITING = ("PENDING", "PROCESSING")
 Upload = Callable[[bytes, str], Awaitable[str]]
 
 
-class SyncLabsAdapter(RemoteAdapter):
+@dataclass(frozen=True)
+class SyncGeneration(RemoteJob):
+    """One lip-sync generation: the request's parameters, turned into the submit at submit time."""
+
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SyncGenerationRef(Submitted):
+    """A generation Sync accepted and the URL that reports its status."""
+
+    status_url: str
+
+
+class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStatus]):
     """Sync Labs lip-sync (lipsync-2, lipsync-2-pro, sync-3, …) through POST /v2/generate and polling."""
 
     engine_id = "provider_synclabs"
@@ -128,14 +144,12 @@ class SyncLabsAdapter(RemoteAdapter):
                 detail=detail,
             )
         if status == 429:
-            raise AInfError(
-                ErrorCode.RATE_LIMITED,
-                f"Sync Labs is rate limiting this key (still 429 after {self.retry.max_attempts} attempts).",
-                remediation=[
+            raise self.rate_limited(
+                detail,
+                [
                     "Wait for your running Sync generations to finish (your plan caps how many run at once).",
                     "Or wait a minute: Sync allows 60 generation requests a minute.",
                 ],
-                detail=detail,
             )
         if status == 413 or code == "file_size_exceeds_plan_limit":
             raise AInfError(
@@ -146,11 +160,7 @@ class SyncLabsAdapter(RemoteAdapter):
         if status == 408:
             raise AInfError(ErrorCode.ENGINE_TIMEOUT, "Sync Labs timed out answering.", detail=detail)
         if status >= 500:
-            raise AInfError(
-                ErrorCode.ENGINE_OFFLINE,
-                f"Sync Labs kept failing (HTTP {status} after {self.retry.max_attempts} attempts).",
-                detail=detail,
-            )
+            raise self.kept_failing(status, detail)
         if status == 404 and what == "status":
             raise AInfError(
                 ErrorCode.EXECUTION_FAILED,
@@ -189,10 +199,7 @@ class SyncLabsAdapter(RemoteAdapter):
 
     # request building ----------------------------------------------------------------------------
     def _model(self, request: dict[str, Any]) -> str:
-        model = str(request.get("model") or LIPSYNC_2)
-        if model not in MODELS:
-            raise self._unsupported(f"lip-sync model {model[:80]}")
-        return model
+        return self.pick_model(request, LIPSYNC_2, MODELS, "lip-sync")
 
     def _options(self, request: dict[str, Any]) -> dict[str, Any]:
         mode = str(request.get("sync_mode") or DEFAULT_SYNC_MODE)
@@ -375,42 +382,45 @@ class SyncLabsAdapter(RemoteAdapter):
             detail={"engine": self.engine_id, "request_id": request_id},
         )
 
-    async def run_generation(self, api_key: str, model: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Submit (or resume), poll until a final status honouring `should_cancel`; the final status body."""
-        interval = float(request.get("poll_interval_s") or self.poll_interval_s)
-        deadline = float(request.get("deadline_s") or self.deadline_s)
-        async with self.client_factory() as client:
-            resumed = request.get("resume_request_id")
-            if resumed:
-                request_id = str(resumed)
-                log.info("Sync Labs %s: resuming generation %s (no new submit)", model, request_id)
-            else:
-                request_id = await self._submit(client, api_key, model, request)
-                log.info("Sync Labs %s submitted as %s", model, request_id)
-                notify(request, "on_submit", request_id)
-            status_url = f"{self.base_url}/v2/generate/{urllib.parse.quote(request_id, safe='')}"
+    # the generation: the template's hooks ---------------------------------------------------------
+    def resume(self, job: SyncGeneration, request_id: str) -> SyncGenerationRef:
+        """The status URL of a generation submitted earlier."""
+        return SyncGenerationRef(
+            request_id, f"{self.base_url}/v2/generate/{urllib.parse.quote(request_id, safe='')}"
+        )
 
-            async def check() -> dict[str, Any] | None:
-                response = await self.call(client, "GET", status_url, api_key)
-                self._raise_for(response, "status")
-                body = self.json_object(response, "status")
-                done = self._finished(body, request_id)
-                if done is None:
-                    notify(request, "on_status", f"Sync Labs: {str(body.get('status')).lower()}")
-                return done
+    async def submit(self, client: httpx.AsyncClient, api_key: str, job: SyncGeneration) -> SyncGenerationRef:
+        """POST /v2/generate (JSON or multipart), or the generation an unknown outcome named."""
+        return self.resume(job, await self._submit(client, api_key, job.model, job.request))
 
-            async def cancel() -> bool:
-                log.info("Sync Labs has no cancel API; generation %s may still run and be billed", request_id)
-                return False
+    async def poll(
+        self, client: httpx.AsyncClient, api_key: str, handle: SyncGenerationRef
+    ) -> PollState[FinalStatus]:
+        """PENDING / PROCESSING / COMPLETED; the other final statuses raised."""
+        response = await self.call(client, "GET", handle.status_url, api_key)
+        self._raise_for(response, "status")
+        body = self.json_object(response, "status")
+        done = self._finished(body, handle.request_id)
+        if done is None:
+            return PollState(status=f"Sync Labs: {str(body.get('status')).lower()}")
+        return PollState(final=FinalStatus(done))
 
-            final = await poll_until(
-                check, interval_s=interval, deadline_s=deadline, should_cancel=request.get("should_cancel"),
-                cancel=cancel, cancel_check_s=self.cancel_check_s, engine=self.engine_id,
-                request_id=request_id,
-            )  # fmt: skip
-            final["_request_id"] = request_id
-            final["_cost"] = await self._recorded_cost(client, api_key, status_url)
-            return final
+    async def outputs(
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        job: SyncGeneration,
+        handle: SyncGenerationRef,
+        final: FinalStatus,
+    ) -> Outputs:
+        """The tokenised output URL and the recorded cost, when Sync reports it complete."""
+        cost = await self._recorded_cost(client, api_key, handle.status_url)
+        duration = final.body.get("outputDuration")
+        return Outputs(
+            refs=(OutputRef(self.field(final.body, "outputUrl", "status")),),
+            cost=cost,
+            duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+        )
 
     async def _recorded_cost(self, client: httpx.AsyncClient, api_key: str, status_url: str) -> float | None:
         """The generation's recorded USD cost when Sync reports it complete; None otherwise (never raises)."""
@@ -427,20 +437,12 @@ class SyncLabsAdapter(RemoteAdapter):
             return None
 
     # capabilities --------------------------------------------------------------------------------
-    async def apply_lipsync(self, api_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def apply_lipsync(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
         """Lip-sync a video to an audio track; returns the MP4 bytes, request id and recorded cost."""
         model = self._model(request)
-        api_key = self.require_key(api_key)
-        final = await self.run_generation(api_key, model, request)
-        output_url = self.field(final, "outputUrl", "status")
-        data, content_type = await self.fetch_media(output_url, "video")
-        return self.result(
-            model,
-            final["_request_id"],
-            [{"data": data, "content_type": content_type, "url": output_url}],
-            final["_cost"],
-            output_duration=final.get("outputDuration"),
-        )
+        return await self.run_job(api_key, SyncGeneration(model, "video", request), control)
 
     async def estimate_cost(self, api_key: str, request: dict[str, Any]) -> float | None:
         """Sync's USD estimate for a lip-sync request with public URLs; None for local files or no number."""
