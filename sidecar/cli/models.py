@@ -14,6 +14,7 @@ from ..host import runtime
 from ..models.catalog import LICENSES, TYPE_FOLDERS
 from ..models.downloads import Download
 from ..models.service import DownloadModelRequest, ModelsService
+from .common import ProgressLines
 
 
 def _service(args: argparse.Namespace) -> ModelsService:
@@ -65,37 +66,15 @@ def cmd_models_add(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Bar:
-    """A tqdm byte progress bar (or JSON lines) fed from a Download."""
+class _Bar(ProgressLines):
+    """A byte progress bar (or JSON lines) fed from a Download."""
 
     def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        self.bar: Any = None
-        self.last: tuple[str, int] | None = None
+        super().__init__(as_json, unit="B", unit_scale=True, unit_divisor=1024)
 
     def __call__(self, download: Download) -> None:
         state = (download.state, download.bytes_done)
-        if state == self.last:
-            return
-        self.last = state
-        if self.as_json:
-            print(json.dumps({"event": "progress", **download.snapshot()}), flush=True)
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=download.total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr
-            )
-            self.bar.set_description_str(download.filename)
-        if download.total_bytes and self.bar.total != download.total_bytes:
-            self.bar.total = download.total_bytes
-        self.bar.n = download.bytes_done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.show(state, download.snapshot(), download.filename, download.bytes_done, download.total_bytes)
 
 
 def cmd_models_download(args: argparse.Namespace) -> int:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import AInfError, ErrorCode
 from ..remote.vault import ENV_NAMES, env_key_name
+from .client import SidecarClient
+from .common import emit, server
 
 
 def provider_id(name: str) -> str:
@@ -45,14 +47,8 @@ def read_key(pid: str, from_env: bool) -> str:
     return key
 
 
-def _server(args: argparse.Namespace):
-    from .main import _server as server
-
+def _server(args: argparse.Namespace) -> AbstractContextManager[SidecarClient]:
     return server(args.server, args.base_dir, getattr(args, "json", False))
-
-
-def _emit(data: Any, as_json: bool, text: str) -> None:
-    print(json.dumps(data) if as_json else text, flush=True)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -63,14 +59,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if args.action == "set":
             result = client.connect(pid, key or "")
             balance = "" if result["balance"] is None else f", balance {result['balance']}"
-            _emit(result, args.json, f"{pid}: connected (key {result['key']}{balance}). {result['message']}")
+            emit(result, args.json, f"{pid}: connected (key {result['key']}{balance}). {result['message']}")
             return 0
         if args.action == "test":
             result = client.test_provider(pid)
-            _emit(result, args.json, f"{pid}: {result['status']} — {result['message']}")
+            emit(result, args.json, f"{pid}: {result['status']} — {result['message']}")
             return 0 if result["ok"] else 1
         result = client.disconnect(pid)
-        _emit(result, args.json, f"{pid}: {result['message']}")
+        emit(result, args.json, f"{pid}: {result['message']}")
         return 0
 
 
@@ -79,7 +75,7 @@ def cmd_credits(args: argparse.Namespace) -> int:
     with _server(args) as client:
         data = client.set_budget(args.budget) if args.budget is not None else client.credits()
     spent = ", ".join(f"{k} {v}" for k, v in data["spent_by_provider"].items()) or "nothing yet"
-    _emit(data, args.json, f"available {data['available']}  pending {data['pending']}  spent: {spent}")
+    emit(data, args.json, f"available {data['available']}  pending {data['pending']}  spent: {spent}")
     return 0
 
 
@@ -106,7 +102,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Print the health matrix (engines, disk, GPU, data-dir permission)."""
     with _server(args) as client:
         health = client.healthcheck()
-    _emit(health, args.json, render_health(health))
+    emit(health, args.json, render_health(health))
     return 0 if health["ok"] else 1
 
 

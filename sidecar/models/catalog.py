@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from sqlalchemy import Boolean, Column, Float, String, Table, Text, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from ..core.errors import AInfError, ErrorCode
@@ -19,6 +19,7 @@ from ..core.netguard import check_url, redact_url
 from ..core.storage import metadata
 from ..jobs.presets import WorkflowPreset
 from .files import check_model_filename, is_pickle_name
+from .tables import custom_models
 
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog_data" / "models.json"
 FolderLookup = Callable[[str], list[Path]]
@@ -62,27 +63,6 @@ LICENSES: dict[str, bool | None] = {
 Tier = Literal["light", "standard", "heavy"]
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SLUG = re.compile(r"[^a-z0-9]+")
-
-custom_models = Table(
-    "ainf_custom_models",
-    metadata,
-    Column("id", String(120), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("fetch_url", Text, nullable=False),  # as given (it may carry a token); never answered or logged
-    Column("url", Text, nullable=False),  # redacted, what routes and logs show
-    Column("filename", String(200), nullable=False),
-    Column("license", String(64), nullable=False),
-    Column("sha256", String(64)),
-    Column("size_mb", Float),
-    Column("tags_json", Text, nullable=False, default="[]"),
-    Column("recommended_use", Text, nullable=False, default=""),
-    Column("hardware_notes", Text, nullable=False, default=""),
-    Column("acknowledge_unknown_license", Boolean, nullable=False, default=False),
-    Column("acknowledge_missing_checksum", Boolean, nullable=False, default=False),
-    Column("acknowledge_pickle", Boolean, nullable=False, default=False),
-    Column("created_at", Float, nullable=False),
-)
 
 
 def license_flags(license_id: str) -> list[str]:

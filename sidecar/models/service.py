@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, Float, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Engine
 
 from ..core.errors import AInfError, ErrorCode
 from ..core.netguard import Resolver
-from ..core.storage import metadata
 from .catalog import LICENSES, AddCustomModelRequest, FolderLookup, ModelCatalog, ModelEntry
-from .downloads import Download, Downloader, DownloadRequest
+from .downloads import Download, Downloader, DownloadRecords, DownloadRequest
 
 _SERVICE_LOCK = threading.Lock()
-model_downloads = Table(
-    "ainf_model_downloads",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("model_id", String(120), index=True),
-    Column("filename", String(200), nullable=False),
-    Column("url", Text, nullable=False),  # redacted
-    Column("dest", Text, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("bytes", Integer, nullable=False, default=0),
-    Column("total_bytes", Integer),
-    Column("error_json", Text),
-    Column("created_at", Float, nullable=False),
-    Column("started_at", Float),
-    Column("finished_at", Float),
-    Column("updated_at", Float, nullable=False),
-)
 
 
 class DownloadModelRequest(BaseModel):
@@ -75,15 +54,14 @@ class ModelsService:
         max_bytes: int | None = None,
         allowed_addresses: frozenset[str] = frozenset(),
     ) -> None:
-        self.engine = engine
-        metadata.create_all(engine, tables=[model_downloads])
+        self.records = DownloadRecords(engine)
         self.catalog = ModelCatalog(engine, folders, curated)
         self.downloader = Downloader(
             allow_local=allow_local,
             resolver=resolver,
             max_bytes=max_bytes,
             allowed_addresses=allowed_addresses,
-            on_change=self._record,
+            on_change=self.records.record,
         )
 
     @classmethod
@@ -165,35 +143,7 @@ class ModelsService:
         download = self.downloader.get(download_id)
         if download is not None:
             return download.snapshot()
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(model_downloads).where(model_downloads.c.id == download_id))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise AInfError(ErrorCode.DOWNLOAD_NOT_FOUND, f"No download {download_id!r}.")
-        state = row["state"]
-        if state in ("queued", "running"):  # left by a process that stopped; its part file is resumable
-            state = "failed"
-        total = row["total_bytes"]
-        return {
-            "download_id": row["id"],
-            "model_id": row["model_id"],
-            "filename": row["filename"],
-            "url": row["url"],
-            "state": state,
-            "progress": 1.0 if state == "completed" else (row["bytes"] / total if total else 0.0),
-            "bytes": row["bytes"],
-            "total_bytes": total,
-            "speed_bps": 0.0,
-            "resumed_from": 0,
-            "path": row["dest"] if state == "completed" else None,
-            "error": json.loads(row["error_json"]) if row["error_json"] else None,
-            "created_at": row["created_at"],
-            "started_at": row["started_at"],
-            "finished_at": row["finished_at"],
-        }
+        return self.records.snapshot(download_id)
 
     def cancel_download(self, download_id: str) -> dict[str, Any]:
         """Cancel a queued or running download (finished ones are answered as they are)."""
@@ -202,27 +152,3 @@ class ModelsService:
             return self.download_status(download_id)
         download.done_event.wait(5.0)
         return download.snapshot()
-
-    def _record(self, download: Download) -> None:
-        now = time.time()
-        values = {
-            "model_id": download.model_id,
-            "filename": download.filename,
-            "url": download.url,
-            "dest": str(download.dest),
-            "state": download.state,
-            "bytes": download.bytes_done,
-            "total_bytes": download.total_bytes,
-            "error_json": json.dumps(download.error) if download.error else None,
-            "started_at": download.started_at,
-            "finished_at": download.finished_at,
-            "updated_at": now,
-        }
-        with self.engine.begin() as conn:
-            changed = conn.execute(
-                update(model_downloads).where(model_downloads.c.id == download.id).values(**values)
-            ).rowcount
-            if not changed:
-                conn.execute(
-                    insert(model_downloads).values(id=download.id, created_at=download.created_at, **values)
-                )

@@ -1,0 +1,95 @@
+"""What several command modules share: stderr messages, error output, JSON lines and the server to talk to."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import AInfError
+from ..host import runtime
+from .client import SidecarClient
+
+
+def err(*parts: Any) -> None:
+    """Print a human message on stderr (stdout stays for results and JSON lines)."""
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    """Print a result as one JSON line, or as its text."""
+    print(json.dumps(data) if as_json else text, flush=True)
+
+
+def print_error(error: AInfError, as_json: bool) -> None:
+    """An error as a JSON `error` event on stdout, or as code, message and remediation on stderr."""
+    if as_json:
+        print(json.dumps({"event": "error", **error.to_dict()}), flush=True)
+        return
+    err(f"error {error.code}: {error.message}")
+    for step in error.remediation:
+        err(f"  -> {step}")
+    if error.detail:
+        err(f"  detail: {json.dumps(error.to_dict()['detail'], default=str)}")
+
+
+@contextmanager
+def server(url: str | None, base_dir: Path | None, quiet: bool) -> Iterator[SidecarClient]:
+    """A client for `url`, or for an ephemeral embedded server that is stopped afterwards."""
+    embedded = None
+    if url is None:
+        runtime.install(say=(lambda *_: None) if quiet else (lambda m: err(m)))
+        if not quiet:
+            err("Starting an embedded ComfyUI …")
+        embedded = runtime.start_server(runtime.free_port(), base_dir=base_dir)
+        url = embedded.url
+    client = SidecarClient(url)
+    try:
+        yield client
+    finally:
+        client.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+class ProgressLines:
+    """Progress as a tqdm bar on stderr or as JSON `progress` lines on stdout, skipping unchanged states."""
+
+    def __init__(self, as_json: bool, **bar_options: Any) -> None:
+        self.as_json = as_json
+        self.bar_options = bar_options
+        self.bar: Any = None
+        self.last: tuple[Any, ...] | None = None
+
+    def show(
+        self,
+        state: tuple[Any, ...],
+        event: dict[str, Any],
+        description: str,
+        done: float,
+        total: float | None,
+    ) -> None:
+        """Print `event` as a JSON line, or move the bar to `done` of `total`, unless `state` is unchanged."""
+        if state == self.last:
+            return
+        self.last = state
+        if self.as_json:
+            print(json.dumps({"event": "progress", **event}), flush=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=sys.stderr, **self.bar_options)
+        if total and self.bar.total != total:
+            self.bar.total = total
+        self.bar.set_description_str(description, refresh=False)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        """Close the bar, if one was drawn."""
+        if self.bar is not None:
+            self.bar.close()
