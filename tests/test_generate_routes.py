@@ -15,7 +15,6 @@ import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
 from ainfluencer.sidecar.http.routes import register_routes
-from ainfluencer.sidecar.models.catalog import ModelCatalog
 from aiohttp import web
 from conftest import EXAMPLES
 
@@ -54,9 +53,12 @@ def remote_sidecar(tmp_path: Path, host, fake_adapters, monkeypatch) -> Sidecar:
     """Real presets, test adapters and the model catalog as `comfy_entry` wires them; no model installed."""
     for name in ("KLING", "FAL", "RUNWARE", "SYNCLABS"):
         monkeypatch.delenv(f"AINFLUENCER_PROVIDER_{name}_API_KEY", raising=False)
-    sidecar = build_sidecar(host, tmp_path / "user", host.resolve_output, adapters=fake_adapters)
-    sidecar.pipeline.models = ModelCatalog(
-        sidecar.store.engine, lambda folder: [tmp_path / "models" / folder]
+    sidecar = build_sidecar(
+        host,
+        tmp_path / "user",
+        host.resolve_output,
+        model_folders=lambda folder: [tmp_path / "models" / folder],
+        adapters=fake_adapters,
     )
     for name, example in (
         ("portrait.png", "portrait.png"),

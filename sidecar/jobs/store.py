@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,14 @@ def sha256_file(path: Path) -> str:
 class JobStore:
     """Reads and writes jobs, artifacts and job logs; safe to call from any thread."""
 
-    def __init__(self, engine: Engine, data_dir: Path) -> None:
+    def __init__(
+        self, engine: Engine, data_dir: Path, final_hooks: Sequence[Callable[[str, str], None]] = ()
+    ) -> None:
         self.engine = engine
         self.data_dir = Path(data_dir)
         self._log_lock = threading.Lock()
         # called once per job with (job_id, final status) right after it became final (ledger post/void)
-        self.final_hooks: list[Callable[[str, str], None]] = []
+        self.final_hooks: tuple[Callable[[str, str], None], ...] = tuple(final_hooks)
 
     # -- jobs -------------------------------------------------------------------------------------
     def create(
