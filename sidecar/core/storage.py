@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,15 @@ job_prompts = Table(
     Column("resumes", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
 )
+
+
+def row_dict(row: Any, columns: tuple[str, ...], **renamed: str) -> dict[str, Any]:
+    """An answer from a result row: `columns` as they are, then `key=column` pairs; `*_json` ones parsed."""
+    fields = {**{column: column for column in columns}, **renamed}
+    return {
+        key: json.loads(row[column] or "{}") if column.endswith("_json") else row[column]
+        for key, column in fields.items()
+    }
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from ..core.errors import AInfError, ErrorCode, remediation_for
 from ..core.redact import redact_secrets
-from ..core.storage import artifacts, jobs
+from ..core.storage import artifacts, jobs, row_dict
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
@@ -280,17 +280,8 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def _artifact_dict(row: Any) -> dict[str, Any]:
-    return {
-        "kind": row["kind"],
-        "path": row["path"],
-        "filename": row["filename"],
-        "subfolder": row["subfolder"],
-        "type": row["folder_type"],
-        "node_id": row["node_id"],
-        "sha256": row["sha256"],
-        "size_bytes": row["size_bytes"],
-        "metadata": json.loads(row["metadata_json"] or "{}"),
-    }
+    columns = ("kind", "path", "filename", "subfolder", "node_id", "sha256", "size_bytes")
+    return row_dict(row, columns, type="folder_type", metadata="metadata_json")
 
 
 def _job_dict(row: Any, arts: list[dict[str, Any]]) -> dict[str, Any]:
