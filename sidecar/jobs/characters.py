@@ -1,4 +1,4 @@
-"""Characters (the seed's contract), their reference images and consent records, and run consent."""
+"""Characters (the v1 contract), their reference images and consent records, and run consent."""
 
 from __future__ import annotations
 
