@@ -8,7 +8,6 @@ import sys
 from .host.app import Sidecar, build_sidecar
 from .host.bridge import ComfyBridge
 from .http.routes import register_routes
-from .models.service import ModelsService
 
 log = logging.getLogger("ainfluencer")
 _sidecar: Sidecar | None = None
@@ -32,10 +31,10 @@ def install() -> Sidecar:
         bridge,
         bridge.user_dir,
         bridge.resolve_output,
+        model_folders=bridge.model_folders,  # its catalog lets DEPENDENCY_MISSING name the ids to download
         comfyui_version=version,
         install_hooks=bridge.install_hooks,  # before jobs are queued again to re-poll their remote requests
     )
-    sidecar.pipeline.models = ModelsService.for_sidecar(sidecar).catalog  # DEPENDENCY_MISSING names ids
     register_routes(bridge.server.routes, get_sidecar)
     _sidecar = sidecar
     log.info("ainfluencer: sidecar ready with %d preset(s)", len(sidecar.catalog.ids()))

@@ -1,4 +1,4 @@
-"""Remote presets over HTTP on a fake host: the key each one needs, the credits it holds, the seed's generate
+"""Remote presets over HTTP on a fake host: the key each one needs, the credits it holds, the v1 generate
 contract (`/generate/image|video`) and merged batch runs — over the real workflows/ folder.
 
 The sidecar is wired as the ComfyUI entry point wires it (test adapters for the four keyed providers, the
@@ -15,7 +15,6 @@ import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
 from ainfluencer.sidecar.http.routes import register_routes
-from ainfluencer.sidecar.models.catalog import ModelCatalog
 from aiohttp import web
 from conftest import EXAMPLES
 
@@ -54,9 +53,12 @@ def remote_sidecar(tmp_path: Path, host, fake_adapters, monkeypatch) -> Sidecar:
     """Real presets, test adapters and the model catalog as `comfy_entry` wires them; no model installed."""
     for name in ("KLING", "FAL", "RUNWARE", "SYNCLABS"):
         monkeypatch.delenv(f"AINFLUENCER_PROVIDER_{name}_API_KEY", raising=False)
-    sidecar = build_sidecar(host, tmp_path / "user", host.resolve_output, adapters=fake_adapters)
-    sidecar.pipeline.models = ModelCatalog(
-        sidecar.store.engine, lambda folder: [tmp_path / "models" / folder]
+    sidecar = build_sidecar(
+        host,
+        tmp_path / "user",
+        host.resolve_output,
+        model_folders=lambda folder: [tmp_path / "models" / folder],
+        adapters=fake_adapters,
     )
     for name, example in (
         ("portrait.png", "portrait.png"),
@@ -105,7 +107,7 @@ async def _assert_nothing_happened(api, sidecar: Sidecar, host, available: float
 
 
 def _assert_same_job(status: dict, started: dict) -> None:
-    """`GET /generate/{job_id}` answers the seed's shape for the job `POST /generate/…` started."""
+    """`GET /generate/{job_id}` answers the v1 generate shape for the job `POST /generate/…` started."""
     assert set(status) == set(started) == GENERATE_KEYS
     assert status == started
 
@@ -278,7 +280,7 @@ async def test_a_budget_below_the_price_is_insufficient_funds_with_nothing_queue
     await _assert_nothing_happened(api, remote_sidecar, host, available=price / 2)
 
 
-# 3. The seed's generate contract -------------------------------------------------------------------------
+# 3. The v1 generate contract -------------------------------------------------------------------------
 
 IMAGE = {"preset_id": "photoreal_portrait_v1", "prompt": "a woman reading by a window"}
 VIDEO = {"preset_id": "image_to_video_v1", "prompt": "she smiles"}

@@ -57,3 +57,19 @@ async def test_without_a_model_catalog_a_preset_needing_models_is_refused(tmp_pa
     with pytest.raises(AInfError) as info:
         await sidecar.pipeline.execute_preset(PRESET, RunRequest(inputs={"video": "a.mp4"}))
     assert info.value.code == ErrorCode.DEPENDENCY_MISSING
+
+
+def test_step_ids_parse_into_node_and_call_index_and_batch_runs_move_them_into_their_id_range():
+    from ainfluencer.sidecar.remote.steps import step_id_for
+    from ainfluencer.sidecar.runs.pipeline import offset_step
+    from ainfluencer.sidecar.runs.plan import StepPrice
+    from ainfluencer.sidecar.runs.step_ids import NodeStep, parse_step_id
+
+    assert parse_step_id(step_id_for("7")) == NodeStep("7", 0)
+    assert parse_step_id(step_id_for("7", 2)) == NodeStep("7", 2)
+    assert [parse_step_id(s) for s in ("run", "node:", "node:7#x")] == [None, None, None]
+    assert offset_step(StepPrice("node:7", 0.5, "provider_fal"), 1) == StepPrice(
+        "node:20007", 0.5, "provider_fal"
+    )
+    assert offset_step(StepPrice("node:7#1", 0.5, "provider_fal"), 0).step_id == "node:10007#1"
+    assert offset_step(StepPrice("run", 1.0, "local_comfy"), 3).step_id == "run"

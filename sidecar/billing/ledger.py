@@ -172,12 +172,6 @@ class CreditLedger:
             "unit": "credit (1 credit = 1 USD in the default cost table)",
         }
 
-    def check_balance(self, credits: float) -> bool:
-        """True when `credits` are available right now."""
-        with self.engine.connect() as conn:
-            acct = conn.execute(select(ledger_account).where(ledger_account.c.id == 1)).one()
-        return acct.available_milli >= to_milli(credits)
-
     def set_budget(self, credits: float) -> dict[str, Any]:
         """Set the available balance to `credits` (pending reservations stay); the change is kept."""
         amount = to_milli(credits)
@@ -198,6 +192,22 @@ class CreditLedger:
     @staticmethod
     def _pending_id(job_id: str, step_id: str) -> str:
         return f"{job_id}:{step_id}:reserve"
+
+    def _require_available(self, conn: Connection, amount: int, **detail: Any) -> None:
+        """INSUFFICIENT_FUNDS unless `amount` thousandths are available (checked inside the write)."""
+        acct = self._account(conn)
+        if acct.available_milli < amount:
+            raise AInfError(
+                ErrorCode.INSUFFICIENT_FUNDS,
+                f"This run needs {from_milli(amount)} credits; {from_milli(acct.available_milli)} are "
+                "available. Nothing was queued or charged.",
+                detail={
+                    "needed": from_milli(amount),
+                    "available": from_milli(acct.available_milli),
+                    "pending": from_milli(acct.pending_milli),
+                    **detail,
+                },
+            )
 
     def reserve(self, job_id: str, credits: float, engine: str, step_id: str = DEFAULT_STEP) -> str:
         """Hold `credits` for (job, step); INSUFFICIENT_FUNDS when they are not available. Idempotent."""
@@ -225,18 +235,7 @@ class CreditLedger:
                         detail={"job_id": job_id, "step_id": step_id},
                     )
                 return pending_id
-            acct = self._account(conn)
-            if acct.available_milli < amount:
-                raise AInfError(
-                    ErrorCode.INSUFFICIENT_FUNDS,
-                    f"This run needs {from_milli(amount)} credits; {from_milli(acct.available_milli)} are "
-                    "available. Nothing was queued or charged.",
-                    detail={
-                        "needed": from_milli(amount),
-                        "available": from_milli(acct.available_milli),
-                        "pending": from_milli(acct.pending_milli),
-                    },
-                )
+            self._require_available(conn, amount)
             self._insert(
                 conn,
                 id=pending_id,
@@ -253,19 +252,7 @@ class CreditLedger:
         """Hold credits for several (step_id, credits, engine) of one job at once: all or nothing."""
         total = sum(to_milli(credits) for _step, credits, _engine in steps)
         with self.engine.begin() as conn:
-            acct = self._account(conn)
-            if acct.available_milli < total:
-                raise AInfError(
-                    ErrorCode.INSUFFICIENT_FUNDS,
-                    f"This run needs {from_milli(total)} credits; {from_milli(acct.available_milli)} are "
-                    "available. Nothing was queued or charged.",
-                    detail={
-                        "needed": from_milli(total),
-                        "available": from_milli(acct.available_milli),
-                        "pending": from_milli(acct.pending_milli),
-                        "steps": [step for step, _c, _e in steps],
-                    },
-                )
+            self._require_available(conn, total, steps=[step for step, _c, _e in steps])
             for step_id, credits, engine in steps:
                 self._insert(
                     conn,
@@ -380,64 +367,6 @@ class CreditLedger:
             else:
                 counts["kept"] += 1
         return counts
-
-    # single-phase operations (the seed's names) ---------------------------------------------------
-    def deduct_credits(self, job_id: str, credits: float, engine: str, step_id: str = DEFAULT_STEP) -> bool:
-        """Charge at once without a reservation (INSUFFICIENT_FUNDS if short); once per (job, step)."""
-        amount = to_milli(credits)
-        try:
-            with self.engine.begin() as conn:
-                acct = self._account(conn)
-                if acct.available_milli < amount:
-                    raise AInfError(
-                        ErrorCode.INSUFFICIENT_FUNDS,
-                        detail={"needed": from_milli(amount), "available": from_milli(acct.available_milli)},
-                    )
-                self._insert(
-                    conn,
-                    id=f"{job_id}:{step_id}:single",
-                    kind="single",
-                    job_id=job_id,
-                    step_id=step_id,
-                    engine=engine,
-                    amount_milli=amount,
-                )
-                self._move(conn, -amount, 0)
-        except IntegrityError:
-            return False
-        return True
-
-    def refund_credits(self, job_id: str, credits: float, reason: str, step_id: str = DEFAULT_STEP) -> bool:
-        """Give back up to what (job, step) was charged; once per (job, step)."""
-        t = ledger_transfers
-        try:
-            with self.engine.begin() as conn:
-                charged = conn.execute(
-                    select(t.c.engine, t.c.amount_milli).where(
-                        t.c.job_id == job_id, t.c.step_id == step_id, t.c.kind.in_(("post", "single"))
-                    )
-                ).first()
-                if charged is None:
-                    raise AInfError(
-                        ErrorCode.VALIDATION_ERROR,
-                        "Nothing was charged for this job step.",
-                        detail={"job_id": job_id, "step_id": step_id},
-                    )
-                amount = min(to_milli(credits), charged.amount_milli)
-                self._insert(
-                    conn,
-                    id=f"{job_id}:{step_id}:refund",
-                    kind="refund",
-                    job_id=job_id,
-                    step_id=step_id,
-                    engine=charged.engine,
-                    amount_milli=amount,
-                    reason=reason[:500],
-                )
-                self._move(conn, amount, 0)
-        except IntegrityError:
-            return False
-        return True
 
     def transfers(self, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         """The ledger, newest first."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -24,10 +26,21 @@ from sqlalchemy.engine import Engine
 
 metadata = MetaData()
 
-jobs = Table(
+
+def keyed_table(name: str, key: str, key_length: int, *columns: Any) -> Table:
+    """A table of the store whose primary key is the one string column `key` of at most `key_length`."""
+    return Table(name, metadata, Column(key, String(key_length), primary_key=True), *columns)
+
+
+def numbered_table(name: str, *columns: Any) -> Table:
+    """A table of the store whose rows are numbered by an integer `id` the database assigns."""
+    return Table(name, metadata, Column("id", Integer, primary_key=True, autoincrement=True), *columns)
+
+
+jobs = keyed_table(
     "jobs",
-    metadata,
-    Column("job_id", String(64), primary_key=True),
+    "job_id",
+    64,
     Column("prompt_id", String(64), unique=True, index=True),
     Column("preset_id", String(200), index=True),
     Column("source", String(16), nullable=False),  # api | cli | editor
@@ -47,10 +60,8 @@ jobs = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-artifacts = Table(
+artifacts = numbered_table(
     "artifacts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", String(64), ForeignKey("jobs.job_id", ondelete="CASCADE"), index=True, nullable=False),
     Column("kind", String(16), nullable=False),  # video | image | audio | file
     Column("path", Text, nullable=False),
@@ -64,10 +75,10 @@ artifacts = Table(
     Column("created_at", Float, nullable=False),
 )
 
-providers = Table(
+providers = keyed_table(
     "providers",
-    metadata,
-    Column("provider_id", String(64), primary_key=True),
+    "provider_id",
+    64,
     Column("status", String(16), nullable=False),  # connected | not_connected | error
     Column("key_last4", String(8)),
     Column("key_source", String(8)),  # env | vault
@@ -90,10 +101,10 @@ ledger_account = Table(
 )
 
 # Immutable two-phase transfers: budget | pending | post | void | single | refund (amounts in 1/1000 credit).
-ledger_transfers = Table(
+ledger_transfers = keyed_table(
     "ledger_transfers",
-    metadata,
-    Column("id", String(200), primary_key=True),
+    "id",
+    200,
     Column("kind", String(8), nullable=False),
     Column("job_id", String(64), index=True),
     Column("step_id", String(64)),
@@ -123,10 +134,10 @@ Index(
     postgresql_where=ledger_transfers.c.kind == "pending",
 )
 
-characters = Table(
+characters = keyed_table(
     "characters",
-    metadata,
-    Column("character_id", String(64), primary_key=True),
+    "character_id",
+    64,
     Column("name", String(100), nullable=False),
     Column("description", String(1000), nullable=False, default=""),
     Column("avatar_url", String(2000)),
@@ -134,10 +145,8 @@ characters = Table(
     Column("created_at", Float, nullable=False, index=True),
 )
 
-character_references = Table(
+character_references = numbered_table(
     "character_references",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column(
         "character_id",
         String(64),
@@ -150,10 +159,10 @@ character_references = Table(
     Column("created_at", Float, nullable=False),
 )
 
-consents = Table(
+consents = keyed_table(
     "consents",
-    metadata,
-    Column("consent_id", String(64), primary_key=True),
+    "consent_id",
+    64,
     Column("character_id", String(64), index=True),
     Column("job_id", String(64), index=True),
     Column("confirmed_by", String(200), nullable=False),
@@ -192,6 +201,15 @@ job_prompts = Table(
     Column("resumes", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
 )
+
+
+def row_dict(row: Any, columns: tuple[str, ...], **renamed: str) -> dict[str, Any]:
+    """An answer from a result row: `columns` as they are, then `key=column` pairs; `*_json` ones parsed."""
+    fields = {**{column: column for column in columns}, **renamed}
+    return {
+        key: json.loads(row[column] or "{}") if column.endswith("_json") else row[column]
+        for key, column in fields.items()
+    }
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

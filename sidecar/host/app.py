@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from ..billing.ledger import CreditLedger
 from ..core.paths import PACK_ROOT, WORKFLOWS_DIR, data_dir
 from ..core.storage import open_database
 from ..jobs.characters import CharacterStore
 from ..jobs.presets import PresetCatalog
 from ..jobs.store import JobStore
+from ..models.catalog import FolderLookup
+from ..models.service import ModelsService
 from ..remote.adapters.base import EngineAdapter
 from ..remote.adapters.fal import FalAdapter
 from ..remote.adapters.kling import KlingAdapter
@@ -62,6 +66,7 @@ class Sidecar:
     data_dir: Path | None = None
     output_dir: Path | None = None
     remote: RemoteSteps | None = None
+    models_service: ModelsService | None = None  # None: built on first use (`ModelsService.for_sidecar`)
 
     def version_info(self) -> dict[str, Any]:
         """What `GET /ainfluencer/v1/version` answers."""
@@ -74,25 +79,8 @@ class Sidecar:
         }
 
 
-def build_sidecar(
-    host: ComfyHost,
-    user_dir: Path,
-    resolve_output: Any,
-    *,
-    workflows_dir: Path = WORKFLOWS_DIR,
-    engines: EngineAvailability | None = None,
-    costs: CostEstimator | None = None,
-    models: ModelRequirements | None = None,
-    comfyui_version: str | None = None,
-    adapters: list[EngineAdapter] | None = None,
-    install_hooks: Callable[[ExecutionTracker], None] | None = None,
-) -> Sidecar:
-    """Open the store, vault and ledger, settle what a crash left, load presets, wire the pipeline."""
-    recent_logs()  # the last log lines, redacted, for the diagnostics bundle
-    folder = data_dir(user_dir)
-    database = open_database(folder)
-    store = JobStore(database, folder)
-    vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
+def _registry(database: Engine, vault: KeyVault, adapters: list[EngineAdapter] | None) -> ProviderRegistry:
+    """The provider registry with the real adapters, the host's own engine inside ComfyUI, then `adapters`."""
     registry = ProviderRegistry(database, vault)
     for real in (  # real adapters first; ones passed in (tests) replace them
         FalAdapter(),
@@ -106,8 +94,36 @@ def build_sidecar(
         registry.register_provider(LocalComfyAdapter.from_comfy())
     for adapter in adapters or []:
         registry.register_provider(adapter)
+    return registry
+
+
+def build_sidecar(
+    host: ComfyHost,
+    user_dir: Path,
+    resolve_output: Any,
+    *,
+    workflows_dir: Path = WORKFLOWS_DIR,
+    engines: EngineAvailability | None = None,
+    costs: CostEstimator | None = None,
+    models: ModelRequirements | None = None,
+    model_folders: FolderLookup | None = None,
+    comfyui_version: str | None = None,
+    adapters: list[EngineAdapter] | None = None,
+    install_hooks: Callable[[ExecutionTracker], None] | None = None,
+) -> Sidecar:
+    """Open the store, vault and ledger, settle what a crash left, load presets, wire the pipeline.
+
+    `model_folders` (where the host keeps each model kind) builds the models service, whose catalog tells
+    the pipeline which required models are missing; `models` replaces that catalog.
+    """
+    recent_logs()  # the last log lines, redacted, for the diagnostics bundle
+    folder = data_dir(user_dir)
+    database = open_database(folder)
+    vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
+    registry = _registry(database, vault, adapters)
     ledger = CreditLedger(database, folder)
-    store.final_hooks.append(ledger.settle_job)  # post on completed; void on failed/cancelled/orphaned
+    # post on completed; void on failed/cancelled/orphaned
+    store = JobStore(database, folder, final_hooks=[ledger.settle_job])
     remote = RemoteSteps(database, registry, ledger, store)
     resumable = remote.resumable_jobs()
     orphans = store.fail_orphans(keep=set(resumable))
@@ -118,9 +134,12 @@ def build_sidecar(
         log.warning("ainfluencer: settled reservations left by a previous run: %s", settled)
     characters = CharacterStore(database, host.input_dir)
     catalog = PresetCatalog(workflows_dir)
-    tracker = ExecutionTracker(store, resolve_output)
-    tracker.save_prompt = remote.save_prompt
-    tracker.step_error = remote.step_error
+    tracker = ExecutionTracker(
+        store, resolve_output, save_prompt=remote.save_prompt, step_error=remote.step_error
+    )
+    models_service = ModelsService(database, model_folders) if model_folders is not None else None
+    if models is None and models_service is not None:
+        models = models_service.catalog  # DEPENDENCY_MISSING names the catalog ids to download
     pipeline = PipelineManager(
         catalog,
         store,
@@ -128,10 +147,10 @@ def build_sidecar(
         tracker,
         engines or registry,
         costs or ledger,
-        models,
-        ledger,
-        characters,
-        remote,
+        models=models,
+        credits=ledger,
+        consent_log=characters,
+        remote=remote,
     )
     if install_hooks is not None:
         install_hooks(tracker)
@@ -152,4 +171,5 @@ def build_sidecar(
         folder,
         getattr(host, "output_dir", None),
         remote,
+        models_service,
     )

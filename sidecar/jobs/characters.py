@@ -1,4 +1,4 @@
-"""Characters (the seed's contract), their reference images and consent records, and run consent."""
+"""Characters (the v1 contract), their reference images and consent records, and run consent."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.media import require_media
 from ..core.paths import resolve_inside
 from ..core.redact import redact_secrets
-from ..core.storage import character_references, characters, consents
+from ..core.storage import character_references, characters, consents, row_dict
 from .store import sha256_file
 
 MAX_METADATA_BYTES = 16_384
@@ -112,12 +112,12 @@ class CharacterStore:
                 .order_by(consents.c.created_at)
             ).mappings()
             return {
-                "id": row["character_id"],
-                "name": row["name"],
-                "description": row["description"],
-                "avatar_url": row["avatar_url"],
-                "metadata": json.loads(row["metadata_json"] or "{}"),
-                "created_at": row["created_at"],
+                **row_dict(
+                    row,
+                    ("name", "description", "avatar_url", "created_at"),
+                    id="character_id",
+                    metadata="metadata_json",
+                ),
                 "references": [
                     {"image": r["image"], "sha256": r["sha256"], "created_at": r["created_at"]} for r in refs
                 ],
@@ -214,12 +214,5 @@ class CharacterStore:
 
 
 def _consent_dict(row: Any) -> dict[str, Any]:
-    return {
-        "consent_id": row["consent_id"],
-        "character_id": row["character_id"],
-        "job_id": row["job_id"],
-        "confirmed_by": row["confirmed_by"],
-        "checklist": json.loads(row["checklist_json"] or "{}"),
-        "source": row["source"],
-        "confirmed_at": row["created_at"],
-    }
+    columns = ("consent_id", "character_id", "job_id", "confirmed_by", "source")
+    return row_dict(row, columns, checklist="checklist_json", confirmed_at="created_at")

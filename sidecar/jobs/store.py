@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from ..core.errors import AInfError, ErrorCode, remediation_for
 from ..core.redact import redact_secrets
-from ..core.storage import artifacts, jobs
+from ..core.storage import artifacts, jobs, row_dict
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
@@ -41,12 +41,14 @@ def sha256_file(path: Path) -> str:
 class JobStore:
     """Reads and writes jobs, artifacts and job logs; safe to call from any thread."""
 
-    def __init__(self, engine: Engine, data_dir: Path) -> None:
+    def __init__(
+        self, engine: Engine, data_dir: Path, final_hooks: Sequence[Callable[[str, str], None]] = ()
+    ) -> None:
         self.engine = engine
         self.data_dir = Path(data_dir)
         self._log_lock = threading.Lock()
         # called once per job with (job_id, final status) right after it became final (ledger post/void)
-        self.final_hooks: list[Callable[[str, str], None]] = []
+        self.final_hooks: tuple[Callable[[str, str], None], ...] = tuple(final_hooks)
 
     # -- jobs -------------------------------------------------------------------------------------
     def create(
@@ -278,17 +280,8 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def _artifact_dict(row: Any) -> dict[str, Any]:
-    return {
-        "kind": row["kind"],
-        "path": row["path"],
-        "filename": row["filename"],
-        "subfolder": row["subfolder"],
-        "type": row["folder_type"],
-        "node_id": row["node_id"],
-        "sha256": row["sha256"],
-        "size_bytes": row["size_bytes"],
-        "metadata": json.loads(row["metadata_json"] or "{}"),
-    }
+    columns = ("kind", "path", "filename", "subfolder", "node_id", "sha256", "size_bytes")
+    return row_dict(row, columns, type="folder_type", metadata="metadata_json")
 
 
 def _job_dict(row: Any, arts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""The seed's generate contract (`GenerateRequest` / `GenerateResponse`) mapped onto presets.
+"""The v1 generate contract (`GenerateRequest` / `GenerateResponse`) mapped onto presets.
 
-Field names, types and bounds follow the seed's `pipeline_contracts.py` (the AInfluencer backend this pack
+Field names, types and bounds follow `pipeline_contracts.py` (the AInfluencer backend this pack
 grew out of: github.com/pedrograd/AInfluencer, backend/app/models/pipeline_contracts.py, read 2026-11-26).
 A generate request names a preset; its prompt, negative prompt and identity references are bound to the
 preset inputs of those names, so `/generate/image` runs image presets and `/generate/video` video presets.
@@ -21,7 +21,7 @@ IDENTITY_INPUTS = ("identity_reference", "image")
 
 
 class GenerateRequest(BaseModel):
-    """Body of `POST /ainfluencer/v1/generate/image|video` (the seed's contract)."""
+    """Body of `POST /ainfluencer/v1/generate/image|video` (the v1 generate contract)."""
 
     model_config = ConfigDict(extra="forbid")
     preset_id: str = Field(..., min_length=1, description="Workflow preset identifier")
@@ -36,7 +36,7 @@ class GenerateRequest(BaseModel):
 
 
 class GenerateResponse(BaseModel):
-    """Answer of the generate routes (the seed's contract)."""
+    """Answer of the generate routes (the v1 generate contract)."""
 
     job_id: str
     status: Literal["queued", "running", "completed", "failed"]
@@ -101,7 +101,7 @@ def to_run_request(kind: str, body: GenerateRequest, pipeline: PipelineManager) 
 
 
 def response_for(job: dict[str, Any], estimate: float | None = None) -> GenerateResponse:
-    """A job record in the seed's response shape (`output_url` = ComfyUI's /view link of the last output)."""
+    """A job record in the v1 response shape (`output_url` = ComfyUI's /view link of the last output)."""
     status = job["status"] if job["status"] != "cancelled" else "failed"
     output_url = None
     finals = [a for a in job.get("artifacts") or [] if not (a.get("metadata") or {}).get("remote")]

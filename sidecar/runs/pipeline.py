@@ -17,8 +17,10 @@ from ..graph.convert import ui_to_api
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore
 from ..remote.engines import PROVIDER_NAMES
-from ..remote.steps import RemoteSteps
+from ..remote.steps import RemoteSteps, step_id_for
+from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
+from .step_ids import parse_step_id
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
@@ -26,21 +28,40 @@ MAX_BATCH = 16
 BATCH_ID_STRIDE = 10_000
 
 
+def batch_node_id(node_id: Any, item: int) -> str:
+    """The id node `node_id` of a preset's prompt gets in run `item` (from 0) of a batch."""
+    return str(int(node_id) + (item + 1) * BATCH_ID_STRIDE)
+
+
 def offset_prompt(prompt: dict[str, Any], item: int) -> dict[str, Any]:
     """A copy of an API prompt with every node id (and every link to one) moved to batch item `item`."""
-
-    def moved(node_id: Any) -> str:
-        return str(int(node_id) + (item + 1) * BATCH_ID_STRIDE)
-
     renamed: dict[str, Any] = {}
     for node_id, node in prompt.items():
         node = copy.deepcopy(node)
         for name, value in (node.get("inputs") or {}).items():
             is_link = isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
             if is_link and isinstance(value[0], str) and value[0] in prompt:
-                node["inputs"][name] = [moved(value[0]), value[1]]
-        renamed[moved(node_id)] = node
+                node["inputs"][name] = [batch_node_id(value[0], item), value[1]]
+        renamed[batch_node_id(node_id, item)] = node
     return renamed
+
+
+def offset_step(step: StepPrice, item: int) -> StepPrice:
+    """A remote step of a preset's prompt as it is named in run `item` of a batch."""
+    parsed = parse_step_id(step.step_id)
+    if parsed is None:  # a job-wide step keeps its name
+        return step
+    return step._replace(step_id=step_id_for(batch_node_id(parsed.node_id, item), parsed.index))
+
+
+def merge_runs(runs: list[RunPlan]) -> BatchPlan:
+    """One batch of runs: their prompts and remote steps moved into each run's id range, costs summed."""
+    prompt: dict[str, Any] = {}
+    steps: list[StepPrice] = []
+    for item, run in enumerate(runs):
+        prompt.update(offset_prompt(run.prompt, item))
+        steps += [offset_step(step, item) for step in run.steps]
+    return BatchPlan(tuple(runs), prompt, tuple(steps), round(sum(run.cost for run in runs), 3))
 
 
 class RunRequest(BaseModel):
@@ -267,19 +288,20 @@ class PipelineManager:
 
     def _plan_steps(
         self, manifest: WorkflowPreset, prompt: dict[str, Any], quality: str
-    ) -> list[tuple[str, float, str]]:
+    ) -> tuple[StepPrice, ...]:
         """The remote steps of a bound prompt with their prices (empty without remote nodes or a ledger)."""
         if self.remote is None:
-            return []
-        return self.remote.plan(prompt, quality, list(manifest.engine_preference))
+            return ()
+        planned = self.remote.plan(prompt, quality, list(manifest.engine_preference))
+        return tuple(StepPrice(*step) for step in planned)
 
-    def _price(self, manifest: WorkflowPreset, quality: str, steps: list[tuple[str, float, str]]) -> float:
+    def _price(self, manifest: WorkflowPreset, quality: str, steps: tuple[StepPrice, ...]) -> float:
         """Credits of a run: the sum of its remote steps when it has any, else the preset's cost-table row."""
         if steps:
-            return round(sum(credits for _s, credits, _e in steps), 3)
+            return round(sum(step.credits for step in steps), 3)
         return self.costs.estimate(manifest, quality)
 
-    def _prepare(self, preset_id: str, request: RunRequest, job_id: str) -> dict[str, Any]:
+    def _prepare(self, preset_id: str, request: RunRequest, job_id: str) -> RunPlan:
         """Bind, name outputs after the job, convert and price one run (writes nothing)."""
         variant, graph, checked = self.bind(preset_id, request)
         manifest = variant.manifest
@@ -292,43 +314,48 @@ class PipelineManager:
                 )
         prompt = ui_to_api(graph, defs)
         steps = self._plan_steps(manifest, prompt, quality)
-        return {
-            "variant": variant,
-            "manifest": manifest,
-            "graph": graph,
-            "checked": checked,
-            "quality": quality,
-            "prompt": prompt,
-            "steps": steps,
-            "cost": self._price(manifest, quality, steps),
-        }
+        return RunPlan(
+            preset_id=preset_id,
+            variant=variant,
+            graph=graph,
+            prompt=prompt,
+            inputs=checked,
+            requested_inputs=request.inputs,
+            quality=quality,
+            seed=request.seed,
+            consent_given=request.consent_given,
+            character_id=request.character_id,
+            steps=steps,
+            cost=self._price(manifest, quality, steps),
+        )
 
     def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
         """Credits, time and engine a run would use, before anything runs."""
         plan = self._prepare(preset_id, request, "job_estimate")
-        manifest, quality = plan["manifest"], plan["quality"]
         return {
-            "credits": plan["cost"],
-            "estimated_time_seconds": manifest.quality_levels[quality].estimated_time_seconds,
-            "engine": manifest.engine,
-            "steps": [{"step_id": s, "credits": c, "engine": e} for s, c, e in plan["steps"]],
+            "credits": plan.cost,
+            "estimated_time_seconds": plan.estimated_time_seconds,
+            "engine": plan.engine,
+            "steps": [step._asdict() for step in plan.steps],
         }
 
     # running -------------------------------------------------------------------------------------
-    def _reserve(self, job_id: str, manifest: WorkflowPreset, plan_steps: list, cost: float) -> bool:
+    def _reserve(self, job_id: str, plan: RunPlan | BatchPlan) -> bool:
         """Hold the run's credits before queueing (INSUFFICIENT_FUNDS: nothing recorded); True if held."""
-        if cost <= 0:
+        if plan.cost <= 0:
             return False
         if self.credits is None:
             raise AInfError(ErrorCode.DEPENDENCY_MISSING, "Paid runs need the credit ledger.")
-        if plan_steps and hasattr(self.credits, "reserve_steps"):
-            self.credits.reserve_steps(job_id, plan_steps)
+        if plan.steps:
+            self.credits.reserve_steps(job_id, list(plan.steps))
         else:
-            self.credits.reserve(job_id, cost, manifest.engine)
+            self.credits.reserve(job_id, plan.cost, plan.lead.engine)
         return True
 
-    def _release(self, job_id: str, plan_steps: list, reason: str) -> None:
-        for step_id in [s for s, _c, _e in plan_steps] or ["run"]:
+    def _release(self, job_id: str, plan: RunPlan | BatchPlan, reason: str) -> None:
+        if self.credits is None:  # nothing was reserved without a ledger
+            return
+        for step_id in [step.step_id for step in plan.steps] or ["run"]:
             self.credits.void(job_id, step_id, reason=reason)
 
     async def execute_preset(
@@ -337,11 +364,7 @@ class PipelineManager:
         """Validate, bind, convert, validate with ComfyUI, record and queue; returns the job summary."""
         job_id = f"job_{uuid.uuid4().hex}"
         plan = self._prepare(preset_id, request, job_id)
-        prompt_id = str(uuid.uuid4())
-        outputs, _node_errors = await self.host.validate(prompt_id, plan["prompt"])
-        return self._record_and_queue(
-            job_id, preset_id, [request], [plan], plan["prompt"], prompt_id, outputs, source
-        )
+        return await self._validate_record_and_queue(job_id, plan, source)
 
     async def execute_batch(
         self, preset_id: str, requests: list[RunRequest], source: str = "api"
@@ -358,72 +381,42 @@ class PipelineManager:
                 detail={"runs": len(requests), "max": MAX_BATCH},
             )
         job_id = f"job_{uuid.uuid4().hex}"
-        plans = [self._prepare(preset_id, r, job_id) for r in requests]
-        merged: dict[str, Any] = {}
-        steps: list[tuple[str, float, str]] = []
-        for item, plan in enumerate(plans):
-            renamed = offset_prompt(plan["prompt"], item)
-            merged.update(renamed)
-            steps += [
-                (f"node:{int(s.removeprefix('node:')) + (item + 1) * BATCH_ID_STRIDE}", c, e)
-                for s, c, e in plan["steps"]
-            ]
-        merged_plan = {**plans[0], "steps": steps, "cost": round(sum(p["cost"] for p in plans), 3)}
-        prompt_id = str(uuid.uuid4())
-        outputs, _node_errors = await self.host.validate(prompt_id, merged)
-        summary = self._record_and_queue(
-            job_id, preset_id, requests, [merged_plan], merged, prompt_id, outputs, source, batch=len(plans)
-        )
-        return {**summary, "items": len(plans)}
+        batch = merge_runs([self._prepare(preset_id, r, job_id) for r in requests])
+        summary = await self._validate_record_and_queue(job_id, batch, source)
+        return {**summary, "items": len(batch.runs)}
 
-    def _record_and_queue(
-        self,
-        job_id: str,
-        preset_id: str,
-        requests: list[RunRequest],
-        plans: list[dict[str, Any]],
-        prompt: dict[str, Any],
-        prompt_id: str,
-        outputs: list[str],
-        source: str,
-        batch: int = 0,
+    async def _validate_record_and_queue(
+        self, job_id: str, plan: RunPlan | BatchPlan, source: str
     ) -> dict[str, Any]:
-        plan, request = plans[0], requests[0]
-        manifest, quality, cost = plan["manifest"], plan["quality"], plan["cost"]
-        reserved = self._reserve(job_id, manifest, plan["steps"], cost)
+        """Let ComfyUI validate the prompt, then reserve, record the job and queue it."""
+        prompt_id = str(uuid.uuid4())
+        outputs, _node_errors = await self.host.validate(prompt_id, plan.prompt)
+        lead = plan.lead
+        reserved = self._reserve(job_id, plan)
         try:
             consent_id = None
-            if request.consent_given and self.consent_log is not None:
-                consent_id = self.consent_log.record_run_consent(job_id, request.character_id, source)
-            inputs: dict[str, Any] = {
-                **plan["checked"],
-                "quality_level": quality,
-                "seed": request.seed,
-                "character_id": request.character_id,
-                "consent_id": consent_id,
-            }
-            if batch:
-                inputs = {"batch": [r.inputs for r in requests], "quality_level": quality}
+            if lead.consent_given and self.consent_log is not None:
+                consent_id = self.consent_log.record_run_consent(job_id, lead.character_id, source)
             self.store.create(
                 job_id=job_id,
                 source=source,
-                preset_id=preset_id,
-                inputs=inputs,
-                quality_level=quality,
-                engine=manifest.engine,
+                preset_id=lead.preset_id,
+                inputs=plan.job_inputs(consent_id),
+                quality_level=lead.quality,
+                engine=lead.engine,
                 prompt_id=prompt_id,
-                consent_given=request.consent_given,
-                credit_cost=cost,
+                consent_given=lead.consent_given,
+                credit_cost=plan.cost,
             )
-            extra = {"extra_pnginfo": {"workflow": plan["graph"]}}
+            extra = {"extra_pnginfo": {"workflow": lead.graph}}
             if self.remote is not None:
-                self.remote.save_prompt(job_id, prompt, extra, outputs)
+                self.remote.save_prompt(job_id, plan.prompt, extra, outputs)
         except Exception:
             if reserved:
-                self._release(job_id, plan["steps"], "the job could not be recorded")
+                self._release(job_id, plan, "the job could not be recorded")
             raise
         try:
-            self.host.enqueue(prompt_id, prompt, extra, outputs)
+            self.host.enqueue(prompt_id, plan.prompt, extra, outputs)
         except Exception as exc:
             error = AInfError(ErrorCode.ENGINE_OFFLINE, "ComfyUI did not accept the job.", detail=str(exc))
             self.store.finish(job_id, "failed", error)
@@ -431,8 +424,8 @@ class PipelineManager:
         return {
             "job_id": job_id,
             "status": QUEUED,
-            "preset_id": preset_id,
-            "estimated_time_seconds": manifest.quality_levels[quality].estimated_time_seconds,
+            "preset_id": lead.preset_id,
+            "estimated_time_seconds": lead.estimated_time_seconds,
         }
 
     def get_job_status(self, job_id: str) -> dict[str, Any]:

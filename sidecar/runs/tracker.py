@@ -43,19 +43,26 @@ def holds_pack_nodes(prompt: dict[str, Any]) -> bool:
 class ExecutionTracker:
     """Receives queue and execution events (from `comfy_bridge`) and updates the job store."""
 
-    def __init__(self, store: JobStore, resolve_output: Callable[[str, str, str], Path | None]) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        resolve_output: Callable[[str, str, str], Path | None],
+        *,
+        save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None,
+        step_error: Callable[[str, str], AInfError | None] | None = None,
+    ) -> None:
         self.store = store
         self.resolve_output = resolve_output  # (filename, subfolder, type) -> path inside ComfyUI's folders
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         # keeps an editor job's prompt so it can be queued again after a restart (RemoteSteps.save_prompt)
-        self.save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None
+        self.save_prompt = save_prompt
         # ComfyUI's interrupt (set by comfy_bridge); re-sent while a cancelled prompt still reports progress,
         # because ComfyUI clears the interrupt flag when it starts executing a prompt
         self.interrupt: Callable[[], None] | None = None
         # the taxonomy error a remote node failed with (RemoteSteps.step_error), kept as the job's error
-        self.step_error: Callable[[str, str], AInfError | None] | None = None
+        self.step_error = step_error
 
     # queue hooks ---------------------------------------------------------------------------------
     def on_queued(
