@@ -8,18 +8,23 @@ hook also honours interrupts. Imported only inside ComfyUI.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import comfy.model_management
-import comfy.utils
 import folder_paths
 import torch
 from comfy_api.latest import InputImpl, io, ui
 
+from .node_helpers import (
+    check_choice,
+    device,
+    float_input,
+    progress_callback,
+    run_on_device,
+    stream_video,
+    video_path,
+)
 from .polish.deflicker import deflicker_frames, deflicker_video
 from .polish.interpolate import PRESETS as FLOW_PRESETS
 from .polish.interpolate import interpolate_frames, interpolate_video
@@ -41,39 +46,6 @@ CATEGORY = "AInfluencer/polish"
 NO_MODEL = "none (weight-free)"
 SCALES = ["2x", "4x"]
 FLOW_QUALITY = list(FLOW_PRESETS)
-
-
-def _progress() -> Callable[[int, int], None]:
-    """An ``on_chunk(done, total)`` callback driving a ProgressBar (whose hook checks interrupts)."""
-    bar: comfy.utils.ProgressBar | None = None
-
-    def on_chunk(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = comfy.utils.ProgressBar(total)
-        bar.update_absolute(done, total)
-
-    return on_chunk
-
-
-def _source_path(video: Any) -> Path:
-    """A file path for a VIDEO input: its own file, or the video saved to the temp folder first."""
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
-    if isinstance(source, str) and os.path.isfile(source):
-        return Path(source)
-    path = _temp_path("source")
-    video.save_to(str(path))
-    return path
-
-
-def _temp_path(tag: str) -> Path:
-    folder = Path(folder_paths.get_temp_directory()) / "ainfluencer"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{tag}_{uuid.uuid4().hex[:12]}.mp4"
-
-
-def _device() -> torch.device:
-    return comfy.model_management.get_torch_device()
 
 
 def _upscale_model_names() -> list[str]:
@@ -102,26 +74,19 @@ def _deflicker_inputs() -> list[io.Input]:
             max=129,
             tooltip="Frames in the centred averaging window (ffmpeg's deflicker uses 5, look-ahead only).",
         ),
-        io.Float.Input(
-            "strength",
-            default=1.0,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            tooltip="0 = untouched, 1 = full correction.",
-        ),
+        float_input("strength", 1.0, 0.0, 1.0, 0.01, "0 = untouched, 1 = full correction."),
         io.Boolean.Input(
             "colour",
             default=False,
             tooltip="Stabilise each colour channel (colour flicker), not only brightness.",
         ),
-        io.Float.Input(
+        float_input(
             "cut_threshold",
-            default=0.2,
-            min=0.05,
-            max=1.0,
-            step=0.01,
-            tooltip="Scene-cut sensitivity: the window resets at cuts so shots never bleed into each other.",
+            0.2,
+            0.05,
+            1.0,
+            0.01,
+            "Scene-cut sensitivity: the window resets at cuts so shots never bleed into each other.",
         ),
     ]
 
@@ -129,22 +94,8 @@ def _deflicker_inputs() -> list[io.Input]:
 def _upscale_inputs() -> list[io.Input]:
     return [
         io.Combo.Input("scale", options=SCALES, default="2x", tooltip="Output size factor."),
-        io.Float.Input(
-            "denoise",
-            default=0.3,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            tooltip="Edge-preserving denoise before upscaling.",
-        ),
-        io.Float.Input(
-            "sharpen",
-            default=0.4,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            tooltip="Edge-aware sharpening after upscaling.",
-        ),
+        float_input("denoise", 0.3, 0.0, 1.0, 0.01, "Edge-preserving denoise before upscaling."),
+        float_input("sharpen", 0.4, 0.0, 1.0, 0.01, "Edge-aware sharpening after upscaling."),
         io.Combo.Input(
             "upscale_model",
             options=_upscale_model_names(),
@@ -160,12 +111,6 @@ def _upscale_inputs() -> list[io.Input]:
             tooltip="Tile edge in input pixels (bounds memory).",
         ),
     ]
-
-
-def _check_choice(name: str, value: str | None, options: list[str]) -> bool | str:
-    if value is None or value in options:
-        return True
-    return f"{name} must be one of {', '.join(options)}, not {value!r}."
 
 
 class DeflickerVideoNode(io.ComfyNode):
@@ -191,17 +136,7 @@ class DeflickerVideoNode(io.ComfyNode):
         cls, video: Any, window_size: int, strength: float, colour: bool, cut_threshold: float
     ) -> io.NodeOutput:
         """Stream the clip through the deflicker into a temp MP4."""
-        out = deflicker_video(
-            _source_path(video),
-            _temp_path("deflicker"),
-            window_size,
-            strength,
-            colour,
-            cut_threshold,
-            device=_device(),
-            on_chunk=_progress(),
-        )
-        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+        return stream_video(deflicker_video, video, "deflicker", window_size, strength, colour, cut_threshold)
 
 
 class DeflickerImagesNode(io.ComfyNode):
@@ -224,11 +159,9 @@ class DeflickerImagesNode(io.ComfyNode):
         cls, images: torch.Tensor, window_size: int, strength: float, colour: bool, cut_threshold: float
     ) -> io.NodeOutput:
         """Deflicker the batch on the torch device."""
-        bar = _progress()
-        bar(0, 1)
-        result = deflicker_frames(images.to(_device()), window_size, strength, colour, cut_threshold)
-        bar(1, 1)
-        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+        return io.NodeOutput(
+            run_on_device(images, lambda x: deflicker_frames(x, window_size, strength, colour, cut_threshold))
+        )
 
 
 class UpscaleImageNode(io.ComfyNode):
@@ -249,10 +182,10 @@ class UpscaleImageNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, scale: str | None = None, upscale_model: str | None = None) -> bool | str:
         """Re-check the combos (V3 combos skip core's list check)."""
-        checked = _check_choice("scale", scale, SCALES)
+        checked = check_choice("scale", scale, SCALES)
         if checked is not True:
             return checked
-        return _check_choice("upscale_model", upscale_model, _upscale_model_names())
+        return check_choice("upscale_model", upscale_model, _upscale_model_names())
 
     @classmethod
     def execute(
@@ -267,13 +200,13 @@ class UpscaleImageNode(io.ComfyNode):
         """Upscale tile by tile on the torch device."""
         model = _load_upscale_model(upscale_model)
         result = upscale_images(
-            images.to(_device()),
+            images.to(device()),
             _scale(scale),
             denoise,
             sharpen,
             model=model,
             tile=tile_size,
-            on_tile=_progress(),
+            on_tile=progress_callback(),
         )
         return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
 
@@ -306,18 +239,10 @@ class UpscaleVideoNode(io.ComfyNode):
         cls, video: Any, scale: str, denoise: float, sharpen: float, upscale_model: str, tile_size: int
     ) -> io.NodeOutput:
         """Upscale the clip chunk by chunk into a temp MP4."""
-        out = upscale_video(
-            _source_path(video),
-            _temp_path("upscale"),
-            _scale(scale),
-            denoise,
-            sharpen,
-            model=_load_upscale_model(upscale_model),
-            tile=tile_size,
-            device=_device(),
-            on_chunk=_progress(),
+        model = _load_upscale_model(upscale_model)
+        return stream_video(
+            upscale_video, video, "upscale", _scale(scale), denoise, sharpen, model=model, tile=tile_size
         )
-        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
 
 
 def _interpolate_inputs() -> list[io.Input]:
@@ -359,21 +284,14 @@ class InterpolateVideoNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, flow_quality: str | None = None) -> bool | str:
         """Re-check the combo (V3 combos skip core's list check)."""
-        return _check_choice("flow_quality", flow_quality, FLOW_QUALITY)
+        return check_choice("flow_quality", flow_quality, FLOW_QUALITY)
 
     @classmethod
     def execute(cls, video: Any, multiplier: int, flow_quality: str) -> io.NodeOutput:
         """Interpolate chunk by chunk into a temp MP4 (or pass the clip through at multiplier 1)."""
         if multiplier == 1:
             return io.NodeOutput(video)
-        out = interpolate_video(
-            _source_path(video),
-            _temp_path("interpolate"),
-            flow_quality,
-            device=_device(),
-            on_chunk=_progress(),
-        )
-        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+        return stream_video(interpolate_video, video, "interpolate", flow_quality)
 
 
 class InterpolateImagesNode(io.ComfyNode):
@@ -394,18 +312,14 @@ class InterpolateImagesNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, flow_quality: str | None = None) -> bool | str:
         """Re-check the combo (V3 combos skip core's list check)."""
-        return _check_choice("flow_quality", flow_quality, FLOW_QUALITY)
+        return check_choice("flow_quality", flow_quality, FLOW_QUALITY)
 
     @classmethod
     def execute(cls, images: torch.Tensor, multiplier: int, flow_quality: str) -> io.NodeOutput:
         """Interpolate the batch."""
         if multiplier == 1:
             return io.NodeOutput(images)
-        bar = _progress()
-        bar(0, 1)
-        result = interpolate_frames(images.to(_device()), flow_quality)
-        bar(1, 1)
-        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+        return io.NodeOutput(run_on_device(images, lambda x: interpolate_frames(x, flow_quality)))
 
 
 class SocialExportNode(io.ComfyNode):
@@ -434,14 +348,7 @@ class SocialExportNode(io.ComfyNode):
                     default="blur",
                     tooltip="blur: blurred fill behind; crop: fill the frame; pad: black bars.",
                 ),
-                io.Float.Input(
-                    "fps",
-                    default=0.0,
-                    min=0.0,
-                    max=60.0,
-                    step=0.001,
-                    tooltip="Output frame rate; 0 keeps the source.",
-                ),
+                float_input("fps", 0.0, 0.0, 60.0, 0.001, "Output frame rate; 0 keeps the source."),
                 io.Int.Input(
                     "crf", default=20, min=12, max=32, tooltip="H.264 quality (lower = larger, better)."
                 ),
@@ -455,10 +362,10 @@ class SocialExportNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, platform: str | None = None, fit: str | None = None) -> bool | str:
         """Re-check the combos (V3 combos skip core's list check)."""
-        checked = _check_choice("platform", platform, list(PLATFORMS))
+        checked = check_choice("platform", platform, list(PLATFORMS))
         if checked is not True:
             return checked
-        return _check_choice("fit", fit, list(FIT_MODES))
+        return check_choice("fit", fit, list(FIT_MODES))
 
     @classmethod
     def execute(
@@ -471,14 +378,14 @@ class SocialExportNode(io.ComfyNode):
         )
         name = f"{filename}_{counter:05}_.mp4"
         report = export_social(
-            _source_path(video),
+            video_path(video),
             Path(folder) / name,
             platform,
             fit,
             fps=fps,
             crf=crf,
-            device=_device(),
-            on_chunk=_progress(),
+            device=device(),
+            on_chunk=progress_callback(),
         )
         return io.NodeOutput(
             InputImpl.VideoFromFile(str(report.path)),
