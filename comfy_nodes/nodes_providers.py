@@ -10,16 +10,9 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..sidecar.remote.adapters import fal, kling, runware, synclabs
-from .nodes_remote import (
-    _NO_KEY_NOTE,
-    _audio_bytes,
-    _audio_input,
-    _images,
-    _prompt,
-    _seed,
-    _video,
-    _video_bytes,
-)
+from .node_helpers import video_bytes
+from .nodes_audio import speech_input, speech_wav
+from .nodes_remote import _NO_KEY_NOTE, _images, _prompt, _seed, _video
 from .remote_call import RemoteCall
 from .remote_media import image_to_png
 
@@ -248,7 +241,7 @@ class SyncLipSyncNode(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        """Video, audio file, model, sync mode, temperature → VIDEO."""
+        """Video, AUDIO, model, sync mode, temperature → VIDEO."""
         return io.Schema(
             node_id="AInfluencerSyncLipSync",
             display_name="AInfluencer Sync Labs Lip-Sync",
@@ -257,7 +250,7 @@ class SyncLipSyncNode(io.ComfyNode):
             + _NO_KEY_NOTE,
             inputs=[
                 io.Video.Input("video"),
-                _audio_input(),
+                speech_input(),
                 io.Combo.Input("model", options=list(synclabs.MODELS), default=synclabs.LIPSYNC_2),
                 io.Combo.Input(
                     "sync_mode",
@@ -281,8 +274,8 @@ class SyncLipSyncNode(io.ComfyNode):
     async def execute(cls, video, audio, model, sync_mode, temperature) -> io.NodeOutput:
         """Lip-sync on Sync Labs and return the clip."""
         call = RemoteCall("lipsync", "provider_synclabs")
-        audio_data, audio_type = _audio_bytes(audio)
-        request = {"model": model, "video": _video_bytes(video), "video_content_type": "video/mp4",
+        audio_data, audio_type = speech_wav(audio)
+        request = {"model": model, "video": video_bytes(video), "video_content_type": "video/mp4",
                    "audio": audio_data, "audio_content_type": audio_type, "sync_mode": sync_mode,
                    "temperature": temperature}  # fmt: skip
         return io.NodeOutput(await _video(call, request, model))

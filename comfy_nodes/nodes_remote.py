@@ -8,16 +8,15 @@ Imported only inside ComfyUI.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import folder_paths
 import torch
 from comfy_api.latest import InputImpl, io
 
-from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.remote import capabilities as cap
 from ..sidecar.remote.engines import CAPABILITIES
+from .node_helpers import video_bytes
+from .nodes_audio import speech_input, speech_wav
 from .remote_call import RemoteCall
 from .remote_media import bytes_to_image, image_to_png, stack_images
 
@@ -54,49 +53,6 @@ async def _images(call: RemoteCall, requests: list[dict[str, Any]], model: str |
 async def _video(call: RemoteCall, request: dict[str, Any], model: str | None) -> Any:
     result = await call.call(request, 0, model)
     return InputImpl.VideoFromFile(str(call.keep(result, 0, ".mp4")))
-
-
-def _video_bytes(video: Any) -> bytes:
-    """A VIDEO input's bytes as an MP4 file."""
-    import io as stdio
-
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
-    if isinstance(source, str):
-        with open(source, "rb") as fh:
-            return fh.read()
-    buffer = stdio.BytesIO()
-    video.save_to(buffer)
-    return buffer.getvalue()
-
-
-def _audio_files() -> list[str]:
-    folder = folder_paths.get_input_directory()
-    files = [f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))]
-    return sorted(folder_paths.filter_files_content_types(files, ["audio"])) or ["(upload an audio file)"]
-
-
-def _audio_input() -> io.Combo.Input:
-    return io.Combo.Input(
-        "audio",
-        options=_audio_files(),
-        tooltip="An audio file in ComfyUI's input folder (upload it in the AInfluencer Setup Hub or "
-        "with POST /ainfluencer/v1/uploads).",
-    )
-
-
-def _audio_bytes(name: str) -> tuple[bytes, str]:
-    path = folder_paths.get_annotated_filepath(name)
-    if not path or not os.path.isfile(path):
-        raise AInfError(
-            ErrorCode.FILE_NOT_FOUND,
-            f"No audio file named {name!r} in ComfyUI's input folder.",
-            remediation=[
-                "Upload the audio (Setup Hub or POST /ainfluencer/v1/uploads), then pick it on the node."
-            ],
-            detail={"audio": name[:200]},
-        )
-    with open(path, "rb") as fh:
-        return fh.read(), cap.audio_content_type(name)
 
 
 # capability nodes --------------------------------------------------------------------------------------
@@ -169,11 +125,11 @@ class ImageToVideoNode(io.ComfyNode):
 
 
 class LipSyncNode(io.ComfyNode):
-    """Lip-sync a clip to an audio file on any connected engine."""
+    """Lip-sync a clip to speech audio on any connected engine."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        """Video, audio file and engine → VIDEO."""
+        """Video, AUDIO and engine → VIDEO."""
         return io.Schema(
             node_id="AInfluencerLipSync",
             display_name="AInfluencer Lip-Sync",
@@ -181,7 +137,7 @@ class LipSyncNode(io.ComfyNode):
             description="Makes the person in the clip speak the audio (Sync Labs lipsync-2)." + _NO_KEY_NOTE,
             inputs=[
                 io.Video.Input("video"),
-                _audio_input(),
+                speech_input(),
                 io.Combo.Input(
                     "sync_mode",
                     options=list(cap.SYNC_MODES),
@@ -198,8 +154,8 @@ class LipSyncNode(io.ComfyNode):
     async def execute(cls, video, audio, sync_mode, engine) -> io.NodeOutput:
         """Lip-sync on the resolved engine and return the clip."""
         call = RemoteCall("lipsync", engine, cls.hidden.extra_pnginfo)
-        audio_data, audio_type = _audio_bytes(audio)
-        request = cap.lipsync_request(call.engine, _video_bytes(video), audio_data, audio_type, sync_mode)
+        audio_data, audio_type = speech_wav(audio)
+        request = cap.lipsync_request(call.engine, video_bytes(video), audio_data, audio_type, sync_mode)
         return io.NodeOutput(await _video(call, request, request.get("model")))
 
 

@@ -258,9 +258,8 @@ def read_audio(path: str | Path, rate: int = 48000, layout: str = "stereo") -> n
             parts += [f.to_ndarray() for f in resampler.resample(None)]
     except av.FFmpegError as exc:
         raise _invalid(path, "its audio could not be decoded (corrupt or truncated)") from exc
-    channels = 2 if layout == "stereo" else 1
     if not parts:
-        return np.zeros((channels, 0), dtype=np.float32)
+        return np.zeros((len(av.AudioLayout(layout).channels), 0), dtype=np.float32)
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
