@@ -17,8 +17,8 @@ import av
 import numpy as np
 import torch
 
-from ..sidecar.core.errors import AInfError, ErrorCode
-from .polish.video_stream import read_audio
+from ..sidecar.core.errors import AInfError
+from .polish.video_stream import invalid_media, read_audio
 
 __all__ = ["AudioClip", "load_audio"]
 
@@ -58,12 +58,7 @@ class AudioClip:
 
 
 def _unusable(path: Path, why: str) -> AInfError:
-    return AInfError(
-        ErrorCode.INVALID_MEDIA,
-        f"{path.name} is not a usable audio file: {why}.",
-        remediation=["Export the audio as WAV, MP3 or M4A and upload it again."],
-        detail={"file": path.name},
-    )
+    return invalid_media(path, why, "audio file", "Export the audio as WAV, MP3 or M4A")
 
 
 def load_audio(path: str | Path) -> AudioClip:

@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "device",
     "float_input",
+    "node_schema",
     "progress_callback",
     "run_on_device",
     "stream_video",
@@ -31,6 +32,20 @@ __all__ = [
 ]
 
 OnChunk = Callable[[int, int], None]
+
+
+def node_schema(
+    node_id: str,
+    display_name: str,
+    category: str,
+    description: str,
+    inputs: list,
+    outputs: list,
+    **extra: Any,
+) -> io.Schema:
+    """An io.Schema from the fields every node sets, in order (``extra`` passes the others through)."""
+    # io.Schema is a dataclass whose leading fields are node_id, display_name, category, inputs, outputs.
+    return io.Schema(node_id, display_name, category, inputs, outputs, description=description, **extra)
 
 
 def float_input(name: str, default: float, lo: float, hi: float, step: float, tip: str) -> io.Float.Input:

@@ -15,6 +15,7 @@ from comfy_api.latest import io
 
 from ..sidecar.core.errors import AInfError, ErrorCode
 from .audio_media import AudioClip, load_audio
+from .node_helpers import node_schema
 
 __all__ = ["AUDIO_NODES", "LoadAudioNode", "speech_input", "speech_wav"]
 
@@ -43,6 +44,17 @@ def _audio_path(name: str) -> str:
     return path
 
 
+def _file_input() -> io.Combo.Input:
+    # A plain combo: the editor's audio upload button (Comfy.UploadAudio) needs the audio player widget only
+    # core's audio nodes get, and the sidecar's converter refuses such editor-only widgets.
+    return io.Combo.Input(
+        "audio",
+        options=_audio_files(),
+        tooltip="An audio file in ComfyUI's input folder (upload it in the AInfluencer Setup Hub or with "
+        "POST /ainfluencer/v1/uploads).",
+    )
+
+
 def speech_input() -> io.Audio.Input:
     """The lip-sync nodes' core AUDIO input."""
     return io.Audio.Input(
@@ -61,21 +73,12 @@ class LoadAudioNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Audio file → AUDIO."""
-        return io.Schema(
-            node_id="AInfluencerLoadAudio",
-            display_name="AInfluencer Load Audio",
-            category=CATEGORY,
-            description="Decodes an audio file (WAV, MP3, M4A, FLAC, OGG) at its own rate and channels.",
-            # A plain combo: the editor's audio upload button (Comfy.UploadAudio) needs the audio player
-            # widget only core's audio nodes get, and the sidecar's converter refuses editor-only widgets.
-            inputs=[
-                io.Combo.Input(
-                    "audio",
-                    options=_audio_files(),
-                    tooltip="An audio file in ComfyUI's input folder (upload it in the AInfluencer Setup Hub "
-                    "or with POST /ainfluencer/v1/uploads).",
-                )
-            ],
+        return node_schema(
+            "AInfluencerLoadAudio",
+            "AInfluencer Load Audio",
+            CATEGORY,
+            "Decodes an audio file (WAV, MP3, M4A, FLAC, OGG) at its own rate and channels.",
+            inputs=[_file_input()],
             outputs=[io.Audio.Output("loaded_audio", display_name="audio")],
         )
 

@@ -13,7 +13,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from .node_helpers import float_input, progress_callback
+from .node_helpers import float_input, node_schema, progress_callback
 from .polish.grade import GRADE_STYLES, GradeAdjust, apply_grade, grade_lut
 from .polish.grain import GRAIN_LOOK_NAMES, apply_film_grain
 from .polish.lut import Lut3D, LutError, apply_lut, load_cube
@@ -28,6 +28,8 @@ LUT_FOLDER = "luts"
 NO_LUT = "none"
 # Built-in looks (our grade styles baked to 33^3 LUTs), listed before the user's .cube files.
 BUILTIN_PREFIX = "builtin/"
+_LUT_BLEND_TIP = "Blend between the original (0) and the LUT's result (1)."
+_WHITE_POINT_TIP = "Reinhard only: linear luminance (after exposure) that maps to white."
 
 
 def _register_lut_folder() -> None:
@@ -76,11 +78,11 @@ class ColorGradeNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, style, intensity -> images."""
-        return io.Schema(
-            node_id="AInfluencerColorGrade",
-            display_name="AInfluencer Colour Grade",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerColorGrade",
+            "AInfluencer Colour Grade",
+            CATEGORY,
+            (
                 "Primary colour grade (white balance, saturation, S-curve contrast, lift/gamma/gain) "
                 "blended with the input by intensity."
             ),
@@ -140,8 +142,9 @@ class ColorGradeNode(io.ComfyNode):
         # The trim inputs (temperature, tint, saturation, lift, gamma, gain) are GradeAdjust's fields.
         adjust = GradeAdjust(**trims)
         look = None if look_lut == NO_LUT else resolve_lut(look_lut)
-        graded = apply_grade(images, style, intensity, adjust=adjust, look=look, on_chunk=progress_callback())
-        return io.NodeOutput(graded)
+        return io.NodeOutput(
+            apply_grade(images, style, intensity, adjust=adjust, look=look, on_chunk=progress_callback())
+        )
 
 
 class FilmGrainNode(io.ComfyNode):
@@ -150,11 +153,11 @@ class FilmGrainNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, strength, size, chroma, seed -> images."""
-        return io.Schema(
-            node_id="AInfluencerFilmGrain",
-            display_name="AInfluencer Film Grain",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerFilmGrain",
+            "AInfluencer Film Grain",
+            CATEGORY,
+            (
                 "Mean-preserving film grain, strongest in the mid-tones, fresh on every frame and "
                 "sized relative to the frame so it looks alike at 720p and 1080p."
             ),
@@ -226,10 +229,9 @@ class FilmGrainNode(io.ComfyNode):
         look: str = "custom",
     ) -> io.NodeOutput:
         """Add grain to the batch chunk by chunk."""
-        grained = apply_film_grain(
-            images, strength, size, chroma, seed, look=look, on_chunk=progress_callback()
+        return io.NodeOutput(
+            apply_film_grain(images, strength, size, chroma, seed, look=look, on_chunk=progress_callback())
         )
-        return io.NodeOutput(grained)
 
 
 class ToneMapNode(io.ComfyNode):
@@ -238,11 +240,11 @@ class ToneMapNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, operator, exposure, white_point -> images."""
-        return io.Schema(
-            node_id="AInfluencerToneMap",
-            display_name="AInfluencer Tone Map",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerToneMap",
+            "AInfluencer Tone Map",
+            CATEGORY,
+            (
                 "Filmic highlight roll-off: decodes sRGB to linear light, applies exposure and the curve, "
                 "and re-encodes."
             ),
@@ -265,14 +267,7 @@ class ToneMapNode(io.ComfyNode):
                     0.05,
                     "Exposure in stops applied in linear light before the curve.",
                 ),
-                float_input(
-                    "white_point",
-                    DEFAULT_WHITE_POINT,
-                    0.1,
-                    64.0,
-                    0.05,
-                    "Reinhard only: linear luminance (after exposure) that maps to white.",
-                ),
+                float_input("white_point", DEFAULT_WHITE_POINT, 0.1, 64.0, 0.05, _WHITE_POINT_TIP),
             ],
             outputs=[io.Image.Output("tonemapped_images", display_name="images", tooltip="The frames.")],
         )
@@ -289,8 +284,9 @@ class ToneMapNode(io.ComfyNode):
         cls, images: torch.Tensor, operator: str, exposure: float, white_point: float
     ) -> io.NodeOutput:
         """Tone-map the batch chunk by chunk."""
-        mapped = apply_tonemap(images, operator, exposure, white_point, on_chunk=progress_callback())
-        return io.NodeOutput(mapped)
+        return io.NodeOutput(
+            apply_tonemap(images, operator, exposure, white_point, on_chunk=progress_callback())
+        )
 
 
 class ApplyLUTNode(io.ComfyNode):
@@ -299,11 +295,11 @@ class ApplyLUTNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, lut, intensity -> images."""
-        return io.Schema(
-            node_id="AInfluencerApplyLUT",
-            display_name="AInfluencer Apply LUT",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerApplyLUT",
+            "AInfluencer Apply LUT",
+            CATEGORY,
+            (
                 "Applies a .cube 3D LUT from ComfyUI's models/luts folder (or a built-in look) with "
                 "tetrahedral interpolation, blended with the input by intensity."
             ),
@@ -314,14 +310,7 @@ class ApplyLUTNode(io.ComfyNode):
                     options=lut_options(include_none=False),
                     tooltip="A .cube file in models/luts, or builtin/<style> (our grade styles as LUTs).",
                 ),
-                float_input(
-                    "intensity",
-                    1.0,
-                    0.0,
-                    1.0,
-                    0.01,
-                    "Blend between the original (0) and the LUT's result (1).",
-                ),
+                float_input("intensity", 1.0, 0.0, 1.0, 0.01, _LUT_BLEND_TIP),
             ],
             outputs=[io.Image.Output("graded_images", display_name="images", tooltip="The graded frames.")],
         )
@@ -334,8 +323,7 @@ class ApplyLUTNode(io.ComfyNode):
     @classmethod
     def execute(cls, images: torch.Tensor, lut: str, intensity: float) -> io.NodeOutput:
         """Load (cached) and apply the LUT chunk by chunk."""
-        graded = apply_lut(images, resolve_lut(lut), intensity, on_chunk=progress_callback())
-        return io.NodeOutput(graded)
+        return io.NodeOutput(apply_lut(images, resolve_lut(lut), intensity, on_chunk=progress_callback()))
 
 
 POLISH_NODES: list[type[io.ComfyNode]] = [ColorGradeNode, FilmGrainNode, ToneMapNode, ApplyLUTNode]

@@ -15,7 +15,7 @@ from comfy_api.latest import InputImpl, io
 
 from ..sidecar.remote import capabilities as cap
 from ..sidecar.remote.engines import CAPABILITIES
-from .node_helpers import video_bytes
+from .node_helpers import node_schema, video_bytes
 from .nodes_audio import speech_input, speech_wav
 from .remote_call import RemoteCall
 from .remote_media import bytes_to_image, image_to_png, stack_images
@@ -24,6 +24,13 @@ __all__ = ["REMOTE_NODES"]
 
 CATEGORY = "AInfluencer/remote"
 _NO_KEY_NOTE = " Uses the API key saved in the Setup Hub (never a node input)."
+
+
+def remote_schema(
+    node_id: str, name: str, category: str, about: str, inputs: list, outputs: list, **extra: Any
+) -> io.Schema:
+    """A remote node's schema: its description ends with where the key comes from."""
+    return node_schema(node_id, name, category, about + _NO_KEY_NOTE, inputs, outputs, **extra)
 
 
 def _engine_input(choices: list[str]) -> io.Combo.Input:
@@ -62,12 +69,11 @@ class GenerateImageNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Prompt, size, seed and engine → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerGenerateImage",
-            display_name="AInfluencer Generate Image",
-            category=CATEGORY,
-            description="Generates an image on the chosen engine (fal.ai Flux Pro, Runware Flux, Kling)."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerGenerateImage",
+            "AInfluencer Generate Image",
+            CATEGORY,
+            "Generates an image on the chosen engine (fal.ai Flux Pro, Runware Flux, Kling).",
             inputs=[
                 _prompt(),
                 _prompt("negative_prompt"),
@@ -94,12 +100,11 @@ class ImageToVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Image, prompt, duration and engine → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerImageToVideo",
-            display_name="AInfluencer Image to Video",
-            category=CATEGORY,
-            description="Animates the first image of the batch on the chosen engine (Kling, fal.ai Hailuo)."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerImageToVideo",
+            "AInfluencer Image to Video",
+            CATEGORY,
+            "Animates the first image of the batch on the chosen engine (Kling, fal.ai Hailuo).",
             inputs=[
                 io.Image.Input("image"),
                 _prompt(),
@@ -130,11 +135,11 @@ class LipSyncNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Video, AUDIO and engine → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerLipSync",
-            display_name="AInfluencer Lip-Sync",
-            category=CATEGORY,
-            description="Makes the person in the clip speak the audio (Sync Labs lipsync-2)." + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerLipSync",
+            "AInfluencer Lip-Sync",
+            CATEGORY,
+            "Makes the person in the clip speak the audio (Sync Labs lipsync-2).",
             inputs=[
                 io.Video.Input("video"),
                 speech_input(),
@@ -156,7 +161,7 @@ class LipSyncNode(io.ComfyNode):
         call = RemoteCall("lipsync", engine, cls.hidden.extra_pnginfo)
         audio_data, audio_type = speech_wav(audio)
         request = cap.lipsync_request(call.engine, video_bytes(video), audio_data, audio_type, sync_mode)
-        return io.NodeOutput(await _video(call, request, request.get("model")))
+        return io.NodeOutput(await _video(call, request, request["model"]))  # every lip-sync engine names one
 
 
 class UpscaleNode(io.ComfyNode):
@@ -165,11 +170,11 @@ class UpscaleNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Images, factor and engine → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerUpscale",
-            display_name="AInfluencer Upscale (any engine)",
-            category=CATEGORY,
-            description="Upscales locally (weight-free, no download) or on fal.ai / Runware." + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerUpscale",
+            "AInfluencer Upscale (any engine)",
+            CATEGORY,
+            "Upscales locally (weight-free, no download) or on fal.ai / Runware.",
             inputs=[
                 io.Image.Input("images"),
                 io.Combo.Input("scale", options=["2x", "4x"], default="2x"),

@@ -20,6 +20,7 @@ from .node_helpers import (
     check_choice,
     device,
     float_input,
+    node_schema,
     progress_callback,
     run_on_device,
     stream_video,
@@ -113,21 +114,40 @@ def _upscale_inputs() -> list[io.Input]:
     ]
 
 
+def _interpolate_inputs() -> list[io.Input]:
+    return [
+        io.Int.Input(
+            "multiplier",
+            default=2,
+            min=1,
+            max=2,
+            tooltip="2 doubles the frame rate; 1 passes the clip through.",
+        ),
+        io.Combo.Input(
+            "flow_quality",
+            options=FLOW_QUALITY,
+            default="fast",
+            tooltip="OpenCV DIS preset (medium is ~4x slower).",
+        ),
+    ]
+
+
+def _clip_input() -> io.Video.Input:
+    return io.Video.Input("video", tooltip="The clip; its audio is kept in sync.")
+
+
 class DeflickerVideoNode(io.ComfyNode):
     """Remove brightness (and optionally colour) flicker from a video, streamed in chunks."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + deflicker settings -> video."""
-        return io.Schema(
-            node_id="AInfluencerDeflickerVideo",
-            display_name="AInfluencer Deflicker (video)",
-            category=CATEGORY,
-            description="Brightness/colour stabilisation over a sliding window, reset at scene cuts.",
-            inputs=[
-                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
-                *_deflicker_inputs(),
-            ],
+        return node_schema(
+            "AInfluencerDeflickerVideo",
+            "AInfluencer Deflicker (video)",
+            CATEGORY,
+            "Brightness/colour stabilisation over a sliding window, reset at scene cuts.",
+            inputs=[_clip_input(), *_deflicker_inputs()],
             outputs=[io.Video.Output("deflickered_video", display_name="video")],
         )
 
@@ -145,11 +165,11 @@ class DeflickerImagesNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images + deflicker settings -> images."""
-        return io.Schema(
-            node_id="AInfluencerDeflickerImages",
-            display_name="AInfluencer Deflicker (images)",
-            category=CATEGORY,
-            description="Deflicker for frame batches; use the video node for long clips (it streams).",
+        return node_schema(
+            "AInfluencerDeflickerImages",
+            "AInfluencer Deflicker (images)",
+            CATEGORY,
+            "Deflicker for frame batches; use the video node for long clips (it streams).",
             inputs=[io.Image.Input("images", tooltip="Frames in playback order."), *_deflicker_inputs()],
             outputs=[io.Image.Output("deflickered_images", display_name="images")],
         )
@@ -170,11 +190,11 @@ class UpscaleImageNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images + upscale settings -> images."""
-        return io.Schema(
-            node_id="AInfluencerUpscaleImage",
-            display_name="AInfluencer Upscale + Denoise (image)",
-            category=CATEGORY,
-            description="Denoise, upscale (Lanczos or an upscale model), edge-aware sharpen; tile by tile.",
+        return node_schema(
+            "AInfluencerUpscaleImage",
+            "AInfluencer Upscale + Denoise (image)",
+            CATEGORY,
+            "Denoise, upscale (Lanczos or an upscale model), edge-aware sharpen; tile by tile.",
             inputs=[io.Image.Input("images", tooltip="RGB images to upscale."), *_upscale_inputs()],
             outputs=[io.Image.Output("upscaled_images", display_name="images")],
         )
@@ -217,15 +237,12 @@ class UpscaleVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + upscale settings -> video."""
-        return io.Schema(
-            node_id="AInfluencerUpscaleVideo",
-            display_name="AInfluencer Upscale + Denoise (video)",
-            category=CATEGORY,
-            description="Streams the clip through denoise + upscale + sharpen; memory stays flat.",
-            inputs=[
-                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
-                *_upscale_inputs(),
-            ],
+        return node_schema(
+            "AInfluencerUpscaleVideo",
+            "AInfluencer Upscale + Denoise (video)",
+            CATEGORY,
+            "Streams the clip through denoise + upscale + sharpen; memory stays flat.",
+            inputs=[_clip_input(), *_upscale_inputs()],
             outputs=[io.Video.Output("upscaled_video", display_name="video")],
         )
 
@@ -245,39 +262,18 @@ class UpscaleVideoNode(io.ComfyNode):
         )
 
 
-def _interpolate_inputs() -> list[io.Input]:
-    return [
-        io.Int.Input(
-            "multiplier",
-            default=2,
-            min=1,
-            max=2,
-            tooltip="2 doubles the frame rate; 1 passes the clip through.",
-        ),
-        io.Combo.Input(
-            "flow_quality",
-            options=FLOW_QUALITY,
-            default="fast",
-            tooltip="OpenCV DIS preset (medium is ~4x slower).",
-        ),
-    ]
-
-
 class InterpolateVideoNode(io.ComfyNode):
     """Double a video's frame rate with weight-free optical flow; duration and audio sync are kept."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + interpolation settings -> video."""
-        return io.Schema(
-            node_id="AInfluencerInterpolateVideo",
-            display_name="AInfluencer Frame Interpolation (video)",
-            category=CATEGORY,
-            description="DIS optical flow both ways, warped to the midpoint with an occlusion-aware blend.",
-            inputs=[
-                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
-                *_interpolate_inputs(),
-            ],
+        return node_schema(
+            "AInfluencerInterpolateVideo",
+            "AInfluencer Frame Interpolation (video)",
+            CATEGORY,
+            "DIS optical flow both ways, warped to the midpoint with an occlusion-aware blend.",
+            inputs=[_clip_input(), *_interpolate_inputs()],
             outputs=[io.Video.Output("interpolated_video", display_name="video")],
         )
 
@@ -300,11 +296,11 @@ class InterpolateImagesNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images + interpolation settings -> images."""
-        return io.Schema(
-            node_id="AInfluencerInterpolateImages",
-            display_name="AInfluencer Frame Interpolation (images)",
-            category=CATEGORY,
-            description="N frames in, 2N out (the last frame is held); use twice the fps in CreateVideo.",
+        return node_schema(
+            "AInfluencerInterpolateImages",
+            "AInfluencer Frame Interpolation (images)",
+            CATEGORY,
+            "N frames in, 2N out (the last frame is held); use twice the fps in CreateVideo.",
             inputs=[io.Image.Input("images", tooltip="Frames in playback order."), *_interpolate_inputs()],
             outputs=[io.Image.Output("interpolated_images", display_name="images")],
         )
@@ -328,11 +324,11 @@ class SocialExportNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the output node: video + platform settings -> saved MP4 (and the VIDEO)."""
-        return io.Schema(
-            node_id="AInfluencerSocialExport",
-            display_name="AInfluencer Social Export",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerSocialExport",
+            "AInfluencer Social Export",
+            CATEGORY,
+            (
                 "1080x1920 by crop, pad or blur-fill; H.264 yuv420p BT.709 CFR; AAC 48 kHz at -14 LUFS / "
                 "-1 dBTP; platform duration and size limits checked."
             ),
