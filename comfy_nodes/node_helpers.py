@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "device",
     "float_input",
+    "int_input",
     "node_schema",
     "progress_callback",
     "run_on_device",
@@ -51,6 +52,11 @@ def node_schema(
 def float_input(name: str, default: float, lo: float, hi: float, step: float, tip: str) -> io.Float.Input:
     """A FLOAT slider input: default, range, step and tooltip."""
     return io.Float.Input(name, default=default, min=lo, max=hi, step=step, tooltip=tip)
+
+
+def int_input(name: str, default: int, lo: int, hi: int, tip: str, **extra: Any) -> io.Int.Input:
+    """An INT input: default, range and tooltip (``extra``: step and the other io.Int options)."""
+    return io.Int.Input(name, default=default, min=lo, max=hi, tooltip=tip, **extra)
 
 
 def check_choice(name: str, value: str | None, options: list[str]) -> bool | str:

@@ -20,6 +20,7 @@ from .node_helpers import (
     check_choice,
     device,
     float_input,
+    int_input,
     node_schema,
     progress_callback,
     run_on_device,
@@ -103,26 +104,13 @@ def _upscale_inputs() -> list[io.Input]:
             default=NO_MODEL,
             tooltip="A model from models/upscale_models, or the weight-free Lanczos path.",
         ),
-        io.Int.Input(
-            "tile_size",
-            default=256,
-            min=64,
-            max=2048,
-            step=32,
-            tooltip="Tile edge in input pixels (bounds memory).",
-        ),
+        int_input("tile_size", 256, 64, 2048, "Tile edge in input pixels (bounds memory).", step=32),
     ]
 
 
 def _interpolate_inputs() -> list[io.Input]:
     return [
-        io.Int.Input(
-            "multiplier",
-            default=2,
-            min=1,
-            max=2,
-            tooltip="2 doubles the frame rate; 1 passes the clip through.",
-        ),
+        int_input("multiplier", 2, 1, 2, "2 doubles the frame rate; 1 passes the clip through."),
         io.Combo.Input(
             "flow_quality",
             options=FLOW_QUALITY,
