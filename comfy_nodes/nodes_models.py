@@ -13,6 +13,7 @@ from comfy_api.latest import io
 from ..sidecar.entry import get_sidecar
 from ..sidecar.models.downloads import Download
 from ..sidecar.models.service import DownloadModelRequest, ModelsService
+from .node_helpers import node_schema
 
 __all__ = ["MODEL_NODES", "ModelDownloadNode"]
 
@@ -26,11 +27,11 @@ class ModelDownloadNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: catalog id + acknowledgments -> installed file name and path."""
-        return io.Schema(
-            node_id="AInfluencerModelDownload",
-            display_name="AInfluencer Model Download",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerModelDownload",
+            "AInfluencer Model Download",
+            CATEGORY,
+            (
                 "Installs a model from the AInfluencer catalog (GET /ainfluencer/v1/models/catalog) into the "
                 "ComfyUI models folder it belongs to. The file is checked against the publisher's sha256 "
                 "before it is moved into place; an installed file is not downloaded again."

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 
-import comfy.utils
 import folder_paths
 import torch
 from comfy_api.latest import io
 
+from .node_helpers import float_input, node_schema, progress_callback
 from .polish.grade import GRADE_STYLES, GradeAdjust, apply_grade, grade_lut
 from .polish.grain import GRAIN_LOOK_NAMES, apply_film_grain
 from .polish.lut import Lut3D, LutError, apply_lut, load_cube
@@ -29,6 +28,8 @@ LUT_FOLDER = "luts"
 NO_LUT = "none"
 # Built-in looks (our grade styles baked to 33^3 LUTs), listed before the user's .cube files.
 BUILTIN_PREFIX = "builtin/"
+_LUT_BLEND_TIP = "Blend between the original (0) and the LUT's result (1)."
+_WHITE_POINT_TIP = "Reinhard only: linear luminance (after exposure) that maps to white."
 
 
 def _register_lut_folder() -> None:
@@ -71,30 +72,17 @@ def _check_lut_choice(name: str | None, include_none: bool) -> bool | str:
     return f"Unknown LUT {name!r}; put .cube files in ComfyUI's models/{LUT_FOLDER} folder."
 
 
-def _progress_callback() -> Callable[[int, int], None]:
-    """Return an ``on_chunk(done, total)`` callback driving a ProgressBar (created on first call)."""
-    bar: comfy.utils.ProgressBar | None = None
-
-    def on_chunk(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = comfy.utils.ProgressBar(total)
-        bar.update_absolute(done, total)
-
-    return on_chunk
-
-
 class ColorGradeNode(io.ComfyNode):
     """Apply a named primary colour grade to an image batch."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, style, intensity -> images."""
-        return io.Schema(
-            node_id="AInfluencerColorGrade",
-            display_name="AInfluencer Colour Grade",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerColorGrade",
+            "AInfluencer Colour Grade",
+            CATEGORY,
+            (
                 "Primary colour grade (white balance, saturation, S-curve contrast, lift/gamma/gain) "
                 "blended with the input by intensity."
             ),
@@ -109,47 +97,22 @@ class ColorGradeNode(io.ComfyNode):
                         "cinematic (teal shadows, orange highlights and skin, gentle S-curve)."
                     ),
                 ),
-                io.Float.Input(
-                    "intensity",
-                    default=0.7,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="Blend between the original (0) and the full look (1).",
+                float_input(
+                    "intensity", 0.7, 0.0, 1.0, 0.01, "Blend between the original (0) and the full look (1)."
                 ),
-                io.Float.Input(
+                float_input(
                     "temperature",
-                    default=0.0,
-                    min=-1.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="White balance trim in linear light: < 0 cooler (blue), > 0 warmer (amber).",
+                    0.0,
+                    -1.0,
+                    1.0,
+                    0.01,
+                    "White balance trim in linear light: < 0 cooler (blue), > 0 warmer (amber).",
                 ),
-                io.Float.Input(
-                    "tint",
-                    default=0.0,
-                    min=-1.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="< 0 greener, > 0 more magenta.",
-                ),
-                io.Float.Input(
-                    "saturation", default=1.0, min=0.0, max=2.0, step=0.01, tooltip="Multiplies the style's."
-                ),
-                io.Float.Input(
-                    "lift",
-                    default=0.0,
-                    min=-0.5,
-                    max=0.5,
-                    step=0.005,
-                    tooltip="Raises (> 0) or sinks blacks.",
-                ),
-                io.Float.Input(
-                    "gamma", default=1.0, min=0.2, max=5.0, step=0.01, tooltip="> 1 brightens the mid-tones."
-                ),
-                io.Float.Input(
-                    "gain", default=1.0, min=0.2, max=2.0, step=0.01, tooltip="Scales the highlights."
-                ),
+                float_input("tint", 0.0, -1.0, 1.0, 0.01, "< 0 greener, > 0 more magenta."),
+                float_input("saturation", 1.0, 0.0, 2.0, 0.01, "Multiplies the style's."),
+                float_input("lift", 0.0, -0.5, 0.5, 0.005, "Raises (> 0) or sinks blacks."),
+                float_input("gamma", 1.0, 0.2, 5.0, 0.01, "> 1 brightens the mid-tones."),
+                float_input("gain", 1.0, 0.2, 2.0, 0.01, "Scales the highlights."),
                 io.Combo.Input(
                     "look_lut",
                     options=lut_options(include_none=True),
@@ -173,25 +136,15 @@ class ColorGradeNode(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls,
-        images: torch.Tensor,
-        style: str,
-        intensity: float,
-        temperature: float = 0.0,
-        tint: float = 0.0,
-        saturation: float = 1.0,
-        lift: float = 0.0,
-        gamma: float = 1.0,
-        gain: float = 1.0,
-        look_lut: str = NO_LUT,
+        cls, images: torch.Tensor, style: str, intensity: float, look_lut: str = NO_LUT, **trims: float
     ) -> io.NodeOutput:
         """Grade the batch chunk by chunk (one baked LUT when a look LUT is chosen)."""
-        adjust = GradeAdjust(temperature, tint, saturation, lift, gamma, gain)
+        # The trim inputs (temperature, tint, saturation, lift, gamma, gain) are GradeAdjust's fields.
+        adjust = GradeAdjust(**trims)
         look = None if look_lut == NO_LUT else resolve_lut(look_lut)
-        graded = apply_grade(
-            images, style, intensity, adjust=adjust, look=look, on_chunk=_progress_callback()
+        return io.NodeOutput(
+            apply_grade(images, style, intensity, adjust=adjust, look=look, on_chunk=progress_callback())
         )
-        return io.NodeOutput(graded)
 
 
 class FilmGrainNode(io.ComfyNode):
@@ -200,39 +153,39 @@ class FilmGrainNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, strength, size, chroma, seed -> images."""
-        return io.Schema(
-            node_id="AInfluencerFilmGrain",
-            display_name="AInfluencer Film Grain",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerFilmGrain",
+            "AInfluencer Film Grain",
+            CATEGORY,
+            (
                 "Mean-preserving film grain, strongest in the mid-tones, fresh on every frame and "
                 "sized relative to the frame so it looks alike at 720p and 1080p."
             ),
             inputs=[
                 io.Image.Input("images", tooltip="Frames to add grain to (IMAGE batch, sRGB 0..1)."),
-                io.Float.Input(
+                float_input(
                     "strength",
-                    default=0.3,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="Grain amount; 0 leaves the frames untouched, 1 is heavy grain.",
+                    0.3,
+                    0.0,
+                    1.0,
+                    0.01,
+                    "Grain amount; 0 leaves the frames untouched, 1 is heavy grain.",
                 ),
-                io.Float.Input(
+                float_input(
                     "size",
-                    default=1.0,
-                    min=0.5,
-                    max=4.0,
-                    step=0.05,
-                    tooltip="Grain size relative to the frame height; larger is coarser, softer grain.",
+                    1.0,
+                    0.5,
+                    4.0,
+                    0.05,
+                    "Grain size relative to the frame height; larger is coarser, softer grain.",
                 ),
-                io.Float.Input(
+                float_input(
                     "chroma",
-                    default=0.0,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="Colour grain on top of the monochrome grain; 0 is monochrome film grain.",
+                    0.0,
+                    0.0,
+                    1.0,
+                    0.01,
+                    "Colour grain on top of the monochrome grain; 0 is monochrome film grain.",
                 ),
                 io.Int.Input(
                     "seed",
@@ -276,10 +229,9 @@ class FilmGrainNode(io.ComfyNode):
         look: str = "custom",
     ) -> io.NodeOutput:
         """Add grain to the batch chunk by chunk."""
-        grained = apply_film_grain(
-            images, strength, size, chroma, seed, look=look, on_chunk=_progress_callback()
+        return io.NodeOutput(
+            apply_film_grain(images, strength, size, chroma, seed, look=look, on_chunk=progress_callback())
         )
-        return io.NodeOutput(grained)
 
 
 class ToneMapNode(io.ComfyNode):
@@ -288,11 +240,11 @@ class ToneMapNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, operator, exposure, white_point -> images."""
-        return io.Schema(
-            node_id="AInfluencerToneMap",
-            display_name="AInfluencer Tone Map",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerToneMap",
+            "AInfluencer Tone Map",
+            CATEGORY,
+            (
                 "Filmic highlight roll-off: decodes sRGB to linear light, applies exposure and the curve, "
                 "and re-encodes."
             ),
@@ -307,22 +259,15 @@ class ToneMapNode(io.ComfyNode):
                         "a little darker; aces: punchy, crushes deep shadows; agx: soft, bright skin, flat."
                     ),
                 ),
-                io.Float.Input(
+                float_input(
                     "exposure",
-                    default=0.0,
-                    min=-4.0,
-                    max=4.0,
-                    step=0.05,
-                    tooltip="Exposure in stops applied in linear light before the curve.",
+                    0.0,
+                    -4.0,
+                    4.0,
+                    0.05,
+                    "Exposure in stops applied in linear light before the curve.",
                 ),
-                io.Float.Input(
-                    "white_point",
-                    default=DEFAULT_WHITE_POINT,
-                    min=0.1,
-                    max=64.0,
-                    step=0.05,
-                    tooltip="Reinhard only: linear luminance (after exposure) that maps to white.",
-                ),
+                float_input("white_point", DEFAULT_WHITE_POINT, 0.1, 64.0, 0.05, _WHITE_POINT_TIP),
             ],
             outputs=[io.Image.Output("tonemapped_images", display_name="images", tooltip="The frames.")],
         )
@@ -339,8 +284,9 @@ class ToneMapNode(io.ComfyNode):
         cls, images: torch.Tensor, operator: str, exposure: float, white_point: float
     ) -> io.NodeOutput:
         """Tone-map the batch chunk by chunk."""
-        mapped = apply_tonemap(images, operator, exposure, white_point, on_chunk=_progress_callback())
-        return io.NodeOutput(mapped)
+        return io.NodeOutput(
+            apply_tonemap(images, operator, exposure, white_point, on_chunk=progress_callback())
+        )
 
 
 class ApplyLUTNode(io.ComfyNode):
@@ -349,11 +295,11 @@ class ApplyLUTNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images, lut, intensity -> images."""
-        return io.Schema(
-            node_id="AInfluencerApplyLUT",
-            display_name="AInfluencer Apply LUT",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerApplyLUT",
+            "AInfluencer Apply LUT",
+            CATEGORY,
+            (
                 "Applies a .cube 3D LUT from ComfyUI's models/luts folder (or a built-in look) with "
                 "tetrahedral interpolation, blended with the input by intensity."
             ),
@@ -364,14 +310,7 @@ class ApplyLUTNode(io.ComfyNode):
                     options=lut_options(include_none=False),
                     tooltip="A .cube file in models/luts, or builtin/<style> (our grade styles as LUTs).",
                 ),
-                io.Float.Input(
-                    "intensity",
-                    default=1.0,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="Blend between the original (0) and the LUT's result (1).",
-                ),
+                float_input("intensity", 1.0, 0.0, 1.0, 0.01, _LUT_BLEND_TIP),
             ],
             outputs=[io.Image.Output("graded_images", display_name="images", tooltip="The graded frames.")],
         )
@@ -384,8 +323,7 @@ class ApplyLUTNode(io.ComfyNode):
     @classmethod
     def execute(cls, images: torch.Tensor, lut: str, intensity: float) -> io.NodeOutput:
         """Load (cached) and apply the LUT chunk by chunk."""
-        graded = apply_lut(images, resolve_lut(lut), intensity, on_chunk=_progress_callback())
-        return io.NodeOutput(graded)
+        return io.NodeOutput(apply_lut(images, resolve_lut(lut), intensity, on_chunk=progress_callback()))
 
 
 POLISH_NODES: list[type[io.ComfyNode]] = [ColorGradeNode, FilmGrainNode, ToneMapNode, ApplyLUTNode]

@@ -10,22 +10,16 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..sidecar.remote.adapters import fal, kling, runware, synclabs
-from .nodes_remote import (
-    _NO_KEY_NOTE,
-    _audio_bytes,
-    _audio_input,
-    _images,
-    _prompt,
-    _seed,
-    _video,
-    _video_bytes,
-)
+from .node_helpers import float_input, video_bytes
+from .nodes_audio import speech_input, speech_wav
+from .nodes_remote import _images, _prompt, _seed, _video, remote_schema
 from .remote_call import RemoteCall
 from .remote_media import image_to_png
 
 __all__ = ["PROVIDER_NODES"]
 
 CATEGORY = "AInfluencer/providers"
+_KLING_CFG_TIP = "Prompt adherence (only kling-v1 models take it; v2 models ignore it)."
 
 
 class FalFluxProNode(io.ComfyNode):
@@ -34,11 +28,11 @@ class FalFluxProNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Prompt, image size, safety tolerance, seed → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerFalFluxPro",
-            display_name="AInfluencer fal.ai Flux Pro",
-            category=CATEGORY,
-            description="FLUX1.1 [pro] on fal.ai." + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerFalFluxPro",
+            "AInfluencer fal.ai Flux Pro",
+            CATEGORY,
+            "FLUX1.1 [pro] on fal.ai.",
             inputs=[
                 _prompt(),
                 io.Combo.Input("image_size", options=list(fal.IMAGE_SIZES), default="portrait_4_3"),
@@ -68,12 +62,11 @@ class FalImageToVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Image, prompt, model, duration → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerFalImageToVideo",
-            display_name="AInfluencer fal.ai Image to Video",
-            category=CATEGORY,
-            description="Hailuo 02 (768p standard, 1080p pro) or Wan image-to-video on fal.ai."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerFalImageToVideo",
+            "AInfluencer fal.ai Image to Video",
+            CATEGORY,
+            "Hailuo 02 (768p standard, 1080p pro) or Wan image-to-video on fal.ai.",
             inputs=[
                 io.Image.Input("image", tooltip="The first image of the batch is animated."),
                 _prompt(),
@@ -99,12 +92,11 @@ class FalUpscaleNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Images, factor, prompt → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerFalUpscale",
-            display_name="AInfluencer fal.ai Upscale",
-            category=CATEGORY,
-            description="fal.ai's clarity upscaler (adds detail; every image of the batch in parallel)."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerFalUpscale",
+            "AInfluencer fal.ai Upscale",
+            CATEGORY,
+            "fal.ai's clarity upscaler (adds detail; every image of the batch in parallel).",
             inputs=[
                 io.Image.Input("images"),
                 io.Float.Input("upscale_factor", default=2.0, min=1.0, max=4.0, step=0.5),
@@ -131,12 +123,11 @@ class KlingImageToVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Image, prompt, negative prompt, model, mode, duration, cfg → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerKlingImageToVideo",
-            display_name="AInfluencer Kling Image to Video",
-            category=CATEGORY,
-            description="Kling image-to-video on your own Kling API key (billed in resource-pack units)."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerKlingImageToVideo",
+            "AInfluencer Kling Image to Video",
+            CATEGORY,
+            "Kling image-to-video on your own Kling API key (billed in resource-pack units).",
             inputs=[
                 io.Image.Input("image", tooltip="The first image of the batch (at least 300 px a side)."),
                 _prompt(),
@@ -146,14 +137,7 @@ class KlingImageToVideoNode(io.ComfyNode):
                     "mode", options=["std", "pro"], default="std", tooltip="pro: 1080p, more units."
                 ),
                 io.Combo.Input("duration", options=["5", "10"], default="5", tooltip="Seconds."),
-                io.Float.Input(
-                    "cfg_scale",
-                    default=0.5,
-                    min=0.0,
-                    max=1.0,
-                    step=0.05,
-                    tooltip="Prompt adherence (only kling-v1 models take it; v2 models ignore it).",
-                ),
+                float_input("cfg_scale", 0.5, 0.0, 1.0, 0.05, _KLING_CFG_TIP),
             ],
             outputs=[io.Video.Output("video")],
         )
@@ -175,12 +159,11 @@ class RunwareImageNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Prompt, negative prompt, model, size, steps, CFG, seed → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerRunwareImage",
-            display_name="AInfluencer Runware Image",
-            category=CATEGORY,
-            description="FLUX on Runware; the posted cost is the one Runware reports for the task."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerRunwareImage",
+            "AInfluencer Runware Image",
+            CATEGORY,
+            "FLUX on Runware; the posted cost is the one Runware reports for the task.",
             inputs=[
                 _prompt(),
                 _prompt("negative_prompt"),
@@ -188,9 +171,7 @@ class RunwareImageNode(io.ComfyNode):
                 io.Int.Input("width", default=1024, min=256, max=2048, step=64),
                 io.Int.Input("height", default=1024, min=256, max=2048, step=64),
                 io.Int.Input("steps", default=4, min=1, max=100, tooltip="FLUX schnell/dev only."),
-                io.Float.Input(
-                    "cfg_scale", default=3.5, min=0.0, max=50.0, step=0.5, tooltip="FLUX dev only."
-                ),
+                float_input("cfg_scale", 3.5, 0.0, 50.0, 0.5, "FLUX dev only."),
                 _seed(),
             ],
             outputs=[io.Image.Output("image")],
@@ -216,11 +197,11 @@ class RunwareUpscaleNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Images and factor → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerRunwareUpscale",
-            display_name="AInfluencer Runware Upscale",
-            category=CATEGORY,
-            description="Runware imageUpscale, 2–4x (every image of the batch in parallel)." + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerRunwareUpscale",
+            "AInfluencer Runware Upscale",
+            CATEGORY,
+            "Runware imageUpscale, 2–4x (every image of the batch in parallel).",
             inputs=[
                 io.Image.Input("images"),
                 io.Int.Input("upscale_factor", default=2, min=2, max=4),
@@ -248,16 +229,15 @@ class SyncLipSyncNode(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        """Video, audio file, model, sync mode, temperature → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerSyncLipSync",
-            display_name="AInfluencer Sync Labs Lip-Sync",
-            category=CATEGORY,
-            description="Sync Labs lipsync-2 / lipsync-2-pro: the person in the clip speaks the audio."
-            + _NO_KEY_NOTE,
+        """Video, AUDIO, model, sync mode, temperature → VIDEO."""
+        return remote_schema(
+            "AInfluencerSyncLipSync",
+            "AInfluencer Sync Labs Lip-Sync",
+            CATEGORY,
+            "Sync Labs lipsync-2 / lipsync-2-pro: the person in the clip speaks the audio.",
             inputs=[
                 io.Video.Input("video"),
-                _audio_input(),
+                speech_input(),
                 io.Combo.Input("model", options=list(synclabs.MODELS), default=synclabs.LIPSYNC_2),
                 io.Combo.Input(
                     "sync_mode",
@@ -265,14 +245,7 @@ class SyncLipSyncNode(io.ComfyNode):
                     default="cut_off",
                     tooltip="What to do when the audio and the video differ in length.",
                 ),
-                io.Float.Input(
-                    "temperature",
-                    default=0.5,
-                    min=0.0,
-                    max=1.0,
-                    step=0.05,
-                    tooltip="How expressive the mouth movement is.",
-                ),
+                float_input("temperature", 0.5, 0.0, 1.0, 0.05, "How expressive the mouth movement is."),
             ],
             outputs=[io.Video.Output("synced_video", display_name="video")],
         )
@@ -281,8 +254,8 @@ class SyncLipSyncNode(io.ComfyNode):
     async def execute(cls, video, audio, model, sync_mode, temperature) -> io.NodeOutput:
         """Lip-sync on Sync Labs and return the clip."""
         call = RemoteCall("lipsync", "provider_synclabs")
-        audio_data, audio_type = _audio_bytes(audio)
-        request = {"model": model, "video": _video_bytes(video), "video_content_type": "video/mp4",
+        audio_data, audio_type = speech_wav(audio)
+        request = {"model": model, "video": video_bytes(video), "video_content_type": "video/mp4",
                    "audio": audio_data, "audio_content_type": audio_type, "sync_mode": sync_mode,
                    "temperature": temperature}  # fmt: skip
         return io.NodeOutput(await _video(call, request, model))

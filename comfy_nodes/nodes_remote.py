@@ -8,16 +8,15 @@ Imported only inside ComfyUI.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import folder_paths
 import torch
 from comfy_api.latest import InputImpl, io
 
-from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.remote import capabilities as cap
 from ..sidecar.remote.engines import CAPABILITIES
+from .node_helpers import node_schema, video_bytes
+from .nodes_audio import speech_input, speech_wav
 from .remote_call import RemoteCall
 from .remote_media import bytes_to_image, image_to_png, stack_images
 
@@ -25,6 +24,13 @@ __all__ = ["REMOTE_NODES"]
 
 CATEGORY = "AInfluencer/remote"
 _NO_KEY_NOTE = " Uses the API key saved in the Setup Hub (never a node input)."
+
+
+def remote_schema(
+    node_id: str, name: str, category: str, about: str, inputs: list, outputs: list, **extra: Any
+) -> io.Schema:
+    """A remote node's schema: its description ends with where the key comes from."""
+    return node_schema(node_id, name, category, about + _NO_KEY_NOTE, inputs, outputs, **extra)
 
 
 def _engine_input(choices: list[str]) -> io.Combo.Input:
@@ -56,49 +62,6 @@ async def _video(call: RemoteCall, request: dict[str, Any], model: str | None) -
     return InputImpl.VideoFromFile(str(call.keep(result, 0, ".mp4")))
 
 
-def _video_bytes(video: Any) -> bytes:
-    """A VIDEO input's bytes as an MP4 file."""
-    import io as stdio
-
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
-    if isinstance(source, str):
-        with open(source, "rb") as fh:
-            return fh.read()
-    buffer = stdio.BytesIO()
-    video.save_to(buffer)
-    return buffer.getvalue()
-
-
-def _audio_files() -> list[str]:
-    folder = folder_paths.get_input_directory()
-    files = [f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))]
-    return sorted(folder_paths.filter_files_content_types(files, ["audio"])) or ["(upload an audio file)"]
-
-
-def _audio_input() -> io.Combo.Input:
-    return io.Combo.Input(
-        "audio",
-        options=_audio_files(),
-        tooltip="An audio file in ComfyUI's input folder (upload it in the AInfluencer Setup Hub or "
-        "with POST /ainfluencer/v1/uploads).",
-    )
-
-
-def _audio_bytes(name: str) -> tuple[bytes, str]:
-    path = folder_paths.get_annotated_filepath(name)
-    if not path or not os.path.isfile(path):
-        raise AInfError(
-            ErrorCode.FILE_NOT_FOUND,
-            f"No audio file named {name!r} in ComfyUI's input folder.",
-            remediation=[
-                "Upload the audio (Setup Hub or POST /ainfluencer/v1/uploads), then pick it on the node."
-            ],
-            detail={"audio": name[:200]},
-        )
-    with open(path, "rb") as fh:
-        return fh.read(), cap.audio_content_type(name)
-
-
 # capability nodes --------------------------------------------------------------------------------------
 class GenerateImageNode(io.ComfyNode):
     """Text → image on any connected engine."""
@@ -106,12 +69,11 @@ class GenerateImageNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Prompt, size, seed and engine → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerGenerateImage",
-            display_name="AInfluencer Generate Image",
-            category=CATEGORY,
-            description="Generates an image on the chosen engine (fal.ai Flux Pro, Runware Flux, Kling)."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerGenerateImage",
+            "AInfluencer Generate Image",
+            CATEGORY,
+            "Generates an image on the chosen engine (fal.ai Flux Pro, Runware Flux, Kling).",
             inputs=[
                 _prompt(),
                 _prompt("negative_prompt"),
@@ -138,12 +100,11 @@ class ImageToVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Image, prompt, duration and engine → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerImageToVideo",
-            display_name="AInfluencer Image to Video",
-            category=CATEGORY,
-            description="Animates the first image of the batch on the chosen engine (Kling, fal.ai Hailuo)."
-            + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerImageToVideo",
+            "AInfluencer Image to Video",
+            CATEGORY,
+            "Animates the first image of the batch on the chosen engine (Kling, fal.ai Hailuo).",
             inputs=[
                 io.Image.Input("image"),
                 _prompt(),
@@ -169,19 +130,19 @@ class ImageToVideoNode(io.ComfyNode):
 
 
 class LipSyncNode(io.ComfyNode):
-    """Lip-sync a clip to an audio file on any connected engine."""
+    """Lip-sync a clip to speech audio on any connected engine."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        """Video, audio file and engine → VIDEO."""
-        return io.Schema(
-            node_id="AInfluencerLipSync",
-            display_name="AInfluencer Lip-Sync",
-            category=CATEGORY,
-            description="Makes the person in the clip speak the audio (Sync Labs lipsync-2)." + _NO_KEY_NOTE,
+        """Video, AUDIO and engine → VIDEO."""
+        return remote_schema(
+            "AInfluencerLipSync",
+            "AInfluencer Lip-Sync",
+            CATEGORY,
+            "Makes the person in the clip speak the audio (Sync Labs lipsync-2).",
             inputs=[
                 io.Video.Input("video"),
-                _audio_input(),
+                speech_input(),
                 io.Combo.Input(
                     "sync_mode",
                     options=list(cap.SYNC_MODES),
@@ -198,9 +159,9 @@ class LipSyncNode(io.ComfyNode):
     async def execute(cls, video, audio, sync_mode, engine) -> io.NodeOutput:
         """Lip-sync on the resolved engine and return the clip."""
         call = RemoteCall("lipsync", engine, cls.hidden.extra_pnginfo)
-        audio_data, audio_type = _audio_bytes(audio)
-        request = cap.lipsync_request(call.engine, _video_bytes(video), audio_data, audio_type, sync_mode)
-        return io.NodeOutput(await _video(call, request, request.get("model")))
+        audio_data, audio_type = speech_wav(audio)
+        request = cap.lipsync_request(call.engine, video_bytes(video), audio_data, audio_type, sync_mode)
+        return io.NodeOutput(await _video(call, request, request["model"]))  # every lip-sync engine names one
 
 
 class UpscaleNode(io.ComfyNode):
@@ -209,11 +170,11 @@ class UpscaleNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Images, factor and engine → IMAGE."""
-        return io.Schema(
-            node_id="AInfluencerUpscale",
-            display_name="AInfluencer Upscale (any engine)",
-            category=CATEGORY,
-            description="Upscales locally (weight-free, no download) or on fal.ai / Runware." + _NO_KEY_NOTE,
+        return remote_schema(
+            "AInfluencerUpscale",
+            "AInfluencer Upscale (any engine)",
+            CATEGORY,
+            "Upscales locally (weight-free, no download) or on fal.ai / Runware.",
             inputs=[
                 io.Image.Input("images"),
                 io.Combo.Input("scale", options=["2x", "4x"], default="2x"),

@@ -8,18 +8,25 @@ hook also honours interrupts. Imported only inside ComfyUI.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import comfy.model_management
-import comfy.utils
 import folder_paths
 import torch
 from comfy_api.latest import InputImpl, io, ui
 
+from .node_helpers import (
+    check_choice,
+    device,
+    float_input,
+    int_input,
+    node_schema,
+    progress_callback,
+    run_on_device,
+    stream_video,
+    video_path,
+)
 from .polish.deflicker import deflicker_frames, deflicker_video
 from .polish.interpolate import PRESETS as FLOW_PRESETS
 from .polish.interpolate import interpolate_frames, interpolate_video
@@ -41,39 +48,6 @@ CATEGORY = "AInfluencer/polish"
 NO_MODEL = "none (weight-free)"
 SCALES = ["2x", "4x"]
 FLOW_QUALITY = list(FLOW_PRESETS)
-
-
-def _progress() -> Callable[[int, int], None]:
-    """An ``on_chunk(done, total)`` callback driving a ProgressBar (whose hook checks interrupts)."""
-    bar: comfy.utils.ProgressBar | None = None
-
-    def on_chunk(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = comfy.utils.ProgressBar(total)
-        bar.update_absolute(done, total)
-
-    return on_chunk
-
-
-def _source_path(video: Any) -> Path:
-    """A file path for a VIDEO input: its own file, or the video saved to the temp folder first."""
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
-    if isinstance(source, str) and os.path.isfile(source):
-        return Path(source)
-    path = _temp_path("source")
-    video.save_to(str(path))
-    return path
-
-
-def _temp_path(tag: str) -> Path:
-    folder = Path(folder_paths.get_temp_directory()) / "ainfluencer"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{tag}_{uuid.uuid4().hex[:12]}.mp4"
-
-
-def _device() -> torch.device:
-    return comfy.model_management.get_torch_device()
 
 
 def _upscale_model_names() -> list[str]:
@@ -102,26 +76,19 @@ def _deflicker_inputs() -> list[io.Input]:
             max=129,
             tooltip="Frames in the centred averaging window (ffmpeg's deflicker uses 5, look-ahead only).",
         ),
-        io.Float.Input(
-            "strength",
-            default=1.0,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            tooltip="0 = untouched, 1 = full correction.",
-        ),
+        float_input("strength", 1.0, 0.0, 1.0, 0.01, "0 = untouched, 1 = full correction."),
         io.Boolean.Input(
             "colour",
             default=False,
             tooltip="Stabilise each colour channel (colour flicker), not only brightness.",
         ),
-        io.Float.Input(
+        float_input(
             "cut_threshold",
-            default=0.2,
-            min=0.05,
-            max=1.0,
-            step=0.01,
-            tooltip="Scene-cut sensitivity: the window resets at cuts so shots never bleed into each other.",
+            0.2,
+            0.05,
+            1.0,
+            0.01,
+            "Scene-cut sensitivity: the window resets at cuts so shots never bleed into each other.",
         ),
     ]
 
@@ -129,43 +96,32 @@ def _deflicker_inputs() -> list[io.Input]:
 def _upscale_inputs() -> list[io.Input]:
     return [
         io.Combo.Input("scale", options=SCALES, default="2x", tooltip="Output size factor."),
-        io.Float.Input(
-            "denoise",
-            default=0.3,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            tooltip="Edge-preserving denoise before upscaling.",
-        ),
-        io.Float.Input(
-            "sharpen",
-            default=0.4,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            tooltip="Edge-aware sharpening after upscaling.",
-        ),
+        float_input("denoise", 0.3, 0.0, 1.0, 0.01, "Edge-preserving denoise before upscaling."),
+        float_input("sharpen", 0.4, 0.0, 1.0, 0.01, "Edge-aware sharpening after upscaling."),
         io.Combo.Input(
             "upscale_model",
             options=_upscale_model_names(),
             default=NO_MODEL,
             tooltip="A model from models/upscale_models, or the weight-free Lanczos path.",
         ),
-        io.Int.Input(
-            "tile_size",
-            default=256,
-            min=64,
-            max=2048,
-            step=32,
-            tooltip="Tile edge in input pixels (bounds memory).",
+        int_input("tile_size", 256, 64, 2048, "Tile edge in input pixels (bounds memory).", step=32),
+    ]
+
+
+def _interpolate_inputs() -> list[io.Input]:
+    return [
+        int_input("multiplier", 2, 1, 2, "2 doubles the frame rate; 1 passes the clip through."),
+        io.Combo.Input(
+            "flow_quality",
+            options=FLOW_QUALITY,
+            default="fast",
+            tooltip="OpenCV DIS preset (medium is ~4x slower).",
         ),
     ]
 
 
-def _check_choice(name: str, value: str | None, options: list[str]) -> bool | str:
-    if value is None or value in options:
-        return True
-    return f"{name} must be one of {', '.join(options)}, not {value!r}."
+def _clip_input() -> io.Video.Input:
+    return io.Video.Input("video", tooltip="The clip; its audio is kept in sync.")
 
 
 class DeflickerVideoNode(io.ComfyNode):
@@ -174,15 +130,12 @@ class DeflickerVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + deflicker settings -> video."""
-        return io.Schema(
-            node_id="AInfluencerDeflickerVideo",
-            display_name="AInfluencer Deflicker (video)",
-            category=CATEGORY,
-            description="Brightness/colour stabilisation over a sliding window, reset at scene cuts.",
-            inputs=[
-                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
-                *_deflicker_inputs(),
-            ],
+        return node_schema(
+            "AInfluencerDeflickerVideo",
+            "AInfluencer Deflicker (video)",
+            CATEGORY,
+            "Brightness/colour stabilisation over a sliding window, reset at scene cuts.",
+            inputs=[_clip_input(), *_deflicker_inputs()],
             outputs=[io.Video.Output("deflickered_video", display_name="video")],
         )
 
@@ -191,17 +144,7 @@ class DeflickerVideoNode(io.ComfyNode):
         cls, video: Any, window_size: int, strength: float, colour: bool, cut_threshold: float
     ) -> io.NodeOutput:
         """Stream the clip through the deflicker into a temp MP4."""
-        out = deflicker_video(
-            _source_path(video),
-            _temp_path("deflicker"),
-            window_size,
-            strength,
-            colour,
-            cut_threshold,
-            device=_device(),
-            on_chunk=_progress(),
-        )
-        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+        return stream_video(deflicker_video, video, "deflicker", window_size, strength, colour, cut_threshold)
 
 
 class DeflickerImagesNode(io.ComfyNode):
@@ -210,11 +153,11 @@ class DeflickerImagesNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images + deflicker settings -> images."""
-        return io.Schema(
-            node_id="AInfluencerDeflickerImages",
-            display_name="AInfluencer Deflicker (images)",
-            category=CATEGORY,
-            description="Deflicker for frame batches; use the video node for long clips (it streams).",
+        return node_schema(
+            "AInfluencerDeflickerImages",
+            "AInfluencer Deflicker (images)",
+            CATEGORY,
+            "Deflicker for frame batches; use the video node for long clips (it streams).",
             inputs=[io.Image.Input("images", tooltip="Frames in playback order."), *_deflicker_inputs()],
             outputs=[io.Image.Output("deflickered_images", display_name="images")],
         )
@@ -224,11 +167,9 @@ class DeflickerImagesNode(io.ComfyNode):
         cls, images: torch.Tensor, window_size: int, strength: float, colour: bool, cut_threshold: float
     ) -> io.NodeOutput:
         """Deflicker the batch on the torch device."""
-        bar = _progress()
-        bar(0, 1)
-        result = deflicker_frames(images.to(_device()), window_size, strength, colour, cut_threshold)
-        bar(1, 1)
-        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+        return io.NodeOutput(
+            run_on_device(images, lambda x: deflicker_frames(x, window_size, strength, colour, cut_threshold))
+        )
 
 
 class UpscaleImageNode(io.ComfyNode):
@@ -237,11 +178,11 @@ class UpscaleImageNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images + upscale settings -> images."""
-        return io.Schema(
-            node_id="AInfluencerUpscaleImage",
-            display_name="AInfluencer Upscale + Denoise (image)",
-            category=CATEGORY,
-            description="Denoise, upscale (Lanczos or an upscale model), edge-aware sharpen; tile by tile.",
+        return node_schema(
+            "AInfluencerUpscaleImage",
+            "AInfluencer Upscale + Denoise (image)",
+            CATEGORY,
+            "Denoise, upscale (Lanczos or an upscale model), edge-aware sharpen; tile by tile.",
             inputs=[io.Image.Input("images", tooltip="RGB images to upscale."), *_upscale_inputs()],
             outputs=[io.Image.Output("upscaled_images", display_name="images")],
         )
@@ -249,10 +190,10 @@ class UpscaleImageNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, scale: str | None = None, upscale_model: str | None = None) -> bool | str:
         """Re-check the combos (V3 combos skip core's list check)."""
-        checked = _check_choice("scale", scale, SCALES)
+        checked = check_choice("scale", scale, SCALES)
         if checked is not True:
             return checked
-        return _check_choice("upscale_model", upscale_model, _upscale_model_names())
+        return check_choice("upscale_model", upscale_model, _upscale_model_names())
 
     @classmethod
     def execute(
@@ -267,13 +208,13 @@ class UpscaleImageNode(io.ComfyNode):
         """Upscale tile by tile on the torch device."""
         model = _load_upscale_model(upscale_model)
         result = upscale_images(
-            images.to(_device()),
+            images.to(device()),
             _scale(scale),
             denoise,
             sharpen,
             model=model,
             tile=tile_size,
-            on_tile=_progress(),
+            on_tile=progress_callback(),
         )
         return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
 
@@ -284,15 +225,12 @@ class UpscaleVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + upscale settings -> video."""
-        return io.Schema(
-            node_id="AInfluencerUpscaleVideo",
-            display_name="AInfluencer Upscale + Denoise (video)",
-            category=CATEGORY,
-            description="Streams the clip through denoise + upscale + sharpen; memory stays flat.",
-            inputs=[
-                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
-                *_upscale_inputs(),
-            ],
+        return node_schema(
+            "AInfluencerUpscaleVideo",
+            "AInfluencer Upscale + Denoise (video)",
+            CATEGORY,
+            "Streams the clip through denoise + upscale + sharpen; memory stays flat.",
+            inputs=[_clip_input(), *_upscale_inputs()],
             outputs=[io.Video.Output("upscaled_video", display_name="video")],
         )
 
@@ -306,36 +244,10 @@ class UpscaleVideoNode(io.ComfyNode):
         cls, video: Any, scale: str, denoise: float, sharpen: float, upscale_model: str, tile_size: int
     ) -> io.NodeOutput:
         """Upscale the clip chunk by chunk into a temp MP4."""
-        out = upscale_video(
-            _source_path(video),
-            _temp_path("upscale"),
-            _scale(scale),
-            denoise,
-            sharpen,
-            model=_load_upscale_model(upscale_model),
-            tile=tile_size,
-            device=_device(),
-            on_chunk=_progress(),
+        model = _load_upscale_model(upscale_model)
+        return stream_video(
+            upscale_video, video, "upscale", _scale(scale), denoise, sharpen, model=model, tile=tile_size
         )
-        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
-
-
-def _interpolate_inputs() -> list[io.Input]:
-    return [
-        io.Int.Input(
-            "multiplier",
-            default=2,
-            min=1,
-            max=2,
-            tooltip="2 doubles the frame rate; 1 passes the clip through.",
-        ),
-        io.Combo.Input(
-            "flow_quality",
-            options=FLOW_QUALITY,
-            default="fast",
-            tooltip="OpenCV DIS preset (medium is ~4x slower).",
-        ),
-    ]
 
 
 class InterpolateVideoNode(io.ComfyNode):
@@ -344,36 +256,26 @@ class InterpolateVideoNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + interpolation settings -> video."""
-        return io.Schema(
-            node_id="AInfluencerInterpolateVideo",
-            display_name="AInfluencer Frame Interpolation (video)",
-            category=CATEGORY,
-            description="DIS optical flow both ways, warped to the midpoint with an occlusion-aware blend.",
-            inputs=[
-                io.Video.Input("video", tooltip="The clip; its audio is kept in sync."),
-                *_interpolate_inputs(),
-            ],
+        return node_schema(
+            "AInfluencerInterpolateVideo",
+            "AInfluencer Frame Interpolation (video)",
+            CATEGORY,
+            "DIS optical flow both ways, warped to the midpoint with an occlusion-aware blend.",
+            inputs=[_clip_input(), *_interpolate_inputs()],
             outputs=[io.Video.Output("interpolated_video", display_name="video")],
         )
 
     @classmethod
     def validate_inputs(cls, flow_quality: str | None = None) -> bool | str:
         """Re-check the combo (V3 combos skip core's list check)."""
-        return _check_choice("flow_quality", flow_quality, FLOW_QUALITY)
+        return check_choice("flow_quality", flow_quality, FLOW_QUALITY)
 
     @classmethod
     def execute(cls, video: Any, multiplier: int, flow_quality: str) -> io.NodeOutput:
         """Interpolate chunk by chunk into a temp MP4 (or pass the clip through at multiplier 1)."""
         if multiplier == 1:
             return io.NodeOutput(video)
-        out = interpolate_video(
-            _source_path(video),
-            _temp_path("interpolate"),
-            flow_quality,
-            device=_device(),
-            on_chunk=_progress(),
-        )
-        return io.NodeOutput(InputImpl.VideoFromFile(str(out)))
+        return stream_video(interpolate_video, video, "interpolate", flow_quality)
 
 
 class InterpolateImagesNode(io.ComfyNode):
@@ -382,11 +284,11 @@ class InterpolateImagesNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the node: images + interpolation settings -> images."""
-        return io.Schema(
-            node_id="AInfluencerInterpolateImages",
-            display_name="AInfluencer Frame Interpolation (images)",
-            category=CATEGORY,
-            description="N frames in, 2N out (the last frame is held); use twice the fps in CreateVideo.",
+        return node_schema(
+            "AInfluencerInterpolateImages",
+            "AInfluencer Frame Interpolation (images)",
+            CATEGORY,
+            "N frames in, 2N out (the last frame is held); use twice the fps in CreateVideo.",
             inputs=[io.Image.Input("images", tooltip="Frames in playback order."), *_interpolate_inputs()],
             outputs=[io.Image.Output("interpolated_images", display_name="images")],
         )
@@ -394,18 +296,14 @@ class InterpolateImagesNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, flow_quality: str | None = None) -> bool | str:
         """Re-check the combo (V3 combos skip core's list check)."""
-        return _check_choice("flow_quality", flow_quality, FLOW_QUALITY)
+        return check_choice("flow_quality", flow_quality, FLOW_QUALITY)
 
     @classmethod
     def execute(cls, images: torch.Tensor, multiplier: int, flow_quality: str) -> io.NodeOutput:
         """Interpolate the batch."""
         if multiplier == 1:
             return io.NodeOutput(images)
-        bar = _progress()
-        bar(0, 1)
-        result = interpolate_frames(images.to(_device()), flow_quality)
-        bar(1, 1)
-        return io.NodeOutput(result.to(comfy.model_management.intermediate_device()))
+        return io.NodeOutput(run_on_device(images, lambda x: interpolate_frames(x, flow_quality)))
 
 
 class SocialExportNode(io.ComfyNode):
@@ -414,11 +312,11 @@ class SocialExportNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the output node: video + platform settings -> saved MP4 (and the VIDEO)."""
-        return io.Schema(
-            node_id="AInfluencerSocialExport",
-            display_name="AInfluencer Social Export",
-            category=CATEGORY,
-            description=(
+        return node_schema(
+            "AInfluencerSocialExport",
+            "AInfluencer Social Export",
+            CATEGORY,
+            (
                 "1080x1920 by crop, pad or blur-fill; H.264 yuv420p BT.709 CFR; AAC 48 kHz at -14 LUFS / "
                 "-1 dBTP; platform duration and size limits checked."
             ),
@@ -434,14 +332,7 @@ class SocialExportNode(io.ComfyNode):
                     default="blur",
                     tooltip="blur: blurred fill behind; crop: fill the frame; pad: black bars.",
                 ),
-                io.Float.Input(
-                    "fps",
-                    default=0.0,
-                    min=0.0,
-                    max=60.0,
-                    step=0.001,
-                    tooltip="Output frame rate; 0 keeps the source.",
-                ),
+                float_input("fps", 0.0, 0.0, 60.0, 0.001, "Output frame rate; 0 keeps the source."),
                 io.Int.Input(
                     "crf", default=20, min=12, max=32, tooltip="H.264 quality (lower = larger, better)."
                 ),
@@ -455,10 +346,10 @@ class SocialExportNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, platform: str | None = None, fit: str | None = None) -> bool | str:
         """Re-check the combos (V3 combos skip core's list check)."""
-        checked = _check_choice("platform", platform, list(PLATFORMS))
+        checked = check_choice("platform", platform, list(PLATFORMS))
         if checked is not True:
             return checked
-        return _check_choice("fit", fit, list(FIT_MODES))
+        return check_choice("fit", fit, list(FIT_MODES))
 
     @classmethod
     def execute(
@@ -471,14 +362,14 @@ class SocialExportNode(io.ComfyNode):
         )
         name = f"{filename}_{counter:05}_.mp4"
         report = export_social(
-            _source_path(video),
+            video_path(video),
             Path(folder) / name,
             platform,
             fit,
             fps=fps,
             crf=crf,
-            device=_device(),
-            on_chunk=_progress(),
+            device=device(),
+            on_chunk=progress_callback(),
         )
         return io.NodeOutput(
             InputImpl.VideoFromFile(str(report.path)),

@@ -211,7 +211,7 @@ KEYED_CASES = {
         {**TALKING, "inputs": {**TALKING["inputs"], "sync_mode": "loop"}},
         "2",
         "AInfluencerSyncLipSync",
-        {"audio": "speech.wav", "sync_mode": "loop", "model": "lipsync-2-pro"},
+        {"audio": ["4", 0], "sync_mode": "loop", "model": "lipsync-2-pro"},
         "lipsync",
     ),
     "photoreal_portrait on fal (no SDXL)": (

@@ -33,16 +33,25 @@ def test_nodes_register_only_through_comfy_entrypoint():
     assert "comfy_entrypoint" in (REPO / "__init__.py").read_text()
 
 
+# Node schemas are built through these helpers, whose first argument is the node id.
+SCHEMA_HELPERS = {"node_schema", "remote_schema"}
+
+
+def _called(call: ast.Call) -> str | None:
+    return getattr(call.func, "attr", None) or getattr(call.func, "id", None)
+
+
 def test_every_node_id_is_a_string_literal_prefixed_ainfluencer():
     ids = []
     for path in (REPO / "comfy_nodes").glob("*.py"):
         for call in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "Schema"):
+            if not isinstance(call, ast.Call) or _called(call) not in {"Schema", *SCHEMA_HELPERS}:
                 continue
-            for node in call.keywords:
-                if node.arg == "node_id":
-                    assert isinstance(node.value, ast.Constant), f"{path.name}: node_id must be a literal"
-                    ids.append(node.value.value)
+            given = [k.value for k in call.keywords if k.arg == "node_id"] + call.args[:1]
+            if given and isinstance(given[0], ast.Name) and given[0].id == "node_id":
+                continue  # a helper passing its own argument through
+            assert given and isinstance(given[0], ast.Constant), f"{path.name}: node_id must be a literal"
+            ids.append(given[0].value)
     assert ids and all(i.startswith("AInfluencer") for i in ids), ids
     assert len(ids) == len(set(ids))
 

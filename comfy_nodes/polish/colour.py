@@ -16,6 +16,7 @@ __all__ = [
     "check_images",
     "check_unit_interval",
     "chunk_frames",
+    "chunk_plan",
     "linear_to_srgb",
     "luma",
     "pack_rgb24",
@@ -68,6 +69,12 @@ def chunk_frames(height: int, width: int, chunk_size: int | None) -> int:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         return chunk_size
     return max(1, min(DEFAULT_CHUNK_FRAMES, PIXEL_BUDGET // max(1, height * width)))
+
+
+def chunk_plan(images: torch.Tensor, chunk_size: int | None) -> tuple[int, int]:
+    """Frames per chunk and the number of chunks for a batch ``[B,H,W,C]`` (see :func:`chunk_frames`)."""
+    step = chunk_frames(images.shape[1], images.shape[2], chunk_size)
+    return step, math.ceil(images.shape[0] / step)
 
 
 def check_unit_interval(name: str, value: float) -> float:

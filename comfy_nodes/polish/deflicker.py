@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ...sidecar.core.errors import AInfError, ErrorCode
-from .video_stream import process_video
+from .video_stream import process_batch, process_video
 
 __all__ = ["LUMA_WEIGHTS", "Deflicker", "check_frames", "cut_scores", "deflicker_frames", "deflicker_video"]
 
@@ -206,10 +206,7 @@ def deflicker_frames(
 ) -> torch.Tensor:
     """Deflicker a whole IMAGE batch ``[B,H,W,3]`` (same device and dtype out)."""
     check_frames(frames)
-    engine = Deflicker(size, strength, colour, cut_threshold)
-    head = engine.push(frames)
-    tail = engine.flush()
-    return head if tail is None else torch.cat([head, tail])
+    return process_batch(Deflicker(size, strength, colour, cut_threshold), frames)
 
 
 def deflicker_video(

@@ -11,13 +11,12 @@ frame is itself 8-bit before the LUT (as it is when the passes run as separate v
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from .colour import check_images, chunk_frames, pack_rgb24, unpack_rgb24
+from .colour import check_images, chunk_plan, pack_rgb24, unpack_rgb24
 from .grade import GradeAdjust, grade_lut
 from .grain import GRAIN_LOOKS, GrainWorkspace, PackedGrain, apply_film_grain, strip_rows
 from .lut import DEFAULT_BAKE_SIZE, Lut3D, apply_lut, lut_table_u8
@@ -58,6 +57,20 @@ def finish_lut(
     )
 
 
+def _film_grain(chunk: torch.Tensor, settings: FinishSettings, seed: int, frame_offset: int) -> torch.Tensor:
+    """The finish's grain on one chunk (in one piece: the caller already sized the chunk)."""
+    return apply_film_grain(
+        chunk,
+        settings.grain_strength,
+        settings.grain_size,
+        settings.grain_chroma,
+        seed,
+        frame_offset,
+        look=settings.grain_look,
+        chunk_size=chunk.shape[0],
+    )
+
+
 @torch.no_grad()
 def apply_cinematic_finish(
     images: torch.Tensor,
@@ -79,21 +92,11 @@ def apply_cinematic_finish(
     if images.shape[0] == 0:
         return images
     lut = lut if lut is not None else finish_lut(settings)
-    step = chunk_frames(images.shape[1], images.shape[2], chunk_size)
-    total = math.ceil(images.shape[0] / step)
+    step, total = chunk_plan(images, chunk_size)
     out = torch.empty(images.shape, dtype=images.dtype, device=images.device)
     for index, start in enumerate(range(0, images.shape[0], step)):
         chunk = images[start : start + step]
-        grained = apply_film_grain(
-            chunk,
-            settings.grain_strength,
-            settings.grain_size,
-            settings.grain_chroma,
-            seed,
-            frame_offset + start,
-            look=settings.grain_look,
-            chunk_size=step,
-        )
+        grained = _film_grain(chunk, settings, seed, frame_offset + start)
         out[start : start + step] = apply_lut(grained, lut, 1.0, chunk_size=step)
         if on_chunk is not None:
             on_chunk(index + 1, total)
@@ -117,8 +120,7 @@ def _finish_u8(
     lut = lut if lut is not None else finish_lut(settings, device=images.device)
     table = lut_table_u8(lut, device=images.device)
     frames, height, width = images.shape[0], images.shape[1], images.shape[2]
-    step = chunk_frames(height, width, chunk_size)
-    total = math.ceil(frames / step)
+    step, total = chunk_plan(images, chunk_size)
     packed_grain = settings.grain_chroma == 0.0 and GRAIN_LOOKS.get(settings.grain_look) is not None
     packed_grain = packed_grain and GRAIN_LOOKS[settings.grain_look].chroma_add == 0.0
     grain = None
@@ -139,16 +141,7 @@ def _finish_u8(
     for index, start in enumerate(range(0, frames, step)):
         chunk = images[start : start + step]
         if not packed_grain:
-            chunk = apply_film_grain(
-                chunk,
-                settings.grain_strength,
-                settings.grain_size,
-                settings.grain_chroma,
-                seed,
-                frame_offset + start,
-                look=settings.grain_look,
-                chunk_size=step,
-            )
+            chunk = _film_grain(chunk, settings, seed, frame_offset + start)
         for f in range(chunk.shape[0]):
             if grain is not None:
                 grain.start_frame(frame_offset + start + f)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .colour import check_images, chunk_frames, linear_to_srgb, srgb_to_linear
+from .colour import check_images, chunk_plan, linear_to_srgb, srgb_to_linear
 from .lut import DEFAULT_BAKE_SIZE, Lut3D, apply_lut, bake
 
 __all__ = [
@@ -256,9 +256,8 @@ def apply_grade(
     if intensity == 0.0 or images.shape[0] == 0:
         return images
 
-    frames, height, width = images.shape[0], images.shape[1], images.shape[2]
-    step = chunk_frames(height, width, chunk_size)
-    total = math.ceil(frames / step)
+    frames = images.shape[0]
+    step, total = chunk_plan(images, chunk_size)
     work_dtype = torch.promote_types(images.dtype, torch.float32)
     out = torch.empty_like(images)
     for index, start in enumerate(range(0, frames, step)):

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .colour import LUMA_WEIGHTS, check_images, chunk_frames, pack_rgb24, unpack_rgb24
+from .colour import LUMA_WEIGHTS, check_images, chunk_plan, pack_rgb24, unpack_rgb24
 
 __all__ = [
     "DEFAULT_CHUNK_FRAMES",
@@ -568,8 +568,7 @@ def apply_film_grain(
 
     frames, height, width = images.shape[0], images.shape[1], images.shape[2]
     device = images.device
-    step = chunk_frames(height, width, chunk_size)
-    total = math.ceil(frames / step)
+    step, total = chunk_plan(images, chunk_size)
     plan = _plan(strength, size, chroma, seed, look, height, width, device)
     out = torch.empty_like(images)
     for index, start in enumerate(range(0, frames, step)):

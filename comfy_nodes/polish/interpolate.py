@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .deflicker import LUMA_WEIGHTS, _thumbs, check_frames, cut_scores
-from .video_stream import process_video
+from .video_stream import process_batch, process_video
 
 __all__ = ["FrameInterpolator", "flow_dis", "interpolate_frames", "interpolate_video", "midpoint_frame"]
 
@@ -118,10 +118,7 @@ class FrameInterpolator:
 def interpolate_frames(frames: torch.Tensor, preset: str = "fast") -> torch.Tensor:
     """Double an IMAGE batch's frame count (``[B,H,W,3]`` -> ``[2B,H,W,3]``) with flow-based midpoints."""
     check_frames(frames)
-    engine = FrameInterpolator(preset)
-    head = engine.push(frames)
-    tail = engine.flush()
-    return head if tail is None else torch.cat([head, tail])
+    return process_batch(FrameInterpolator(preset), frames)
 
 
 def interpolate_video(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .colour import check_images, check_unit_interval, chunk_frames, pack_rgb24, unpack_rgb24
+from .colour import check_images, check_unit_interval, chunk_plan, pack_rgb24, unpack_rgb24
 
 __all__ = [
     "DEFAULT_BAKE_SIZE",
@@ -318,8 +318,7 @@ def apply_lut(
     if intensity == 0.0 or images.shape[0] == 0:
         return images
     frames, height, width = images.shape[0], images.shape[1], images.shape[2]
-    step = chunk_frames(height, width, chunk_size)
-    total = math.ceil(frames / step)
+    step, total = chunk_plan(images, chunk_size)
     work = torch.promote_types(images.dtype, torch.float32)
     rows = _table_rows(lut, images.device, work)
     out = torch.empty(images.shape, dtype=images.dtype, device=images.device)
@@ -409,9 +408,8 @@ def _apply_lut_u8(
         raise ValueError(f"images must be [B,H,W,3] (or RGBA [B,H,W,4]), got shape {tuple(images.shape)}")
     if intensity == 0.0 or images.shape[0] == 0:
         return images
-    frames, height, width = images.shape[0], images.shape[1], images.shape[2]
-    step = chunk_frames(height, width, chunk_size)
-    total = math.ceil(frames / step)
+    frames = images.shape[0]
+    step, total = chunk_plan(images, chunk_size)
     table = lut_table_u8(lut, intensity, device=images.device)
     out = torch.empty(images.shape, dtype=torch.uint8, device=images.device)
     for index, start in enumerate(range(0, frames, step)):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from .colour import LUMA_WEIGHTS, check_images, chunk_frames, linear_to_srgb, srgb_to_linear
+from .colour import LUMA_WEIGHTS, check_images, chunk_plan, linear_to_srgb, srgb_to_linear
 
 __all__ = [
     "DEFAULT_WHITE_POINT",
@@ -149,9 +149,8 @@ def apply_tonemap(
     check_images(images)
     if images.shape[0] == 0 or is_identity(operator, exposure, white_point):
         return images
-    frames, height, width = images.shape[0], images.shape[1], images.shape[2]
-    step = chunk_frames(height, width, chunk_size)
-    total = math.ceil(frames / step)
+    frames = images.shape[0]
+    step, total = chunk_plan(images, chunk_size)
     out = torch.empty_like(images)
     for index, start in enumerate(range(0, frames, step)):
         chunk = images[start : start + step]

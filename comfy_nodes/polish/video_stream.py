@@ -29,8 +29,10 @@ __all__ = [
     "FunctionProcessor",
     "VideoInfo",
     "VideoWriter",
+    "invalid_media",
     "iter_frame_chunks",
     "probe_video",
+    "process_batch",
     "process_video",
     "read_audio",
 ]
@@ -60,11 +62,14 @@ class VideoInfo:
     audio_channels: int | None
 
 
-def _invalid(path: Path, why: str) -> AInfError:
+def invalid_media(
+    path: Path, why: str, what: str = "video", fix: str = "Re-export the clip as MP4 (H.264) or WEBM"
+) -> AInfError:
+    """INVALID_MEDIA for a file that is not a usable ``what``, with the re-export step."""
     return AInfError(
         ErrorCode.INVALID_MEDIA,
-        f"{path.name} is not a usable video: {why}.",
-        remediation=["Re-export the clip as MP4 (H.264) or WEBM and upload it again."],
+        f"{path.name} is not a usable {what}: {why}.",
+        remediation=[f"{fix} and upload it again."],
         detail={"file": path.name},
     )
 
@@ -75,15 +80,15 @@ def probe_video(path: str | Path) -> VideoInfo:
     if not path.is_file():
         raise AInfError(ErrorCode.FILE_NOT_FOUND, f"{path.name} does not exist.", detail={"file": path.name})
     if path.stat().st_size == 0:
-        raise _invalid(path, "the file is empty")
+        raise invalid_media(path, "the file is empty")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise _invalid(path, "it has no video stream")
+                raise invalid_media(path, "it has no video stream")
             vs = container.streams.video[0]
             fps = vs.average_rate or vs.guessed_rate or vs.base_rate
             if not fps or fps <= 0:
-                raise _invalid(path, "its frame rate is unknown")
+                raise invalid_media(path, "its frame rate is unknown")
             duration = 0.0
             if vs.duration is not None and vs.time_base is not None:
                 duration = float(vs.duration * vs.time_base)
@@ -105,11 +110,11 @@ def probe_video(path: str | Path) -> VideoInfo:
     except AInfError:
         raise
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise _invalid(path, "it could not be opened (corrupt or truncated)") from exc
+        raise invalid_media(path, "it could not be opened (corrupt or truncated)") from exc
     if info.width <= 0 or info.height <= 0:
-        raise _invalid(path, "its frame size is unknown")
+        raise invalid_media(path, "its frame size is unknown")
     if info.frame_count <= 0 and info.duration <= 0:
-        raise _invalid(path, "it has no frames")
+        raise invalid_media(path, "it has no frames")
     return info
 
 
@@ -142,12 +147,12 @@ def iter_frame_chunks(
                     yield _to_tensor(buffer, device, uint8)
                     buffer = []
     except av.FFmpegError as exc:
-        raise _invalid(path, "decoding failed part-way (corrupt or truncated)") from exc
+        raise invalid_media(path, "decoding failed part-way (corrupt or truncated)") from exc
     if buffer:
         produced += len(buffer)
         yield _to_tensor(buffer, device, uint8)
     if produced == 0:
-        raise _invalid(path, "it has no decodable frames")
+        raise invalid_media(path, "it has no decodable frames")
 
 
 def _to_tensor(frames: list[np.ndarray], device: torch.device | str, uint8: bool = False) -> torch.Tensor:
@@ -165,6 +170,13 @@ class ChunkProcessor(Protocol):
     def flush(self) -> torch.Tensor | None:
         """Return the remaining output frames once the input is exhausted."""
         ...
+
+
+def process_batch(engine: ChunkProcessor, frames: torch.Tensor) -> torch.Tensor:
+    """A streaming pass over one in-memory batch: what ``push`` returns, then what ``flush`` holds back."""
+    head = engine.push(frames)
+    tail = engine.flush()
+    return head if tail is None else torch.cat([head, tail])
 
 
 class FunctionProcessor:
@@ -257,10 +269,9 @@ def read_audio(path: str | Path, rate: int = 48000, layout: str = "stereo") -> n
                 parts += [f.to_ndarray() for f in resampler.resample(frame)]
             parts += [f.to_ndarray() for f in resampler.resample(None)]
     except av.FFmpegError as exc:
-        raise _invalid(path, "its audio could not be decoded (corrupt or truncated)") from exc
-    channels = 2 if layout == "stereo" else 1
+        raise invalid_media(path, "its audio could not be decoded (corrupt or truncated)") from exc
     if not parts:
-        return np.zeros((channels, 0), dtype=np.float32)
+        return np.zeros((len(av.AudioLayout(layout).channels), 0), dtype=np.float32)
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
@@ -457,5 +468,5 @@ def process_video(
             writer.abort()
         raise
     if writer is None:
-        raise _invalid(src, "it has no decodable frames")
+        raise invalid_media(src, "it has no decodable frames")
     return writer.close()
