@@ -16,11 +16,11 @@ import folder_paths
 from comfy_execution.utils import get_executing_context
 from server import PromptServer
 
+from ..sidecar.billing.step_ids import step_id_for
 from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.entry import get_sidecar
 from ..sidecar.remote.adapters.control import RemoteResult, RunControl
 from ..sidecar.remote.adapters.http_policy import RemoteCancelled
-from ..sidecar.remote.steps import step_id_for
 from .remote_media import write_result
 
 

@@ -23,6 +23,7 @@ from ..core.storage import jobs, ledger_account, ledger_transfers, open_ledger_e
 from ..jobs.presets import WorkflowPreset
 from ..jobs.store import CANCELLED, COMPLETED, FAILED, JobStore
 from .cost_table import DEFAULT_COST_TABLE
+from .step_ids import is_node_step
 
 MILLI = 1000
 MAX_CREDITS = 1_000_000_000
@@ -347,7 +348,7 @@ class CreditLedger:
         still open when the job ends never ran to a result (cached, skipped or failed), so it is voided.
         """
         for _job, step in self.unresolved(job_id):
-            if status == COMPLETED and not step.startswith("node:"):
+            if status == COMPLETED and not is_node_step(step):
                 self.post(job_id, step)
             else:
                 self.void(job_id, step, reason=f"job {status}")

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Integer, String, Text
 
-from ..core.storage import metadata
-
-
-def keyed_table(name: str, key_length: int, *columns: Column) -> Table:
-    """A table in the sidecar's metadata whose primary key is a string `id` of at most `key_length`."""
-    return Table(name, metadata, Column("id", String(key_length), primary_key=True), *columns)
-
+from ..core.storage import keyed_table
 
 custom_models = keyed_table(
     "ainf_custom_models",
+    "id",
     120,
     Column("name", String(200), nullable=False),
     Column("type", String(32), nullable=False),
@@ -34,6 +29,7 @@ custom_models = keyed_table(
 
 model_downloads = keyed_table(
     "ainf_model_downloads",
+    "id",
     64,
     Column("model_id", String(120), index=True),
     Column("filename", String(200), nullable=False),

@@ -115,6 +115,30 @@ class ProviderRegistry:
             else:
                 conn.execute(providers_table.insert().values(**row))
 
+    def _record(
+        self,
+        provider_id: str,
+        status: str,
+        key: str | None,
+        source: str | None,
+        balance: float | None,
+        message: str | None,
+        *,
+        error: dict[str, Any] | None = None,
+        checked: bool = True,
+    ) -> None:
+        """Record what is known of a provider's key now: never the key, only its last four characters."""
+        self._save_state(
+            provider_id,
+            status=status,
+            key_last4=last4(key) if key else None,
+            key_source=source,
+            balance=balance,
+            message=message[:500] if message else None,
+            error_json=json.dumps(error) if error else None,
+            last_check=time.time() if checked else None,
+        )
+
     def _state(self, provider_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = (
@@ -247,16 +271,8 @@ class ProviderRegistry:
         self, provider_id: str, key: str, balance: float | None, message: str, *, verified: bool
     ) -> dict[str, Any]:
         self.vault.set(provider_id, key)
-        self._save_state(
-            provider_id,
-            status=CONNECTED if verified else UNVERIFIED,
-            key_last4=last4(key),
-            key_source="vault",
-            balance=balance,
-            message=message[:500],
-            error_json=None,
-            last_check=time.time() if verified else None,
-        )
+        self._record(provider_id, CONNECTED if verified else UNVERIFIED, key, "vault", balance, message,
+                     checked=verified)  # fmt: skip
         answer = {"ok": True, "balance": balance, "message": message, "key": last4(key)}
         return answer if verified else {**answer, "verified": False}
 
@@ -277,15 +293,7 @@ class ProviderRegistry:
             message, balance = await self._verify(adapter, key)
         except Exception as exc:
             error = _error_dict(exc)
-            self._save_state(
-                provider_id,
-                status=ERROR,
-                key_last4=last4(key),
-                key_source=source,
-                error_json=json.dumps(error),
-                message=error["message"],
-                last_check=time.time(),
-            )
+            self._record(provider_id, ERROR, key, source, None, error["message"], error=error)
             return {
                 "ok": False,
                 "status": ERROR,
@@ -294,16 +302,7 @@ class ProviderRegistry:
                 "balance": None,
                 "key": last4(key),
             }
-        self._save_state(
-            provider_id,
-            status=CONNECTED,
-            key_last4=last4(key),
-            key_source=source,
-            balance=balance,
-            message=message[:500],
-            error_json=None,
-            last_check=time.time(),
-        )
+        self._record(provider_id, CONNECTED, key, source, balance, message)
         return {"ok": True, "status": CONNECTED, "message": message, "balance": balance, "key": last4(key)}
 
     def disconnect(self, provider_id: str) -> dict[str, Any]:
@@ -312,16 +311,7 @@ class ProviderRegistry:
         if provider_id not in KEYED_PROVIDERS:
             raise AInfError(ErrorCode.NOT_SUPPORTED, f"{provider_id} takes no API key.")
         removed = self.vault.delete(provider_id)
-        self._save_state(
-            provider_id,
-            status=NOT_CONNECTED,
-            key_last4=None,
-            key_source=None,
-            balance=None,
-            message=None,
-            error_json=None,
-            last_check=None,
-        )
+        self._record(provider_id, NOT_CONNECTED, None, None, None, None, checked=False)
         still = self.vault.get(provider_id)
         message = "Key removed." if removed else "No stored key."
         if still is not None:

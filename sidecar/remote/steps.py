@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from ..billing.ledger import CreditLedger
+from ..billing.step_ids import step_id_for
 from ..core.errors import AInfError, ErrorCode
 from ..core.redact import redact_secrets
 from ..core.storage import job_prompts, jobs, remote_requests
@@ -33,12 +34,6 @@ from .registry import ProviderRegistry
 log = logging.getLogger("ainfluencer.remote")
 
 SUBMITTING, SUBMITTED, DONE, FAILED = "submitting", "submitted", "completed", "failed"
-STEP_PREFIX = "node:"
-
-
-def step_id_for(node_id: str, index: int = 0) -> str:
-    """The ledger / request step id of a node's `index`-th remote call."""
-    return f"{STEP_PREFIX}{node_id}" if index == 0 else f"{STEP_PREFIX}{node_id}#{index}"
 
 
 def _adapter_offers(adapter: Any, method: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..billing.step_ids import parse_step_id, step_id_for
 from ..core.errors import AInfError, ErrorCode
 from ..core.media import require_media
 from ..core.paths import resolve_inside
@@ -17,10 +18,9 @@ from ..graph.convert import ui_to_api
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore
 from ..remote.engines import PROVIDER_NAMES
-from ..remote.steps import RemoteSteps, step_id_for
+from ..remote.steps import RemoteSteps
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
-from .step_ids import parse_step_id
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000

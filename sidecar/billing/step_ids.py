@@ -1,10 +1,20 @@
-"""Reading the ledger / request step ids that `remote.steps.step_id_for` writes (`node:<id>[#<index>]`)."""
+"""Ledger step ids: `run` for a whole job, `node:<id>[#<index>]` for each call of a remote node."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..remote.steps import STEP_PREFIX
+STEP_PREFIX = "node:"
+
+
+def step_id_for(node_id: str, index: int = 0) -> str:
+    """The ledger / request step id of a node's `index`-th remote call."""
+    return f"{STEP_PREFIX}{node_id}" if index == 0 else f"{STEP_PREFIX}{node_id}#{index}"
+
+
+def is_node_step(step_id: str) -> bool:
+    """True for the step of a remote node's call, False for a whole-job step such as `run`."""
+    return step_id.startswith(STEP_PREFIX)
 
 
 class NodeStep(NamedTuple):
