@@ -1,4 +1,4 @@
-"""Characters and consent: the seed's contract, checked references, and no identity run without consent."""
+"""Characters and consent: the v1 contract, checked references, and no identity run without consent."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class Binding(_Strict):
 
 
 class PresetInput(_Strict):
-    """One input a caller may give (the seed's names: video, image, audio, prompt, …)."""
+    """One input a caller may give (the product's input names: video, image, audio, prompt, …)."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     type: InputType
