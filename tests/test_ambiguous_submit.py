@@ -136,6 +136,26 @@ async def test_a_step_in_doubt_is_never_sent_again_by_a_later_run_of_the_same_jo
     assert stage.emulators["fal"].hits["submit"] == 1
 
 
+async def test_the_user_releases_a_hold_in_doubt_and_only_such_a_hold_through_the_credits_route(
+    paid_client, paid_sidecar
+):
+    ledger = paid_sidecar.ledger
+    ledger.set_budget(3)
+    ledger.reserve("job_doubt", 1.0, "provider_fal", STEP)
+    ledger.mark_in_doubt("job_doubt", STEP, "HTTP 500 from fal.ai")
+    ledger.reserve("job_running", 1.0, "provider_fal", STEP)
+    route = f"{V1}/credits/holds/release"
+
+    refused = await paid_client.post(route, json={"job_id": "job_running", "step_id": STEP})
+    released = await paid_client.post(route, json={"job_id": "job_doubt", "step_id": STEP})
+
+    assert refused.status == 422 and (await refused.json())["error"] == "VALIDATION_ERROR"
+    assert released.status == 200 and (await released.json())["pending"] == 1.0
+    assert ledger.unresolved() == [("job_running", STEP)]
+    again = await paid_client.post(route, json={"job_id": "job_doubt", "step_id": STEP})
+    assert again.status == 422  # released once
+
+
 # what proves nothing was created: retried, one job ---------------------------------------------------------
 class RefuseFirstPost(httpx.AsyncBaseTransport):
     """A transport whose first POST meets a closed port (nothing is sent); the rest go through."""

@@ -371,6 +371,18 @@ class CreditLedger:
             marked = {(r.job_id, r.step_id) for r in conn.execute(query)}
         return [step for step in self.unresolved(job_id) if step in marked]
 
+    def release_in_doubt(self, job_id: str, step_id: str) -> None:
+        """Void a hold kept for a submit in doubt, once the user found no such job at the provider."""
+        if (job_id, step_id) not in self.in_doubt(job_id):
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "This job step holds no credits for a submit in doubt.",
+                remediation=["Holds in doubt are the pending ledger lines whose reason starts with "
+                             f"'{IN_DOUBT}' (GET /ainfluencer/v1/credits/ledger)."],
+                detail={"job_id": job_id, "step_id": step_id},
+            )  # fmt: skip
+        self.void(job_id, step_id, reason="released by the user: the provider shows no such job")
+
     def settle_job(self, job_id: str, status: str) -> None:
         """JobStore final hook: completed → post the job's own steps; failed or cancelled → void them.
 

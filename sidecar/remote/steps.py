@@ -245,9 +245,7 @@ class RemoteSteps:
         """Record the doubtful submit and keep its credits held (never voided here, never posted twice)."""
         self._write(job_id, step_id, status=IN_DOUBT, error_json=json.dumps(error.to_dict()))
         held = self.ledger.held(job_id, step_id)
-        resolve = (
-            "void it once the provider's dashboard shows no such job; a job found there costs at most this"
-        )
+        resolve = "POST /ainfluencer/v1/credits/holds/release once the provider's dashboard shows no such job"
         self.ledger.mark_in_doubt(job_id, step_id, str(error.detail.get("failure", "")))
         self.store.log(job_id, "warning", "remote submit in doubt: its credits stay held until resolved",
                        step=step_id, credits_held=held, resolve=resolve, error=error.to_dict())  # fmt: skip

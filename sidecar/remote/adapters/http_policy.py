@@ -130,8 +130,9 @@ class SubmitUnconfirmed(AInfError):
             f"{provider_name}'s dashboard.",
             remediation=[
                 f"Open {provider_name}'s dashboard and look for a request made at this job's start time.",
-                "This step's credits stay held (pending) until that is known: a job found there is charged "
-                "at most the held amount; release the hold if there is none.",
+                "This step's credits stay held (pending) until that is known: a job found there costs at "
+                "most the held amount; if there is none, release the hold with POST "
+                "/ainfluencer/v1/credits/holds/release {job_id, step_id}.",
                 "Run the preset again only once the dashboard shows no such request.",
             ],
             detail={"engine": engine, "submit": "unconfirmed", "failure": failure[:300],
