@@ -37,12 +37,9 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     async def set_budget(request: web.Request, body: BudgetBody) -> dict:
         return ledger().set_budget(body.credits)
 
-    @api.post(
-        "/credits/holds/release",
-        "Release the credits held for a remote submit in doubt, once its provider shows no such job",
-        body=ReleaseHoldBody,
-        answer=CreditsAnswer,
-    )
+    release = "Release the credits held for a remote submit in doubt, once its provider shows no such job"
+
+    @api.post("/credits/holds/release", release, body=ReleaseHoldBody, answer=CreditsAnswer)
     async def release_hold(request: web.Request, body: ReleaseHoldBody) -> dict:
         ledger().release_in_doubt(body.job_id, body.step_id)
         return ledger().balance()
