@@ -9,6 +9,9 @@ Faults (`fault`): see FAULTS. `rate_limit_n` answers that many submits with 429 
 (1302 by default) and `Retry-After`; `burst_5xx_n` answers that many submits with HTTP 500 code 5000;
 `max_concurrency` answers 429 code 1303 when a submit would exceed the pack's parallel-task limit
 (image tasks hold `n` slots). `clock` is the emulator's wall clock for the JWT time checks.
+`after_create` (see `faults.py`) answers the next submit with a 500 or a dropped connection after its task
+was created. A task is queried by its `task_id` or by the `external_task_id` it was created with, which
+must be unique in the account.
 """
 
 from __future__ import annotations

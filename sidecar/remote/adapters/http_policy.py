@@ -25,7 +25,7 @@ log = logging.getLogger("ainfluencer.adapters")
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-INGRESS_STATUSES = frozenset({502, 503, 504})
+INGRESS_STATUSES = frozenset({408, 502, 503, 504})
 DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 # Failures raised before a single byte of the request was sent: the provider cannot have seen it.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
