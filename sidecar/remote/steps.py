@@ -6,8 +6,9 @@ pipeline when the job was queued, or here for editor runs); the provider's reque
 result fetched — never submitted and paid twice. Success posts the provider-reported cost (at most the
 reservation); every failure voids it, except a submit in doubt (SubmitUnconfirmed: the provider may have
 created and billed the job): its record says `in_doubt`, the job's log says how many credits stay held, and
-the reservation stays pending, marked in the ledger, until the user voids it after checking the provider's
-dashboard (a job the adapter found again is polled and posted like any other).
+the reservation stays pending, marked in the ledger, until the user releases it after checking the
+provider's dashboard (`POST …/credits/holds/release`); a job the adapter found again is polled and posted
+like any other.
 """
 
 from __future__ import annotations
