@@ -86,6 +86,7 @@ async def test_image_to_video_sends_raw_base64_with_a_jwt_and_returns_a_real_mp4
     )
     kind, body = emu.submits[0]
     assert kind == "image2video"
+    assert len(body.pop("external_task_id")) == 32  # our id for the task, to find it after a doubtful submit
     assert body == {"model_name": "kling-v2-5-turbo", "mode": "pro", "duration": "10",
                     "prompt": "she turns and smiles", "image": base64.b64encode(START).decode()}  # fmt: skip
     assert seen == [(result.request_id, 0)]  # the task id is recorded before the first poll
@@ -124,6 +125,7 @@ async def test_without_an_image_it_is_text_to_video_and_cfg_scale_goes_only_to_v
     await kling.generate_video(KEY, {"prompt": "a city at dusk", "model": "kling-v1", "cfg_scale": 0.4})
     (kind1, body1), (kind2, body2) = emu.submits
     assert kind1 == kind2 == "text2video"
+    assert body1.pop("external_task_id") != body2.pop("external_task_id")
     assert body1 == {"model_name": "kling-v2-5-turbo", "mode": "std", "duration": "5",
                      "prompt": "a city at dusk", "aspect_ratio": "9:16"}  # fmt: skip
     assert body2["cfg_scale"] == 0.4 and body2["aspect_ratio"] == "16:9"
@@ -131,8 +133,10 @@ async def test_without_an_image_it_is_text_to_video_and_cfg_scale_goes_only_to_v
 
 async def test_image_generation_returns_every_image_decodable(kling, emu):
     result = await kling.generate_image(KEY, {"prompt": "a portrait", "n": 2, "aspect_ratio": "3:4"})
-    assert emu.submits[0] == ("generations", {"model_name": "kling-v2-1", "prompt": "a portrait", "n": 2,
-                                              "aspect_ratio": "3:4", "resolution": "1k"})  # fmt: skip
+    kind, body = emu.submits[0]
+    assert len(body.pop("external_task_id")) == 32
+    assert (kind, body) == ("generations", {"model_name": "kling-v2-1", "prompt": "a portrait", "n": 2,
+                                            "aspect_ratio": "3:4", "resolution": "1k"})  # fmt: skip
     assert len(result.media) == 2 and result.content_type == "image/png"
     with Image.open(io.BytesIO(result.data)) as img:
         assert img.size == (320, 320)

@@ -158,10 +158,12 @@ async def test_resume_polls_the_recorded_task_without_a_second_submit_or_upload(
     assert len(emu.submits) == 1 and emu.hits["imageUpload"] == 1  # nothing paid or uploaded twice
 
 
-async def test_a_submit_whose_answer_was_lost_is_polled_not_paid_twice(rw, emu, waits):
-    emu.fault = "lost_ack"  # accepted, answered 503; the resend meets conflictTaskUUID
+async def test_a_submit_whose_answer_was_lost_is_found_by_its_task_uuid_and_polled_not_sent_again(
+    rw, emu, waits
+):
+    emu.fault = "lost_ack"  # accepted, answered 503 from Runware's application
     result = await rw.generate_image(KEY, _image())
-    assert result.data and len(emu.submits) == 1 and emu.hits["imageInference"] == 2 and waits == [0.01]
+    assert result.data and len(emu.submits) == 1 and emu.hits["imageInference"] == 1 and waits == []
 
 
 async def test_a_resume_id_that_is_not_a_task_uuid_is_refused(rw, emu):
@@ -244,16 +246,19 @@ async def test_a_lasting_429_is_rate_limited_after_bounded_attempts(rw, emu, wai
     assert exc.detail["provider_reason"]["code"] == "rateLimitExceeded"
 
 
-async def test_a_5xx_burst_is_retried_with_exponential_backoff(rw, emu, waits):
-    emu.burst_5xx_n = 2
+async def test_a_5xx_burst_is_looked_up_by_task_uuid_then_sent_again_under_the_same_uuid(rw, emu, waits):
+    emu.burst_5xx_n = 2  # the submit and the first getResponse fail; Runware then says it has no such task
     assert (await rw.generate_image(KEY, _image())).data
-    assert waits == [0.01, 0.02] and len(emu.submits) == 1
+    assert waits == [0.01, 0.01] and len(emu.submits) == 1
+    assert len({task["taskUUID"] for _kind, task in emu.submits}) == 1
 
 
-async def test_lasting_5xx_is_engine_offline_after_bounded_attempts(rw, emu):
+async def test_lasting_5xx_after_a_submit_is_unconfirmed_since_the_task_cannot_be_looked_up(rw, emu):
     emu.burst_5xx_n = 100
     exc = await _fails(rw.generate_image(KEY, _image()), ErrorCode.ENGINE_OFFLINE)
-    assert emu.hits["post"] == MAX_ATTEMPTS and exc.detail["status"] == 503
+    assert emu.hits["post"] == 1 + MAX_ATTEMPTS  # one submit, then one getResponse with its retries
+    assert exc.detail["submit"] == "unconfirmed" and exc.detail["hold"] == "kept"
+    assert "may have been submitted" in exc.message
 
 
 async def test_malformed_json_is_contract_mismatch(rw, emu):

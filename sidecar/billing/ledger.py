@@ -3,6 +3,10 @@
 Amounts are integer thousandths of a credit. Every write runs in a `BEGIN IMMEDIATE` transaction, the
 account row has `CHECK(available >= 0)`, and partial unique indexes let a reservation exist once per
 (job, step) and resolve (post or void) once, so a retry or a replay never charges twice.
+
+A reservation whose provider submit is in doubt (the job may exist and be billed) is marked so on its pending
+line: it stays pending through the job's end and start-up reconciliation until a poll of the job posts it
+or the user voids it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ MILLI = 1000
 MAX_CREDITS = 1_000_000_000
 COST_TABLE_FILE = "cost_table.json"
 DEFAULT_STEP = "run"
+IN_DOUBT = "submit in doubt"  # the reason of a pending line kept held until its job is known
 
 
 def to_milli(credits: float) -> int:
@@ -341,13 +346,55 @@ class CreditLedger:
         with self.engine.connect() as conn:
             return [(r.job_id, r.step_id) for r in conn.execute(query)]
 
+    def mark_in_doubt(self, job_id: str, step_id: str, why: str) -> bool:
+        """Keep a step's open reservation held: its submit may have created a billed job. True if marked.
+
+        The mark is the pending line's reason (its amounts never change), shown in the ledger listing.
+        """
+        t = ledger_transfers
+        if (job_id, step_id) not in self.unresolved(job_id):
+            return False
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.id == self._pending_id(job_id, step_id), t.c.kind == "pending")
+                .values(reason=f"{IN_DOUBT}: {why}"[:500])
+            )
+        return True
+
+    def in_doubt(self, job_id: str | None = None) -> list[tuple[str, str]]:
+        """(job_id, step_id) of open reservations kept for a submit in doubt (see `mark_in_doubt`)."""
+        t = ledger_transfers
+        query = select(t.c.job_id, t.c.step_id).where(t.c.kind == "pending", t.c.reason.startswith(IN_DOUBT))
+        if job_id is not None:
+            query = query.where(t.c.job_id == job_id)
+        with self.engine.connect() as conn:
+            marked = {(r.job_id, r.step_id) for r in conn.execute(query)}
+        return [step for step in self.unresolved(job_id) if step in marked]
+
+    def release_in_doubt(self, job_id: str, step_id: str) -> None:
+        """Void a hold kept for a submit in doubt, once the user found no such job at the provider."""
+        if (job_id, step_id) not in self.in_doubt(job_id):
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "This job step holds no credits for a submit in doubt.",
+                remediation=["Holds in doubt are the pending ledger lines whose reason starts with "
+                             f"'{IN_DOUBT}' (GET /ainfluencer/v1/credits/ledger)."],
+                detail={"job_id": job_id, "step_id": step_id},
+            )  # fmt: skip
+        self.void(job_id, step_id, reason="released by the user: the provider shows no such job")
+
     def settle_job(self, job_id: str, status: str) -> None:
         """JobStore final hook: completed → post the job's own steps; failed or cancelled → void them.
 
         Remote node steps (`node:…`) post themselves with the provider's cost when their call succeeds; one
-        still open when the job ends never ran to a result (cached, skipped or failed), so it is voided.
+        still open when the job ends never ran to a result (cached, skipped or failed), so it is voided,
+        unless its submit is in doubt: that hold stays until it is resolved.
         """
+        kept = set(self.in_doubt(job_id))
         for _job, step in self.unresolved(job_id):
+            if (job_id, step) in kept:
+                continue
             if status == COMPLETED and not is_node_step(step):
                 self.post(job_id, step)
             else:
@@ -356,7 +403,11 @@ class CreditLedger:
     def reconcile(self, store: JobStore) -> dict[str, int]:
         """Start-up: resolve reservations a crash left open (run after failing orphaned jobs)."""
         counts = {"posted": 0, "voided": 0, "kept": 0}
+        kept = set(self.in_doubt())
         for job_id, step in self.unresolved():
+            if (job_id, step) in kept:  # a submit in doubt: only a poll of the job or the user resolves it
+                counts["kept"] += 1
+                continue
             try:
                 status = store.get(job_id)["status"]
             except AInfError:

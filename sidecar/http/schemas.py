@@ -30,6 +30,14 @@ class BudgetBody(BaseModel):
     credits: float = Field(ge=0, le=MAX_CREDITS, allow_inf_nan=False, strict=True)  # `true` is no amount
 
 
+class ReleaseHoldBody(BaseModel):
+    """Body of `POST …/credits/holds/release`: the job step whose hold in doubt the user releases."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: str = Field(min_length=1, max_length=64)
+    step_id: str = Field(min_length=1, max_length=64)
+
+
 class ErrorBody(BaseModel):
     """The one error shape every route answers with."""
 

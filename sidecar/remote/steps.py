@@ -4,7 +4,11 @@ A remote node calls `RemoteSteps.run`. Before anything is submitted the step hol
 pipeline when the job was queued, or here for editor runs); the provider's request id is written to
 `remote_requests` before polling starts, so after a ComfyUI restart the same request is polled again and its
 result fetched — never submitted and paid twice. Success posts the provider-reported cost (at most the
-reservation); every failure voids it.
+reservation); every failure voids it, except a submit in doubt (SubmitUnconfirmed: the provider may have
+created and billed the job): its record says `in_doubt`, the job's log says how many credits stay held, and
+the reservation stays pending, marked in the ledger, until the user releases it after checking the
+provider's dashboard (`POST …/credits/holds/release`); a job the adapter found again is polled and posted
+like any other.
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ from ..core.storage import job_prompts, jobs, remote_requests
 from ..jobs.store import FINAL_STATES, QUEUED, RUNNING, JobStore, pid_alive
 from .adapters.base import NO_CONTROL, EngineAdapter
 from .adapters.control import RemoteResult, RunControl
+from .adapters.http_policy import SubmitUnconfirmed
 from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .registry import ProviderRegistry
 
 log = logging.getLogger("ainfluencer.remote")
 
 SUBMITTING, SUBMITTED, DONE, FAILED = "submitting", "submitted", "completed", "failed"
+IN_DOUBT = "in_doubt"  # the submit may have created a billed job; its credits stay held
 
 
 def _adapter_offers(adapter: Any, method: str) -> bool:
@@ -179,6 +185,13 @@ class RemoteSteps:
             resume_id = str(previous["request_id"])
             self.store.log(job_id, "info", "re-polling the recorded remote request", step=step_id,
                            engine=engine, request_id=resume_id)  # fmt: skip
+        if previous and previous["status"] == IN_DOUBT:
+            raise AInfError(
+                ErrorCode.ENGINE_OFFLINE,
+                "This step's earlier submit may have reached the provider; it is not sent again.",
+                remediation=["Check the provider's dashboard, then run the preset again as a new job."],
+                detail={"engine": engine, "step": step_id, "submit": "unconfirmed"},
+            )
         if previous and previous["status"] == DONE:
             # finished and charged before a restart: fetch the same result again, charge nothing more
             return await getattr(adapter, method)(key, request, replace(control, resume_request_id=resume_id))
@@ -215,11 +228,23 @@ class RemoteSteps:
         self.ledger.reserve(job_id, self.cost_of(engine, capability, quality), engine, step_id)
 
     def _fail(self, job_id: str, step_id: str, error: AInfError) -> None:
+        if isinstance(error, SubmitUnconfirmed):
+            self._keep_in_doubt(job_id, step_id, error)
+            return
         self._write(job_id, step_id, status=FAILED, error_json=json.dumps(error.to_dict()))
         voided = self.ledger.void(job_id, step_id, reason=f"remote step failed: {error.code.value}")
         self.store.log(
             job_id, "error", "remote step failed", step=step_id, error=error.to_dict(), voided=voided
         )
+
+    def _keep_in_doubt(self, job_id: str, step_id: str, error: SubmitUnconfirmed) -> None:
+        """Record the doubtful submit and keep its credits held (never voided here, never posted twice)."""
+        self._write(job_id, step_id, status=IN_DOUBT, error_json=json.dumps(error.to_dict()))
+        held = self.ledger.held(job_id, step_id)
+        resolve = "POST /ainfluencer/v1/credits/holds/release once the provider's dashboard shows no such job"
+        self.ledger.mark_in_doubt(job_id, step_id, str(error.detail.get("failure", "")))
+        self.store.log(job_id, "warning", "remote submit in doubt: its credits stay held until resolved",
+                       step=step_id, credits_held=held, resolve=resolve, error=error.to_dict())  # fmt: skip
 
     def step_error(self, job_id: str, node_id: str) -> AInfError | None:
         """The error a node's remote call failed with (its code and the provider's reason), if any."""
@@ -229,7 +254,7 @@ class RemoteSteps:
                 select(t.c.error_json)
                 .where(
                     t.c.job_id == job_id,
-                    t.c.status == FAILED,
+                    t.c.status.in_((FAILED, IN_DOUBT)),
                     (t.c.step_id == step_id_for(node_id)) | t.c.step_id.like(step_id_for(node_id) + "#%"),
                 )
                 .order_by(t.c.updated_at.desc())

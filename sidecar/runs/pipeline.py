@@ -419,6 +419,8 @@ class PipelineManager:
             self.host.enqueue(prompt_id, plan.prompt, extra, outputs)
         except Exception as exc:
             error = AInfError(ErrorCode.ENGINE_OFFLINE, "ComfyUI did not accept the job.", detail=str(exc))
+            if reserved:  # nothing was submitted anywhere: the held credits go back now
+                self._release(job_id, plan, "ComfyUI did not accept the job")
             self.store.finish(job_id, "failed", error)
             raise error from exc
         return {

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .faults import answer_after_create
 from .media import make_mp4, make_png
 from .serve import serve, shutdown
 
@@ -67,6 +68,7 @@ class FalEmulator:
     rate_limit_n: int = 0
     retry_after: str = "2"
     burst_5xx_n: int = 0
+    after_create: str | None = None  # the next submit creates its job, then answers "500" or drops ("drop")
     submits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
@@ -81,6 +83,11 @@ class FalEmulator:
         self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
         self._png, self._big_png, self._mp4 = make_png(), make_png(128, 96), make_mp4()
+
+    @property
+    def jobs_created(self) -> int:
+        """Queue requests created, each billed once by fal."""
+        return len(self.jobs)
 
     # lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -284,6 +291,10 @@ class FalEmulator:
         self.jobs[rid] = Job(rid, model, root, body, time.monotonic(), self.queue_s, self.run_s)
         self.submits.append((model, body))
         self.peak_concurrency = max(self.peak_concurrency, self._in_flight())
+        if (mode := self.after_create) is not None:
+            self.after_create = None
+            body = {"detail": "Internal Server Error", "error_type": "internal_error"}
+            return answer_after_create(request, mode, body, {"x-fal-request-id": rid})
         base = f"{self.base_url}/{root}/requests/{rid}"
         return web.json_response(
             {

@@ -9,6 +9,9 @@ Faults (`fault`): see FAULTS. `rate_limit_n` answers that many submits with 429 
 (1302 by default) and `Retry-After`; `burst_5xx_n` answers that many submits with HTTP 500 code 5000;
 `max_concurrency` answers 429 code 1303 when a submit would exceed the pack's parallel-task limit
 (image tasks hold `n` slots). `clock` is the emulator's wall clock for the JWT time checks.
+`after_create` (see `faults.py`) answers the next submit with a 500 or a dropped connection after its task
+was created. A task is queried by its `task_id` or by the `external_task_id` it was created with, which
+must be unique in the account.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .faults import answer_after_create
 from .media import make_mp4, make_png
 from .serve import serve, shutdown
 
@@ -98,6 +102,7 @@ class KlingEmulator:
     rate_limit_code: int = 1302
     retry_after: str = "1"
     burst_5xx_n: int = 0
+    after_create: str | None = None  # the next submit creates its job, then answers "500" or drops ("drop")
     max_concurrency: int | None = None
     units_per_task: str = "2.5"
     packs: list[dict[str, Any]] = field(default_factory=list)
@@ -125,6 +130,11 @@ class KlingEmulator:
         self._release: asyncio.Event | None = None
         self._last_account_call = -10.0
         self._png, self._mp4 = make_png(320, 320), make_mp4()
+
+    @property
+    def jobs_created(self) -> int:
+        """Tasks created, each deducting its units once."""
+        return len(self.tasks)
 
     @property
     def key(self) -> str:
@@ -454,6 +464,11 @@ class KlingEmulator:
             slots = int(body.get("n", 1)) if kind == "generations" else 1
             if self.max_concurrency is not None and self._slots_in_use() + slots > self.max_concurrency:
                 return self._error(429, 1303, "parallel task over resource pack limit")
+            external = body.get("external_task_id")
+            if external is not None and any(
+                t.body.get("external_task_id") == external for t in self.tasks.values()
+            ):
+                return self._error(400, 1201, "external_task_id must be unique within the account")
             fail = None
             if self.fault == "moderation_task":
                 fail = RISK_MESSAGE
@@ -470,6 +485,10 @@ class KlingEmulator:
                                        slots, fail)  # fmt: skip
             self.submits.append((kind, body))
             self.peak_concurrency = max(self.peak_concurrency, self._slots_in_use())
+            if (mode := self.after_create) is not None:
+                self.after_create = None
+                failure = {"code": 5000, "message": "Server internal error", "request_id": str(uuid.uuid4())}
+                return answer_after_create(request, mode, failure)
             now_ms = int(time.time() * 1000)
             return self._ok({"task_id": task_id, "task_status": "submitted",
                              "task_info": {"external_task_id": body.get("external_task_id", "")},
@@ -482,7 +501,10 @@ class KlingEmulator:
             self._hit("query")
             if (refused := self._auth(request)) is not None:
                 return refused
-            task = self.tasks.get(request.match_info["task_id"])
+            wanted = request.match_info["task_id"]  # a task_id, or the external_task_id set at creation
+            task = self.tasks.get(wanted) or next(
+                (t for t in self.tasks.values() if t.body.get("external_task_id") == wanted), None
+            )
             if task is None or task.kind != kind:
                 return self._error(404, 1203, "task not found")
             if self.fault == "hang":

@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .faults import answer_after_create
 from .media import make_mp4, make_png
 from .serve import serve, shutdown
 
@@ -111,6 +112,7 @@ class RunwareEmulator:
     rate_limit_n: int = 0
     retry_after: str = "2"
     burst_5xx_n: int = 0
+    after_create: str | None = None  # the next submit creates its job, then answers "500" or drops ("drop")
     submits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
@@ -125,6 +127,11 @@ class RunwareEmulator:
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
         self._png, self._mp4 = make_png(), make_mp4()
+
+    @property
+    def jobs_created(self) -> int:
+        """Inference tasks created, each billed once by Runware."""
+        return len(self.jobs)
 
     # lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -222,6 +229,15 @@ class RunwareEmulator:
             if isinstance(answer, web.StreamResponse):
                 return answer  # a fault that answers the whole request
             data.extend(answer)
+        created = [d["taskUUID"] for d in data if d.get("taskType") in INFERENCE]
+        if created and (mode := self.after_create) is not None:
+            self.after_create = None
+            error = {
+                "code": "internalServerError",
+                "message": "Internal server error.",
+                "taskUUID": created[0],
+            }
+            return answer_after_create(request, mode, {"data": [], "errors": [error]})
         status = errors[0][0] if errors and not data else 200
         out: dict[str, Any] = {"data": data}
         if errors:

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .faults import answer_after_create
 from .serve import serve, shutdown
 
 MODELS = {"sync-3", "lipsync-2", "lipsync-2-pro", "lipsync-1.9.0-beta", "react-1"}
@@ -99,6 +100,7 @@ class SyncLabsEmulator:
     rate_limit_n: int = 0
     retry_after: str = "2"
     burst_5xx_n: int = 0
+    after_create: str | None = None  # the next submit creates its job, then answers "500" or drops ("drop")
     output_duration: float = 4.0
     submits: list[dict[str, Any]] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
@@ -113,6 +115,11 @@ class SyncLabsEmulator:
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
         self._mp4 = make_talking_mp4()
+
+    @property
+    def jobs_created(self) -> int:
+        """Generations created, each billed once by Sync."""
+        return len(self.generations)
 
     # lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> str:
@@ -324,6 +331,10 @@ class SyncLabsEmulator:
             return self._error(502, "Bad Gateway")  # accepted, but the answer was lost on the way back
         if self.fault == "outcome_unknown":
             return self._error(503, "Outcome unknown", "IDEMPOTENCY_OUTCOME_UNKNOWN", generationId=gid)
+        if (mode := self.after_create) is not None:
+            self.after_create = None
+            failure = {"message": "Internal Server Error", "statusCode": 500, "requestId": uuid.uuid4().hex}
+            return answer_after_create(request, mode, failure)
         return self._answer_create(gen)
 
     def _answer_create(self, gen: Generation) -> web.Response:

@@ -1,4 +1,4 @@
-"""Credit routes: balance, ledger lines, the cost table, the budget."""
+"""Credit routes: balance, ledger lines, the cost table, the budget, releasing a hold in doubt."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 from ...billing.ledger import CreditLedger
 from ...host.app import Sidecar
 from ..helpers import PAGING, Endpoints, int_query, need
-from ..schemas import BudgetBody, CreditsAnswer
+from ..schemas import BudgetBody, CreditsAnswer, ReleaseHoldBody
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -36,3 +36,10 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     @api.post("/credits/budget", "Set the available balance", body=BudgetBody, answer=CreditsAnswer)
     async def set_budget(request: web.Request, body: BudgetBody) -> dict:
         return ledger().set_budget(body.credits)
+
+    release = "Release the credits held for a remote submit in doubt, once its provider shows no such job"
+
+    @api.post("/credits/holds/release", release, body=ReleaseHoldBody, answer=CreditsAnswer)
+    async def release_hold(request: web.Request, body: ReleaseHoldBody) -> dict:
+        ledger().release_in_doubt(body.job_id, body.step_id)
+        return ledger().balance()

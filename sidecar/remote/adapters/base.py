@@ -14,6 +14,12 @@ is `operation(api_key, request, control=RunControl())`. `request` holds only the
 - `on_status`: takes a short status text ("in queue", "running 40 %") for the node's display (its failure
   is only logged).
 
+A submit is sent once. When its outcome is in doubt (a 5xx from the provider's application, or a connection
+that broke after the request was sent; see `http_policy.SUBMIT_RULES`), the job is looked up
+(`find_submitted`): a found job is polled like an accepted one; one the provider says it does not have is
+sent again (the lookup value keeps it from being accepted twice); with no way to look it up the call fails
+with SubmitUnconfirmed, whose credits the remote step keeps held.
+
 `RemoteAdapter.run_job` is the one remote-call template: submit or resume → `on_submit` → poll until done,
 failed or past the deadline (cancel checks, status text) → cancel on interrupt where the API has one →
 read the outputs → download and decode-check them → settle the cost. A provider supplies only its hooks:
@@ -44,12 +50,18 @@ from ...core.redact import redact_secrets
 from ..vault import env_base_url, register_key
 from .control import MediaOutput, Outputs, PollState, RemoteJob, RemoteResult, RunControl, Submitted
 from .http_policy import (
+    CAUTIOUS_SUBMIT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
+    SUBMIT_RULES,
     CallStats,
     RetryPolicy,
+    SubmitInDoubt,
+    SubmitRule,
+    SubmitUnconfirmed,
     download_result,
     make_client,
     poll_until,
+    provider_reason,
     request_with_retries,
 )
 
@@ -226,6 +238,34 @@ class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
             headers=headers, **kwargs,
         )  # fmt: skip
 
+    @property
+    def submit_rule(self) -> SubmitRule:
+        """When this provider's submit may be sent again, and how a doubtful one is found."""
+        return SUBMIT_RULES.get(self.engine_id, CAUTIOUS_SUBMIT)
+
+    async def submit_call(
+        self, client: httpx.AsyncClient, method: str, url: str, api_key: str, **kwargs: Any
+    ) -> httpx.Response:
+        """A submit request: retried only as the submit rule allows; SubmitInDoubt when it may have landed."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        headers.update(self.auth_headers(self.require_key(api_key)))
+        rule = self.submit_rule
+        response = await request_with_retries(
+            client, method, url, policy=self.retry, stats=self.stats, engine=self.engine_id,
+            submit=rule, headers=headers, **kwargs,
+        )  # fmt: skip
+        if rule.in_doubt(response):
+            raise SubmitInDoubt(response, f"HTTP {response.status_code} from {self.provider_name}")
+        return response
+
+    def submit_refusal(self, response: httpx.Response) -> AInfError:
+        """The mapped error of a failed submit answer the provider says created no job."""
+        status = response.status_code
+        reason = provider_reason(response)
+        return self.kept_failing(
+            status, {"engine": self.engine_id, "step": "submit", "status": status, "provider_reason": reason}
+        )
+
     def json_body(self, response: httpx.Response, what: str) -> Any:
         """The JSON body of an answer, or CONTRACT_MISMATCH when it does not parse."""
         try:
@@ -282,7 +322,7 @@ class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
                 handle = self.resume(job, str(control.resume_request_id))
                 log.info("%s %s: resuming %s (no new submit)", self.engine_id, job.model, handle.request_id)
             else:
-                handle = await self.submit(client, api_key, job)
+                handle = await self.submit_once(client, api_key, job)
                 log.info("%s %s submitted as %s", self.engine_id, job.model, handle.request_id)
                 control.submitted(handle.request_id)
 
@@ -312,6 +352,51 @@ class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
             seed=outputs.seed,
             duration_s=outputs.duration_s,
         )  # fmt: skip
+
+    async def submit_once(self, client: httpx.AsyncClient, api_key: str, job: J) -> H:
+        """Submit; a submit in doubt is looked up, and sent again only when the provider has no such job."""
+        rule, attempts = self.submit_rule, max(1, self.retry.max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.submit(client, api_key, job)
+            except SubmitInDoubt as doubt:
+                log.warning("%s %s: submit in doubt (%s); looking it up by %s",
+                            self.engine_id, job.model, doubt.failure, rule.lookup)  # fmt: skip
+                try:
+                    found = await self.find_submitted(client, api_key, job, doubt)
+                except (SubmitInDoubt, AInfError, httpx.HTTPError) as unknown:
+                    log.warning("%s: the lookup could not tell: %s", self.engine_id, str(unknown)[:200])
+                    raise SubmitUnconfirmed(
+                        self.engine_id, self.provider_name, doubt.failure, rule.lookup
+                    ) from None
+                if found is not None:
+                    log.info("%s %s: the doubtful submit had landed as %s", self.engine_id, job.model,
+                             found.request_id)  # fmt: skip
+                    return found
+                if attempt == attempts:
+                    raise self._no_job(doubt) from None
+                delay = min(self.retry.max_delay_s, self.retry.base_delay_s * (2 ** (attempt - 1)))
+                self.stats.waits.append(delay)
+                await self.retry.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _no_job(self, doubt: SubmitInDoubt) -> AInfError:
+        if doubt.response is not None:
+            return self.submit_refusal(doubt.response)
+        return AInfError(
+            ErrorCode.ENGINE_OFFLINE,
+            f"{self.provider_name} kept dropping the connection while accepting the job; it has no such job.",
+            detail={"engine": self.engine_id, "step": "submit", "failure": doubt.failure},
+        )
+
+    async def find_submitted(
+        self, client: httpx.AsyncClient, api_key: str, job: J, doubt: SubmitInDoubt
+    ) -> H | None:
+        """The job a doubtful submit created, or None when the provider says there is none.
+
+        Raises (the doubt itself by default) when the provider offers no way to tell.
+        """
+        raise doubt
 
     @abc.abstractmethod
     async def submit(self, client: httpx.AsyncClient, api_key: str, job: J) -> H:

@@ -242,8 +242,8 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
         )
 
     async def submit(self, client: httpx.AsyncClient, api_key: str, job: FalJob) -> FalRequest:
-        """POST the arguments to the model's queue."""
-        response = await self.call(
+        """POST the arguments to the model's queue (a doubtful submit cannot be looked up: no idempotency)."""
+        response = await self.submit_call(
             client, "POST", f"{self.queue_url}/{job.model}", api_key, json=job.arguments
         )
         self._raise_for(response, "submit")

@@ -1,4 +1,10 @@
-"""The shared remote-call policy: client timeouts, retries with backoff, bounded polling, capped downloads."""
+"""The shared remote-call policy: client timeouts, retries with backoff, bounded polling, capped downloads.
+
+A submit is retried only when it provably never reached the provider's application, because a submit that
+did reach it may have created (and billed) a job even though its answer was a 5xx or never came back:
+`SUBMIT_RULES` says, per provider and with the page or official client it follows, which answers prove
+that, and how a job submitted under doubt is found again.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,119 @@ log = logging.getLogger("ainfluencer.adapters")
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+INGRESS_STATUSES = frozenset({408, 502, 503, 504})
 DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+# Failures raised before a single byte of the request was sent: the provider cannot have seen it.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class SubmitRule:
+    """When a failed submit provably never reached a provider's application, and how a doubtful one is found.
+
+    A refused connection (nothing sent) and an answer in `retry_statuses` are retried. An answer in
+    `ingress_statuses` is retried only when it carries none of `app_headers` / `app_fields` (what only the
+    provider's application, not its load balancer, puts on an answer). Any other 5xx, 408 or dropped
+    connection leaves the submit in doubt: the job is looked up by `lookup` (the value we chose and sent
+    that the provider lets us find the job by, or refuses to accept twice); with none, the step fails and
+    its credits stay held.
+    """
+
+    source: str  # the provider's page or official client this rule follows
+    retry_statuses: frozenset[int] = frozenset({429})
+    app_headers: tuple[str, ...] = ()
+    app_fields: tuple[str, ...] = ()
+    lookup: str | None = None
+    ingress_statuses: frozenset[int] = INGRESS_STATUSES
+
+    def reached_app(self, response: httpx.Response) -> bool:
+        """True when the answer names the provider's own request (its application saw the submit)."""
+        if any(name in response.headers for name in self.app_headers):
+            return True
+        if not self.app_fields:
+            return False
+        try:
+            body = response.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and any(body.get(name) not in (None, "") for name in self.app_fields)
+
+    def provably_not_sent(self, response: httpx.Response) -> bool:
+        """True when this answer proves no job was created, so the same submit may be sent again."""
+        status = response.status_code
+        if status in self.retry_statuses:
+            return True
+        return status in self.ingress_statuses and not self.reached_app(response)
+
+    def in_doubt(self, response: httpx.Response) -> bool:
+        """True when the provider may have created the job although it answered with a failure."""
+        status = response.status_code
+        return (status >= 500 or status == 408) and not self.provably_not_sent(response)
+
+
+# Per provider, from its documentation and official client (checked 2026-12):
+# - fal: fal-client retries 408/409/429, and 502/503/504 only without `x-fal-request-id` ("this is clearly
+#   returned from our server"); it never retries a submit that reached the app. The queue API has no
+#   idempotency key and no way to find a request we hold no id for, so a doubtful submit fails.
+FAL_SOURCE = (
+    "https://github.com/fal-ai/fal/blob/main/projects/fal_client/src/fal_client/client.py "
+    "(_is_ingress_error, RETRY_CODES); https://docs.fal.ai/model-apis/model-endpoints/queue"
+)
+# - Kling answers every call of its API in the envelope {code, message, request_id, data}; 429 refuses
+#   before any task exists; a task is queried by the `external_task_id` we set when creating it.
+KLING_SOURCE = (
+    "https://app.klingai.com/global/dev/document-api/apiReference/commonInfo; "
+    "https://app.klingai.com/global/dev/document-api/apiReference/model/imageToVideo (external_task_id)"
+)
+# - Runware answers from its application in {data, errors}; 429 is a capacity refusal; a task is found with
+#   getResponse for the `taskUUID` we generate, and a reused taskUUID is refused (conflictTaskUUID).
+RUNWARE_SOURCE = "https://runware.ai/docs/platform/rate-limits; https://runware.ai/docs/platform/task-polling"
+# - Sync replays the first outcome for a repeated `Idempotency-Key` (the same key on every resend of one
+#   generation), or answers 503 IDEMPOTENCY_OUTCOME_UNKNOWN with the `generationId` to poll.
+SYNC_SOURCE = (
+    "https://sync.so/docs/api-reference/guides/idempotency; "
+    "https://sync.so/docs/developer-guides/error-handling"
+)
+SUBMIT_RULES: dict[str, SubmitRule] = {
+    "provider_fal": SubmitRule(FAL_SOURCE, frozenset({408, 429}), app_headers=("x-fal-request-id",)),
+    "provider_kling": SubmitRule(KLING_SOURCE, app_fields=("request_id",), lookup="external_task_id"),
+    "provider_runware": SubmitRule(RUNWARE_SOURCE, app_fields=("errors", "data"), lookup="taskUUID"),
+    "provider_synclabs": SubmitRule(SYNC_SOURCE, app_fields=("requestId",), lookup="Idempotency-Key"),
+}
+# A provider without a rule: only what can never have created a job is retried, and nothing is looked up.
+CAUTIOUS_SUBMIT = SubmitRule(source="")
+
+
+class SubmitInDoubt(Exception):
+    """A submit whose outcome is unknown: the provider may have created (and billed) the job.
+
+    `response` is the failure answer (None when the connection dropped after the request was sent).
+    """
+
+    def __init__(self, response: httpx.Response | None, failure: str) -> None:
+        super().__init__(failure)
+        self.response = response
+        self.failure = failure
+
+
+class SubmitUnconfirmed(AInfError):
+    """A submit the provider may have accepted that no lookup could confirm or rule out."""
+
+    def __init__(self, engine: str, provider_name: str, failure: str, lookup: str | None) -> None:
+        super().__init__(
+            ErrorCode.ENGINE_OFFLINE,
+            f"{provider_name} failed while accepting the job: it may have been submitted (and billed); check "
+            f"{provider_name}'s dashboard.",
+            remediation=[
+                f"Open {provider_name}'s dashboard and look for a request made at this job's start time.",
+                "This step's credits stay held (pending) until that is known: a job found there costs at "
+                "most the held amount; if there is none, release the hold with POST "
+                "/ainfluencer/v1/credits/holds/release {job_id, step_id}.",
+                "Run the preset again only once the dashboard shows no such request.",
+            ],
+            detail={"engine": engine, "submit": "unconfirmed", "failure": failure[:300],
+                    "lookup": lookup or "none offered by the provider", "hold": "kept"},
+        )  # fmt: skip
 
 
 def make_client(*, connect_s: float = 10.0, read_s: float = 60.0, write_s: float = 60.0) -> httpx.AsyncClient:
@@ -92,12 +210,14 @@ async def request_with_retries(
     policy: RetryPolicy | None = None,
     stats: CallStats | None = None,
     engine: str = "",
+    submit: SubmitRule | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send a request, retrying retryable statuses and connection errors with backoff and Retry-After.
 
     Returns the last response (possibly still a 429/5xx once attempts are spent) for the caller to map;
-    raises ENGINE_OFFLINE when the host could not be reached at all.
+    raises ENGINE_OFFLINE when the host could not be reached at all. A `submit` is retried only as its rule
+    allows, and a connection that broke after the request was sent raises SubmitInDoubt.
     """
     policy = policy or RetryPolicy()
     stats = stats if stats is not None else CallStats()
@@ -112,9 +232,11 @@ async def request_with_retries(
         except httpx.TransportError as exc:
             failure = exc
             response = None
+        if response is None and submit is not None and not isinstance(failure, NOT_SENT):
+            raise SubmitInDoubt(None, redact_secrets(repr(failure))[:300])
         if response is not None:
             stats.statuses.append(response.status_code)
-            if not policy.should_retry(response) or attempt == attempts:
+            if not _worth_retry(policy, submit, response) or attempt == attempts:
                 return response
             hinted = retry_after_seconds(response.headers.get("retry-after"))
         else:
@@ -140,6 +262,14 @@ async def request_with_retries(
         )
         await policy.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _worth_retry(policy: RetryPolicy, submit: SubmitRule | None, response: httpx.Response) -> bool:
+    """The policy's answer, narrowed for a submit to the answers that prove it never created a job."""
+    if submit is None:
+        return policy.should_retry(response)
+    allowed = policy.retryable is None or policy.retryable(response)
+    return submit.provably_not_sent(response) and allowed
 
 
 class RemoteCancelled(AInfError):

@@ -33,6 +33,7 @@ import json
 import logging
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
 from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
-from .http_policy import RetryPolicy, provider_reason
+from .http_policy import RetryPolicy, SubmitInDoubt, provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.kling")
 
@@ -68,6 +69,7 @@ AUTH_CODES = {1000, 1001, 1002, 1003, 1004}
 FUNDS_CODES = {1101, 1102}
 RATE_CODES = {1302, 1303}
 NO_RETRY_429 = {1100, 1101, 1102, 1304}
+NOT_FOUND_CODE = 1203  # "the requested resource does not exist" (commonInfo's error codes)
 ACCOUNT_PROBLEMS = {
     1100: "reports a problem with the account",
     1103: "says this account has no access to the requested model",
@@ -96,10 +98,16 @@ def encode_jwt(access_key: str, secret_key: str, now: float | None = None, ttl_s
 
 @dataclass(frozen=True)
 class KlingTask(RemoteJob):
-    """One task to create at `/v1/{path}` with its JSON body."""
+    """One task to create at `/v1/{path}` with its JSON body, and the `external_task_id` it is found by.
+
+    Kling queries a task by the `external_task_id` set at creation as well as by its own `task_id`
+    (https://app.klingai.com/global/dev/document-api/apiReference/model/imageToVideo, "Query Task"); the
+    lip-sync task documents no such field, so it has none.
+    """
 
     path: str
     body: dict[str, Any]
+    external_task_id: str | None
 
 
 @dataclass(frozen=True)
@@ -318,9 +326,31 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         )
 
     async def submit(self, client: httpx.AsyncClient, api_key: str, job: KlingTask) -> KlingTaskRef:
-        """Create the task."""
-        response = await self.call(client, "POST", f"{self.base_url}/v1/{job.path}", api_key, json=job.body)
+        """Create the task, under our `external_task_id` when it has one."""
+        body = (
+            job.body
+            if job.external_task_id is None
+            else {**job.body, "external_task_id": job.external_task_id}
+        )
+        response = await self.submit_call(
+            client, "POST", f"{self.base_url}/v1/{job.path}", api_key, json=body
+        )
         return self.resume(job, str(self.field(self._data(response, "submit"), "task_id", "submit")))
+
+    async def find_submitted(
+        self, client: httpx.AsyncClient, api_key: str, job: KlingTask, doubt: SubmitInDoubt
+    ) -> KlingTaskRef | None:
+        """Query the task by our `external_task_id`; None when Kling answers that it has no such task."""
+        if job.external_task_id is None:
+            raise doubt
+        response = await self.call(client, "GET", self.resume(job, job.external_task_id).query_url, api_key)
+        if response.status_code == 404 or _body_code(response) == NOT_FOUND_CODE:
+            return None
+        return self.resume(job, str(self.field(self._data(response, "lookup"), "task_id", "lookup")))
+
+    def submit_refusal(self, response: httpx.Response) -> AInfError:
+        """Kling's refusal mapped by its body code, like any other answer."""
+        return self._error(response, "submit")
 
     async def poll(
         self, client: httpx.AsyncClient, api_key: str, handle: KlingTaskRef
@@ -420,7 +450,7 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
                     body["image_tail"] = tail
             else:
                 body["aspect_ratio"] = ratio or "16:9"
-        return await self.run_job(api_key, KlingTask(model, "video", path, body), control)
+        return await self.run_job(api_key, KlingTask(model, "video", path, body, uuid.uuid4().hex), control)
 
     async def generate_image(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
@@ -457,7 +487,9 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
             for name in ("image_fidelity", "human_fidelity"):
                 if request.get(name) is not None:
                     body[name] = float(request[name])
-        return await self.run_job(api_key, KlingTask(model, "image", "images/generations", body), control)
+        return await self.run_job(
+            api_key, KlingTask(model, "image", "images/generations", body, uuid.uuid4().hex), control
+        )
 
     async def apply_lipsync(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
@@ -501,7 +533,7 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
                 "Kling lip-sync needs speech: `audio_url`, an `audio` file, or `text` with a `voice_id`.",
                 detail={"engine": self.engine_id, "missing": "audio_url|audio|text"},
             )
-        task = KlingTask("kling-lip-sync", "video", "videos/lip-sync", {"input": data})
+        task = KlingTask("kling-lip-sync", "video", "videos/lip-sync", {"input": data}, None)
         return await self.run_job(api_key, task, control)
 
 

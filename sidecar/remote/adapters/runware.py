@@ -51,7 +51,7 @@ from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
 from .control import OutputRef, Outputs, PollState, RemoteJob, Submitted
-from .http_policy import provider_reason
+from .http_policy import SubmitInDoubt, provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.runware")
 
@@ -128,8 +128,14 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
     async def _post(
         self, client: httpx.AsyncClient, api_key: str | None, tasks: list[dict[str, Any]], step: str
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-        """POST a task array; returns (data items, error items, HTTP status), refusing non-JSON answers."""
-        response = await self.call(client, "POST", self.api_url, api_key, json=tasks)
+        """POST a task array; returns (data items, error items, HTTP status), refusing non-JSON answers.
+
+        The inference submit goes through the submit rule (retried only when it cannot have landed).
+        """
+        if step == "submit" and api_key is not None:
+            response = await self.submit_call(client, "POST", self.api_url, api_key, json=tasks)
+        else:
+            response = await self.call(client, "POST", self.api_url, api_key, json=tasks)
         status = response.status_code
         if status >= 400:
             try:
@@ -319,6 +325,35 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         state = self._collect(items, task_uuid, job.expected)
         ready = state.final.items if state.final is not None else None
         return RunwareTaskRef(task_uuid, job.expected, ready)
+
+    async def find_submitted(
+        self, client: httpx.AsyncClient, api_key: str, job: RunwareTask, doubt: SubmitInDoubt
+    ) -> RunwareTaskRef | None:
+        """getResponse for our taskUUID: the task when Runware has it, None when it has none.
+
+        Runware answers `taskFailedOrNotFound` for both; a failed task met again on the resend is refused
+        as `conflictTaskUUID`, then polled to its failure, so it is never run twice.
+        """
+        task_uuid = str(job.task["taskUUID"])
+        lookup = {"taskType": "getResponse", "taskUUID": task_uuid}
+        _items, errors, status = await self._post(client, api_key, [lookup], "lookup")
+        if any(e.get("code") == "taskFailedOrNotFound" for e in errors):
+            return None
+        if errors:
+            raise self._error_for(errors[0], status, "lookup", task_uuid)
+        return RunwareTaskRef(task_uuid, job.expected)
+
+    def submit_refusal(self, response: httpx.Response) -> AInfError:
+        """Runware's first error item of the answer (or its status) mapped like any other."""
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else None
+        return self._error_for(
+            first or {"message": provider_reason(response)}, response.status_code, "submit", None
+        )
 
     async def poll(
         self, client: httpx.AsyncClient, api_key: str, handle: RunwareTaskRef

@@ -60,7 +60,7 @@ from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
 from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
-from .http_policy import provider_reason
+from .http_policy import SubmitInDoubt, provider_reason
 
 log = logging.getLogger("ainfluencer.adapters.synclabs")
 
@@ -81,9 +81,13 @@ Upload = Callable[[bytes, str], Awaitable[str]]
 
 @dataclass(frozen=True)
 class SyncGeneration(RemoteJob):
-    """One lip-sync generation: the request's parameters, turned into the submit at submit time."""
+    """One lip-sync generation: the request's parameters, turned into the submit at submit time.
+
+    `idempotency_key` is chosen once per generation, so every resend of it is the same request to Sync.
+    """
 
     request: dict[str, Any]
+    idempotency_key: str
 
 
 @dataclass(frozen=True)
@@ -296,11 +300,10 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStat
         return given
 
     # the generation ------------------------------------------------------------------------------
-    async def _submit(
-        self, client: httpx.AsyncClient, api_key: str, model: str, request: dict[str, Any]
-    ) -> str:
+    async def _submit(self, client: httpx.AsyncClient, api_key: str, job: SyncGeneration) -> str:
+        model, request = job.model, job.request
         options = self._options(request)
-        headers = {"Idempotency-Key": self._idempotency_key(request)}
+        headers = {"Idempotency-Key": job.idempotency_key}
         name = request.get("output_file_name")
         if name is not None and not (isinstance(name, str) and OUTPUT_FILE_NAME.fullmatch(name)):
             raise AInfError(ErrorCode.VALIDATION_ERROR, detail={"field": "output_file_name"})
@@ -310,12 +313,14 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStat
             form = {"model": model, "options": json.dumps(options)}
             if items:
                 form["input"] = json.dumps(items)
-            response = await self.call(client, "POST", url, api_key, headers=headers, data=form, files=files)
+            response = await self.submit_call(
+                client, "POST", url, api_key, headers=headers, data=form, files=files
+            )
         else:
             body: dict[str, Any] = {"model": model, "input": items, "options": options}
             if name is not None:
                 body["outputFileName"] = name
-            response = await self.call(client, "POST", url, api_key, headers=headers, json=body)
+            response = await self.submit_call(client, "POST", url, api_key, headers=headers, json=body)
         unknown = self._outcome_unknown_id(response)
         if unknown:
             log.warning(
@@ -391,7 +396,16 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStat
 
     async def submit(self, client: httpx.AsyncClient, api_key: str, job: SyncGeneration) -> SyncGenerationRef:
         """POST /v2/generate (JSON or multipart), or the generation an unknown outcome named."""
-        return self.resume(job, await self._submit(client, api_key, job.model, job.request))
+        return self.resume(job, await self._submit(client, api_key, job))
+
+    async def find_submitted(
+        self, client: httpx.AsyncClient, api_key: str, job: SyncGeneration, doubt: SubmitInDoubt
+    ) -> SyncGenerationRef | None:
+        """The generation an unknown-outcome answer names, else the one a same-key resend replays."""
+        named = self._outcome_unknown_id(doubt.response) if doubt.response is not None else None
+        if named:
+            return self.resume(job, named)
+        return await self.submit(client, api_key, job)  # Sync answers a repeated key with the first outcome
 
     async def poll(
         self, client: httpx.AsyncClient, api_key: str, handle: SyncGenerationRef
@@ -442,7 +456,8 @@ class SyncLabsAdapter(RemoteAdapter[SyncGeneration, SyncGenerationRef, FinalStat
     ) -> RemoteResult:
         """Lip-sync a video to an audio track; returns the MP4 bytes, request id and recorded cost."""
         model = self._model(request)
-        return await self.run_job(api_key, SyncGeneration(model, "video", request), control)
+        job = SyncGeneration(model, "video", request, self._idempotency_key(request))
+        return await self.run_job(api_key, job, control)
 
     async def estimate_cost(self, api_key: str, request: dict[str, Any]) -> float | None:
         """Sync's USD estimate for a lip-sync request with public URLs; None for local files or no number."""
