@@ -18,12 +18,18 @@ from sqlalchemy.engine import Engine
 
 from ..core.clock import iso_utc
 from ..core.errors import AInfError, ErrorCode, remediation_for
+from ..core.partial_files import remove_leftovers
 from ..core.redact import redact_secrets
 from ..core.storage import artifacts, jobs, row_dict
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
 JOB_STATES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
+
+
+def job_output_folder(output_dir: Path, job_id: str) -> Path:
+    """Where a preset run's save nodes write (`ainfluencer/<job_id>/…` is the prefix each run gets)."""
+    return Path(output_dir) / "ainfluencer" / job_id
 
 
 def new_job_id() -> str:
@@ -173,6 +179,16 @@ class JobStore:
                 ),
             )
         return ids
+
+    def remove_crash_leftovers(self, job_ids: Sequence[str], output_dir: Path) -> list[Path]:
+        """Delete the partial and torn files crashed runs left in their output folders; returns them."""
+        removed = []
+        for job_id in job_ids:
+            gone = remove_leftovers(job_output_folder(output_dir, job_id))
+            if gone:
+                self.log(job_id, "warning", "removed files a crash left", files=[p.name for p in gone])
+            removed += gone
+        return removed
 
     def get(self, job_id: str) -> dict[str, Any]:
         """One job as a JSON-ready dict with its artifacts, or JOB_NOT_FOUND."""
