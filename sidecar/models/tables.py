@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, inspect, text
+from sqlalchemy.engine import Engine
 
 from ..core.storage import metadata
+
+
+def add_missing_columns(engine: Engine, table: Table) -> None:
+    """Add the columns a store made by an older version lacks (columns added later carry a server default)."""
+    present = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    with engine.begin() as conn:
+        for column in table.columns:
+            if column.name in present or column.server_default is None:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = str(column.server_default.arg).replace("'", "''")
+            conn.execute(
+                text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} NOT NULL DEFAULT '{default}'")
+            )
 
 
 def keyed_table(name: str, key_length: int, *columns: Column) -> Table:
@@ -26,6 +41,7 @@ custom_models = keyed_table(
     Column("tags_json", Text, nullable=False, default="[]"),
     Column("recommended_use", Text, nullable=False, default=""),
     Column("hardware_notes", Text, nullable=False, default=""),
+    Column("notes", Text, nullable=False, default="", server_default=""),
     Column("acknowledge_unknown_license", Boolean, nullable=False, default=False),
     Column("acknowledge_missing_checksum", Boolean, nullable=False, default=False),
     Column("acknowledge_pickle", Boolean, nullable=False, default=False),
