@@ -225,10 +225,10 @@ class JobConsentAnswer(BaseModel):
 class AnalyticsAnswer(BaseModel):
     """`GET …/analytics/*` (the spec's `AnalyticsResponse`): 200 with `ok: false` when unavailable."""
 
-    ok: bool
-    data: dict[str, Any] | None = None
-    error: str | None = None
-    message: str | None = None
+    ok: bool = Field(description="false when analytics are not available; `message` says why")
+    data: dict[str, Any] | None = Field(default=None, description="the summary (null when not available)")
+    error: str | None = Field(default=None, description="a machine-readable reason when not available")
+    message: str | None = Field(default=None, description='e.g. "Analytics not available: …"')
 
 
 class LogLine(BaseModel):
