@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..sidecar.core.partial_files import atomic_output
+
 _SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "video/mp4": ".mp4"}
 
 
@@ -54,7 +56,6 @@ def write_result(folder: Path, stem: str, data: bytes, content_type: str, fallba
     """Write a downloaded result under `folder` (temp name, then renamed) and return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}{suffix_for(content_type, fallback)}"
-    part = path.with_name(path.name + ".part")
-    part.write_bytes(data)
-    part.replace(path)
+    with atomic_output(path) as part:
+        part.write_bytes(data)
     return path

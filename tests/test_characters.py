@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta
 
 from conftest import CONSENT_PRESET, EXAMPLES
 
@@ -78,7 +79,7 @@ async def test_consent_records_who_when_and_every_checklist_answer(paid_client):
     resp = await paid_client.post(url, json={"confirmed_by": "Ana (creator)", "checklist": CHECKLIST})
     (record,) = (await resp.json())["consents"]
     assert record["confirmed_by"] == "Ana (creator)" and record["checklist"] == CHECKLIST
-    assert record["confirmed_at"] > 0
+    assert datetime.fromisoformat(record["confirmed_at"]).utcoffset() == timedelta(0)
 
 
 async def test_an_identity_run_without_consent_is_refused_before_anything_is_queued_or_charged(

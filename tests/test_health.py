@@ -41,8 +41,9 @@ async def test_diagnostics_are_downloadable_json_with_system_engines_models_and_
 
 
 async def test_analytics_summarise_jobs_success_and_credits(paid_client, paid_sidecar, host):
-    empty = await (await paid_client.get(f"{V1}/analytics/summary")).json()
-    assert empty["ok"] and empty["jobs_total"] == 0 and empty["success_rate"] is None
+    answer = await (await paid_client.get(f"{V1}/analytics/summary")).json()
+    empty = answer["data"]
+    assert answer["ok"] and empty["jobs_total"] == 0 and empty["success_rate"] is None
     shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / "a.mp4")
     await paid_client.post(f"{V1}/credits/budget", json={"credits": 3})
     for _ in range(3):
@@ -51,7 +52,7 @@ async def test_analytics_summarise_jobs_success_and_credits(paid_client, paid_si
         paid_sidecar.tracker.on_queued(item["prompt_id"], item["prompt"], {})
         paid_sidecar.tracker.on_started(item["prompt_id"])
         paid_sidecar.tracker.on_done(item["prompt_id"], {}, {"status_str": status, "messages": []})
-    summary = await (await paid_client.get(f"{V1}/analytics/summary")).json()
+    summary = (await (await paid_client.get(f"{V1}/analytics/summary")).json())["data"]
     preset = summary["per_preset"][PAID_PRESET]
     assert (preset["jobs"], preset["completed"], preset["failed"]) == (3, 2, 1)
     assert preset["success_rate"] == round(2 / 3, 4) and preset["median_duration_seconds"] >= 0
@@ -62,7 +63,7 @@ async def test_analytics_say_not_configured_when_there_is_no_ledger(paid_client,
     paid_sidecar.ledger = None
     resp = await paid_client.get(f"{V1}/analytics/summary")
     assert resp.status == 200
-    assert (await resp.json())["credits"] == {"ok": False, "message": "Not configured"}
+    assert (await resp.json())["data"]["credits"] == {"ok": False, "message": "Not configured"}
 
 
 async def test_openapi_describes_every_registered_route_with_pydantic_schemas(paid_client):

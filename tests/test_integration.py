@@ -158,8 +158,8 @@ def test_history_survives_a_restart_and_a_crash_mid_run_is_reconciled(tmp_path):
         kept = client.job(finished["job_id"])
         assert kept["status"] == "completed" and kept["artifacts"] == finished["artifacts"]
         failed = client.job(crashed)
-        assert failed["status"] == "failed" and failed["error"]["error"] == "JOB_INTERRUPTED"
-        assert failed["error"]["remediation"]
+        assert failed["status"] == "failed" and failed["error_detail"]["error"] == "JOB_INTERRUPTED"
+        assert failed["error_detail"]["remediation"]
         client.close()
     finally:
         server.stop()

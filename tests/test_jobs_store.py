@@ -36,7 +36,7 @@ def test_a_job_moves_queued_running_completed_and_a_final_state_is_kept(store):
 def test_failure_stores_the_error_shape_with_the_job_id(store):
     job_id = store.create(source="api", preset_id="p", inputs={})
     store.finish(job_id, "failed", AInfError(ErrorCode.EXECUTION_FAILED, "Node X failed: boom"))
-    error = store.get(job_id)["error"]
+    error = store.get(job_id)["error_detail"]
     assert error["error"] == "EXECUTION_FAILED" and error["job_id"] == job_id and error["remediation"]
 
 
@@ -57,7 +57,7 @@ def test_jobs_left_by_a_dead_process_are_failed_with_remediation_but_live_ones_k
         conn.execute(jobs.update().where(jobs.c.job_id == dead).values(owner_pid=2**22 + 12345))
         conn.execute(jobs.update().where(jobs.c.job_id == alive).values(owner_pid=os.getppid()))
     assert store.fail_orphans() == [dead]
-    error = store.get(dead)["error"]
+    error = store.get(dead)["error_detail"]
     assert (
         store.get(dead)["status"] == "failed" and error["error"] == "JOB_INTERRUPTED" and error["remediation"]
     )

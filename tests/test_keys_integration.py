@@ -66,8 +66,8 @@ def test_a_crash_between_reserve_and_post_is_voided_once_on_restart(tmp_path):
         client = SidecarClient(server.url, timeout=120)
         for job_id in crashed:  # one was running, one still queued: both died with the process
             failed = client.job(job_id)
-            assert failed["status"] == "failed" and failed["error"]["error"] == "JOB_INTERRUPTED"
-            assert failed["error"]["remediation"] and failed["credit_cost"] == 0.0
+            assert failed["status"] == "failed" and failed["error_detail"]["error"] == "JOB_INTERRUPTED"
+            assert failed["error_detail"]["remediation"] and failed["credit_cost"] == 0.0
         credits = client.credits()
         assert (credits["available"], credits["pending"]) == (2.0, 0.0)
         assert credits["spent_by_provider"] == {"local_comfy": 1.0}

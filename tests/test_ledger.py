@@ -210,8 +210,8 @@ def test_start_up_fails_orphaned_jobs_and_voids_their_reservations_once(tmp_path
     job = again.store.get(started["job_id"])
     assert (
         job["status"] == "failed"
-        and job["error"]["error"] == "JOB_INTERRUPTED"
-        and job["error"]["remediation"]
+        and job["error_detail"]["error"] == "JOB_INTERRUPTED"
+        and job["error_detail"]["remediation"]
     )
     assert job["credit_cost"] == 0.0
     assert _money(again.ledger) == (5.0, 0.0) and again.ledger.unresolved() == []

@@ -187,7 +187,7 @@ def test_a_provider_refusal_fails_the_job_with_its_own_code_and_voids_the_reserv
         done = wait_for_job(client, job["job_id"], timeout_s=240)
     finally:
         emulators["kling"].emulator.fault = None
-    assert done["status"] == "failed" and done["error"]["error"] == "SAFETY_FILTER", done["error"]
+    assert done["status"] == "failed" and done["error_detail"]["error"] == "SAFETY_FILTER", done["error"]
     assert [t["kind"] for t in _posted(client, job["job_id"])] == ["void"]
     assert done["credit_cost"] == 0
 

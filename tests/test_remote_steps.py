@@ -617,7 +617,7 @@ async def test_a_new_sidecar_queues_a_resumable_job_again_and_fails_the_other_or
     assert after.store.get(resumable)["status"] == "queued"
     assert after.ledger.held(resumable, STEP) == 0.5  # kept for the re-polled step to post
     failed = after.store.get(orphan)
-    assert failed["status"] == "failed" and failed["error"]["error"] == "JOB_INTERRUPTED"
+    assert failed["status"] == "failed" and failed["error_detail"]["error"] == "JOB_INTERRUPTED"
     assert after.ledger.held(orphan, STEP) is None and after.ledger.unresolved() == [(resumable, STEP)]
 
 

@@ -58,8 +58,11 @@ def test_a_node_error_fails_the_job_naming_the_node_and_its_message(store, track
         "pr2", {}, {"status_str": "error", "completed": False, "messages": [("execution_error", error)]}
     )
     job = store.get(job_id)
-    assert job["status"] == "failed" and job["error"]["error"] == "EXECUTION_FAILED"
-    assert "AInfluencerFilmGrain" in job["error"]["message"] and "out of memory" in job["error"]["message"]
+    assert job["status"] == "failed" and job["error_detail"]["error"] == "EXECUTION_FAILED"
+    assert (
+        "AInfluencerFilmGrain" in job["error_detail"]["message"]
+        and "out of memory" in job["error_detail"]["message"]
+    )
 
 
 def test_an_interrupt_the_user_asked_for_ends_cancelled(store, tracker):

@@ -16,7 +16,7 @@ app.registerExtension({
         try {
           const res = await api.fetchApi(`/ainfluencer/v1/jobs/${encodeURIComponent(jobId)}`);
           const job = await res.json();
-          if (job.error) detail = `${job.error.message} ${job.error.remediation.join(" ")}`;
+          if (job.error) detail = `${job.error} ${(job.remediation || []).join(" ")}`;
         } catch (err) {
           detail = `${jobId} (details unavailable: ${err})`;
         }

@@ -10,7 +10,6 @@ failed run leaves nothing behind.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from ...sidecar.core.errors import AInfError, ErrorCode
+from ...sidecar.core.partial_files import partial_path, publish
 
 __all__ = [
     "MP4_COPY_AUDIO_CODECS",
@@ -332,7 +332,7 @@ class VideoWriter:
                 detail={"width": width, "height": height},
             )
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.tmp = partial_path(self.path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "+faststart"})
         try:
@@ -394,8 +394,7 @@ class VideoWriter:
         if self.frames == 0:
             self.tmp.unlink(missing_ok=True)
             raise AInfError(ErrorCode.INVALID_MEDIA, "No frames were produced; nothing was written.")
-        os.replace(self.tmp, self.path)
-        return self.path
+        return publish(self.tmp, self.path)
 
     def abort(self) -> None:
         """Close and delete the partial file."""

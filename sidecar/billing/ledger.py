@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from ..core.clock import iso_utc
 from ..core.errors import AInfError, ErrorCode
 from ..core.storage import jobs, ledger_account, ledger_transfers, open_ledger_engine
 from ..jobs.presets import WorkflowPreset
@@ -174,7 +175,7 @@ class CreditLedger:
             "pending": from_milli(acct.pending_milli),
             "spent_by_provider": {k: from_milli(v) for k, v in sorted(spent.items())},
             "budget": from_milli(budget.amount_milli) if budget else None,
-            "budget_set_at": budget.created_at if budget else None,
+            "budget_set_at": iso_utc(budget.created_at) if budget else None,
             "unit": "credit (1 credit = 1 USD in the default cost table)",
         }
 
@@ -437,7 +438,7 @@ class CreditLedger:
                     "credits": from_milli(r["amount_milli"]),
                     "reserve_id": r["pending_id"],
                     "reason": r["reason"],
-                    "created_at": r["created_at"],
+                    "created_at": iso_utc(r["created_at"]),
                 }
                 for r in rows
             ]

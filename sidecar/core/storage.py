@@ -21,6 +21,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 
@@ -253,3 +255,17 @@ def open_ledger_engine(engine: Engine) -> Engine:
     event.listen(ledger, "connect", _ledger_pragmas)
     event.listen(ledger, "begin", _begin_immediate)
     return ledger
+
+
+def add_missing_columns(engine: Engine, table: Table) -> None:
+    """Add the columns a store made by an older version lacks (columns added later carry a server default)."""
+    present = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    with engine.begin() as conn:
+        for column in table.columns:
+            if column.name in present or column.server_default is None:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = str(column.server_default.arg).replace("'", "''")
+            conn.execute(
+                text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} NOT NULL DEFAULT '{default}'")
+            )

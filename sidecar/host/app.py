@@ -129,6 +129,11 @@ def build_sidecar(
     orphans = store.fail_orphans(keep=set(resumable))
     if orphans:
         log.warning("ainfluencer: marked %d job(s) left by a previous run as failed", len(orphans))
+    output_dir = getattr(host, "output_dir", None)
+    if orphans and output_dir is not None:  # a killed writer's partial or torn file must never be served
+        removed = store.remove_crash_leftovers(orphans, output_dir)
+        if removed:
+            log.warning("ainfluencer: removed %d partial output file(s) of failed jobs", len(removed))
     settled = ledger.reconcile(store)
     if settled["posted"] or settled["voided"]:
         log.warning("ainfluencer: settled reservations left by a previous run: %s", settled)
@@ -169,7 +174,7 @@ def build_sidecar(
         ledger,
         characters,
         folder,
-        getattr(host, "output_dir", None),
+        output_dir,
         remote,
         models_service,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.redact import redact_secrets
 from ..core.storage import jobs
@@ -24,6 +25,7 @@ from ..core.storage import jobs
 MIN_FREE_BYTES = 2 * 1024**3
 HEALTH_DEADLINE_S = 15.0
 LOG_LINES = 100
+log = logging.getLogger("ainfluencer")
 MODEL_FOLDERS = ("checkpoints", "diffusion_models", "loras", "vae", "text_encoders", "upscale_models")
 
 
@@ -177,15 +179,34 @@ async def diagnostics(sidecar: Any) -> dict[str, Any]:
 
 
 def analytics_summary(sidecar: Any) -> dict[str, Any]:
-    """Jobs per preset, success rate, median duration and credits by provider, from our own history."""
-    with sidecar.store.engine.connect() as conn:
-        rows = list(
-            conn.execute(
-                select(
-                    jobs.c.preset_id, jobs.c.status, jobs.c.created_at, jobs.c.started_at, jobs.c.finished_at
+    """The spec's `AnalyticsResponse` {ok, data, error, message}; a history that cannot be read degrades
+    to `ok: false` with the reason (the UI shows "not available" instead of an error)."""
+    try:
+        with sidecar.store.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(
+                        jobs.c.preset_id,
+                        jobs.c.status,
+                        jobs.c.created_at,
+                        jobs.c.started_at,
+                        jobs.c.finished_at,
+                    )
                 )
             )
-        )
+    except SQLAlchemyError as exc:
+        log.warning("ainfluencer: analytics unavailable: %s", exc)
+        return {
+            "ok": False,
+            "data": None,
+            "error": "ANALYTICS_UNAVAILABLE",
+            "message": "Analytics not available: the job history could not be read.",
+        }
+    return {"ok": True, "data": _summarise(rows, sidecar.ledger), "error": None, "message": None}
+
+
+def _summarise(rows: list[Any], ledger: Any) -> dict[str, Any]:
+    """Jobs per preset, success rate, median duration and credits by provider, from our own history."""
     per_preset: dict[str, dict[str, Any]] = {}
     durations: dict[str, list[float]] = {}
     for row in rows:
@@ -206,12 +227,11 @@ def analytics_summary(sidecar: Any) -> dict[str, Any]:
     total_finished = sum(e["completed"] + e["failed"] for e in per_preset.values())
     total_completed = sum(e["completed"] for e in per_preset.values())
     credits: dict[str, Any]
-    if sidecar.ledger is None:
+    if ledger is None:
         credits = {"ok": False, "message": "Not configured"}
     else:
-        credits = {"ok": True, "by_provider": sidecar.ledger.balance()["spent_by_provider"]}
+        credits = {"ok": True, "by_provider": ledger.balance()["spent_by_provider"]}
     return {
-        "ok": True,
         "jobs_total": len(rows),
         "success_rate": round(total_completed / total_finished, 4) if total_finished else None,
         "per_preset": per_preset,

@@ -66,7 +66,11 @@ def openapi_document(prefix: str, version: str, routes: list[tuple[str, str, Rou
         paths.setdefault(prefix + path, {})[method] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "AInfluencer sidecar", "version": version},
+        "info": {
+            "title": "AInfluencer sidecar",
+            "version": version,
+            "description": "Every time in an answer is ISO 8601 in UTC with its offset (RFC 3339 date-time).",
+        },
         "paths": paths,
         "components": {"schemas": schemas},
     }

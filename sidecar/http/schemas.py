@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..billing.ledger import MAX_CREDITS
+
+# Answer models document what routes send; every time in an answer is ISO 8601 in UTC with its offset
+# (RFC 3339, `format: date-time` in the OpenAPI document).
 
 
 class EmptyBody(BaseModel):
@@ -58,7 +62,7 @@ class ProviderStatus(BaseModel):
     key: str | None
     key_source: str | None
     balance: float | None
-    last_check: float | None
+    last_check: datetime | None
     error: dict[str, Any] | None
     message: str | None
     verified: bool | None = Field(
@@ -89,7 +93,7 @@ class CreditsAnswer(BaseModel):
     pending: float
     spent_by_provider: dict[str, float]
     budget: float | None
-    budget_set_at: float | None
+    budget_set_at: datetime | None
     unit: str
 
 
@@ -123,3 +127,149 @@ class BatchStarted(JobStarted):
     """`POST …/presets/{id}/batch` (202): one job holding `items` runs."""
 
     items: int
+
+
+class ArtifactAnswer(BaseModel):
+    """One output file of a job: where it is, its sha256 and size."""
+
+    kind: str
+    path: str
+    filename: str
+    subfolder: str
+    type: str
+    node_id: str | None
+    sha256: str
+    size_bytes: int
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class JobAnswer(BaseModel):
+    """`GET …/jobs/{id}`: the spec's run history (`JobHistory`), then progress, artifacts, the full error."""
+
+    job_id: str
+    preset_id: str | None = Field(description="null for a job queued from the editor without a preset")
+    user_id: str | None
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = Field(description="artifact kind -> [{path, url}] (url: ComfyUI's /view link)")
+    engine_used: str | None
+    quality_level: str | None
+    credit_cost: float | None
+    error: str | None = Field(description="the error message of a failed job")
+    error_code: str | None
+    remediation: list[str] | None
+    logs: list[str] = Field(default=[], description="redacted log lines (one job only; empty in lists)")
+    error_detail: ErrorBody | None = Field(description="the failure in the one error shape")
+    prompt_id: str | None
+    source: str
+    engine: str | None
+    progress: float
+    progress_text: str | None
+    consent_given: bool
+    artifacts: list[ArtifactAnswer]
+
+
+class JobsAnswer(BaseModel):
+    """`GET …/jobs`: newest first, with the total count."""
+
+    jobs: list[JobAnswer]
+    total: int
+
+
+class ReferenceAnswer(BaseModel):
+    """A character's reference image."""
+
+    image: str
+    sha256: str
+    created_at: datetime
+
+
+class ConsentAnswer(BaseModel):
+    """A consent record: who confirmed, when, and the checklist answers."""
+
+    consent_id: str
+    character_id: str | None
+    job_id: str | None
+    confirmed_by: str
+    source: str
+    checklist: dict[str, Any]
+    confirmed_at: datetime
+
+
+class CharacterAnswer(BaseModel):
+    """A character (the spec's `CharacterResponse`) with its metadata, references and consent records."""
+
+    id: str
+    name: str
+    description: str | None
+    avatar_url: str | None
+    created_at: datetime
+    updated_at: datetime = Field(description="when a reference or consent record was last added")
+    metadata: dict[str, Any]
+    references: list[ReferenceAnswer]
+    consents: list[ConsentAnswer]
+
+
+class CharactersAnswer(BaseModel):
+    """`GET …/characters`."""
+
+    characters: list[CharacterAnswer]
+    total: int
+
+
+class JobConsentAnswer(BaseModel):
+    """`GET …/jobs/{id}/consent`."""
+
+    job_id: str
+    consent_given: bool
+    records: list[ConsentAnswer]
+
+
+class AnalyticsAnswer(BaseModel):
+    """`GET …/analytics/*` (the spec's `AnalyticsResponse`): 200 with `ok: false` when unavailable."""
+
+    ok: bool = Field(description="false when analytics are not available; `message` says why")
+    data: dict[str, Any] | None = Field(default=None, description="the summary (null when not available)")
+    error: str | None = Field(default=None, description="a machine-readable reason when not available")
+    message: str | None = Field(default=None, description='e.g. "Analytics not available: …"')
+
+
+class LogLine(BaseModel):
+    """One redacted job log entry; its other fields depend on the message."""
+
+    model_config = ConfigDict(extra="allow")
+    ts: datetime
+    level: str
+    message: str
+
+
+class JobLogsAnswer(BaseModel):
+    """`GET …/jobs/{id}/logs`."""
+
+    job_id: str
+    lines: list[LogLine]
+
+
+class DownloadAnswer(BaseModel):
+    """`GET …/downloads/{id}` and the start or cancel of a download: progress, speed and state."""
+
+    download_id: str
+    model_id: str | None
+    filename: str
+    url: str
+    state: str
+    progress: float
+    bytes: int
+    total_bytes: int | None
+    speed_bps: float
+    resumed_from: int
+    path: str | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

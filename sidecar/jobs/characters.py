@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from ..core.clock import iso_utc
 from ..core.errors import AInfError, ErrorCode
 from ..core.media import require_media
 from ..core.paths import resolve_inside
@@ -27,7 +28,7 @@ class CharacterCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=1000)
+    description: str | None = Field(default=None, max_length=1000)
     avatar_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
     metadata: dict[str, Any] = {}
 
@@ -79,7 +80,7 @@ class CharacterStore:
                 characters.insert().values(
                     character_id=character_id,
                     name=body.name,
-                    description=body.description,
+                    description=body.description or "",
                     avatar_url=body.avatar_url,
                     metadata_json=json.dumps(redact_secrets(body.metadata)),
                     created_at=time.time(),
@@ -111,18 +112,21 @@ class CharacterStore:
                 .where(consents.c.character_id == character_id, consents.c.source == "character")
                 .order_by(consents.c.created_at)
             ).mappings()
-            return {
-                **row_dict(
-                    row,
-                    ("name", "description", "avatar_url", "created_at"),
-                    id="character_id",
-                    metadata="metadata_json",
-                ),
-                "references": [
-                    {"image": r["image"], "sha256": r["sha256"], "created_at": r["created_at"]} for r in refs
-                ],
-                "consents": [_consent_dict(c) for c in records],
-            }
+            references = [
+                {"image": r["image"], "sha256": r["sha256"], "created_at": r["created_at"]} for r in refs
+            ]
+            consent_rows = list(records)
+        # no row is ever rewritten: a character changes when a reference or consent record is added
+        changed = max([row["created_at"], *(r["created_at"] for r in references + consent_rows)])
+        return {
+            **row_dict(
+                row, ("name", "description", "avatar_url"), id="character_id", metadata="metadata_json"
+            ),
+            "created_at": iso_utc(row["created_at"]),
+            "updated_at": iso_utc(changed),
+            "references": [{**r, "created_at": iso_utc(r["created_at"])} for r in references],
+            "consents": [_consent_dict(c) for c in consent_rows],
+        }
 
     def list(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Characters, newest first."""
@@ -215,4 +219,4 @@ class CharacterStore:
 
 def _consent_dict(row: Any) -> dict[str, Any]:
     columns = ("consent_id", "character_id", "job_id", "confirmed_by", "source")
-    return row_dict(row, columns, checklist="checklist_json", confirmed_at="created_at")
+    return {**row_dict(row, columns, checklist="checklist_json"), "confirmed_at": iso_utc(row["created_at"])}

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,13 +16,20 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from ..core.clock import iso_utc
 from ..core.errors import AInfError, ErrorCode, remediation_for
+from ..core.partial_files import remove_leftovers
 from ..core.redact import redact_secrets
 from ..core.storage import artifacts, jobs, row_dict
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
 JOB_STATES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
+
+
+def job_output_folder(output_dir: Path, job_id: str) -> Path:
+    """Where a preset run's save nodes write (`ainfluencer/<job_id>/…` is the prefix each run gets)."""
+    return Path(output_dir) / "ainfluencer" / job_id
 
 
 def new_job_id() -> str:
@@ -172,6 +180,16 @@ class JobStore:
             )
         return ids
 
+    def remove_crash_leftovers(self, job_ids: Sequence[str], output_dir: Path) -> list[Path]:
+        """Delete the partial and torn files crashed runs left in their output folders; returns them."""
+        removed = []
+        for job_id in job_ids:
+            gone = remove_leftovers(job_output_folder(output_dir, job_id))
+            if gone:
+                self.log(job_id, "warning", "removed files a crash left", files=[p.name for p in gone])
+            removed += gone
+        return removed
+
     def get(self, job_id: str) -> dict[str, Any]:
         """One job as a JSON-ready dict with its artifacts, or JOB_NOT_FOUND."""
         with self.engine.connect() as conn:
@@ -263,7 +281,13 @@ class JobStore:
         if not path.exists():
             return []
         with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+            entries = [json.loads(line) for line in fh if line.strip()]
+        return [{**e, "ts": iso_utc(e["ts"])} if isinstance(e.get("ts"), int | float) else e for e in entries]
+
+
+def log_line(entry: dict[str, Any]) -> str:
+    """One log entry as the spec's `logs` list holds it: `<ISO time> <level> <message>`."""
+    return f"{entry.get('ts')} {entry.get('level', 'info')} {entry.get('message', '')}"
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -281,26 +305,51 @@ def pid_alive(pid: int | None) -> bool:
 
 def _artifact_dict(row: Any) -> dict[str, Any]:
     columns = ("kind", "path", "filename", "subfolder", "node_id", "sha256", "size_bytes")
-    return row_dict(row, columns, type="folder_type", metadata="metadata_json")
+    answer = row_dict(row, columns, type="folder_type", metadata="metadata_json")
+    answer["created_at"] = iso_utc(row["created_at"])
+    return answer
+
+
+def view_url(artifact: dict[str, Any]) -> str:
+    """ComfyUI's `/view` link of an artifact."""
+    query = {"filename": artifact["filename"], "subfolder": artifact["subfolder"], "type": artifact["type"]}
+    return f"/view?{urllib.parse.urlencode(query)}"
+
+
+def _outputs(arts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The spec's `outputs`: each artifact's path and `/view` link, grouped by kind."""
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for art in arts:
+        grouped.setdefault(art["kind"], []).append({"path": art["path"], "url": view_url(art)})
+    return grouped
 
 
 def _job_dict(row: Any, arts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job as answers give it: the run-history fields of the spec, then the richer ones."""
+    error = json.loads(row["error_json"]) if row["error_json"] else None
     return {
         "job_id": row["job_id"],
-        "prompt_id": row["prompt_id"],
         "preset_id": row["preset_id"],
-        "source": row["source"],
+        "user_id": None,  # single-user: jobs belong to whoever runs this ComfyUI
         "status": row["status"],
-        "quality_level": row["quality_level"],
-        "engine": row["engine"],
+        "created_at": iso_utc(row["created_at"]),
+        "started_at": iso_utc(row["started_at"]),
+        "finished_at": iso_utc(row["finished_at"]),
+        "updated_at": iso_utc(row["updated_at"]),
         "inputs": json.loads(row["inputs_json"] or "{}"),
-        "error": json.loads(row["error_json"]) if row["error_json"] else None,
+        "outputs": _outputs(arts),
+        "engine_used": row["engine"],
+        "quality_level": row["quality_level"],
+        "credit_cost": row["credit_cost"],
+        "error": error["message"] if error else None,
+        "error_code": error["error"] if error else None,
+        "remediation": error["remediation"] if error else None,
+        "error_detail": error,
+        "prompt_id": row["prompt_id"],
+        "source": row["source"],
+        "engine": row["engine"],
         "progress": row["progress"],
         "progress_text": row["progress_text"],
-        "credit_cost": row["credit_cost"],
         "consent_given": bool(row["consent_given"]),
-        "created_at": row["created_at"],
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
         "artifacts": arts,
     }

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from ..core.errors import AInfError, ErrorCode
 from ..core.netguard import check_url, redact_url
-from ..core.storage import metadata
+from ..core.storage import add_missing_columns, metadata
 from ..jobs.presets import WorkflowPreset
 from .files import check_model_filename, is_pickle_name
 from .tables import custom_models
@@ -38,10 +38,11 @@ TYPE_FOLDERS: dict[str, str] = {
     "instantid": "instantid",
     "face_restore": "facerestore_models",
     "embedding": "embeddings",
+    "other": "other",  # ComfyUI has no such folder: a node pack that loads these files must register it
 }
 ModelType = Literal[
     "checkpoint", "diffusion_model", "vae", "text_encoder", "upscaler", "lora", "controlnet",
-    "clip_vision", "ip_adapter", "instantid", "face_restore", "embedding",
+    "clip_vision", "ip_adapter", "instantid", "face_restore", "embedding", "other",
 ]  # fmt: skip
 # Licence id -> may outputs be used commercially (None: not known, needs an acknowledgment).
 LICENSES: dict[str, bool | None] = {
@@ -60,6 +61,15 @@ LICENSES: dict[str, bool | None] = {
     "other": None,
     "unknown": None,
 }
+# The spec's licence choices (its "Add Model Source" form) -> the SPDX-style ids above
+# (https://spdx.org/licenses/); "Custom" terms are not known to us, so they count as `other`.
+SPEC_LICENSES: dict[str, str] = {
+    "MIT": "mit",
+    "Apache 2.0": "apache-2.0",
+    "CC0": "cc0-1.0",
+    "Custom": "other",
+    "Unknown": "unknown",
+}
 Tier = Literal["light", "standard", "heavy"]
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -76,8 +86,9 @@ def license_flags(license_id: str) -> list[str]:
 
 
 def _allowed_license(value: str) -> str:
+    value = SPEC_LICENSES.get(value, value)
     if value not in LICENSES:
-        raise ValueError(f"licence must be one of {sorted(LICENSES)}")
+        raise ValueError(f"licence must be one of {[*SPEC_LICENSES, *sorted(LICENSES)]}")
     return value
 
 
@@ -114,6 +125,7 @@ class ModelEntry(BaseModel):
     tags: list[str] = []
     recommended_use: str = ""
     hardware_notes: str = ""
+    notes: str = ""
     verified: bool = False
     recommended: bool = False
     custom: bool = False
@@ -192,6 +204,7 @@ class AddCustomModelRequest(BaseModel):
     tags: list[str] = Field(default=[], max_length=32)
     recommended_use: str = Field(default="", max_length=2000)
     hardware_notes: str = Field(default="", max_length=2000)
+    notes: str | None = Field(default=None, max_length=1000)
     acknowledge_unknown_license: bool = False
     acknowledge_missing_checksum: bool = False
     acknowledge_pickle: bool = False
@@ -242,6 +255,7 @@ class ModelCatalog:
         self.folders = folders
         self.curated = {e.id: e for e in (curated if curated is not None else load_curated())}
         metadata.create_all(engine, tables=[custom_models])
+        add_missing_columns(engine, custom_models)
 
     # -- entries ----------------------------------------------------------------------------------
     def custom_entries(self) -> list[ModelEntry]:
@@ -287,6 +301,7 @@ class ModelCatalog:
             "tags_json": json.dumps(request.tags),
             "recommended_use": request.recommended_use,
             "hardware_notes": request.hardware_notes,
+            "notes": request.notes or "",
             "acknowledge_unknown_license": request.acknowledge_unknown_license,
             "acknowledge_missing_checksum": request.acknowledge_missing_checksum,
             "acknowledge_pickle": request.acknowledge_pickle,
@@ -355,6 +370,7 @@ def _entry_from_row(row: Any) -> ModelEntry:
         tags=json.loads(row["tags_json"] or "[]"),
         recommended_use=row["recommended_use"],
         hardware_notes=row["hardware_notes"],
+        notes=row["notes"],
         custom=True,
         acknowledge_unknown_license=row["acknowledge_unknown_license"],
         acknowledge_missing_checksum=row["acknowledge_missing_checksum"],

@@ -21,6 +21,7 @@ custom_models = keyed_table(
     Column("tags_json", Text, nullable=False, default="[]"),
     Column("recommended_use", Text, nullable=False, default=""),
     Column("hardware_notes", Text, nullable=False, default=""),
+    Column("notes", Text, nullable=False, default="", server_default=""),
     Column("acknowledge_unknown_license", Boolean, nullable=False, default=False),
     Column("acknowledge_missing_checksum", Boolean, nullable=False, default=False),
     Column("acknowledge_pickle", Boolean, nullable=False, default=False),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from ..core.clock import iso_utc
 from ..core.errors import AInfError, ErrorCode
 from ..core.redact import redact_secrets
 from ..core.storage import providers as providers_table
@@ -186,7 +187,7 @@ class ProviderRegistry:
             "key": last4(found[0]) if found else None,
             "key_source": found[1] if found else None,
             "balance": state.get("balance") if fresh else None,
-            "last_check": state.get("last_check") if fresh else None,
+            "last_check": iso_utc(state.get("last_check")) if fresh else None,
             "error": json.loads(state["error_json"]) if fresh and state.get("error_json") else None,
             "message": state.get("message") if fresh else None,
             "verified": (fresh and state.get("status") == CONNECTED) if found else None,
@@ -340,7 +341,7 @@ class ProviderRegistry:
                 "status": ERROR,
                 "error": error,
                 "message": error["message"],
-                "last_check": time.time(),
+                "last_check": iso_utc(time.time()),
             }
         ok = bool((result or {}).get("ok"))
         if keyless:
@@ -352,13 +353,13 @@ class ProviderRegistry:
                 **info,
                 **extra,
                 "status": good if ok else (ERROR if provider_id == LOCAL_ENGINE else NOT_CONNECTED),
-                "last_check": time.time(),
+                "last_check": iso_utc(time.time()),
                 "message": str((result or {}).get("message", ""))[:500],
             }
         return {
             **info,
             "status": CONNECTED if ok else ERROR,
-            "last_check": time.time(),
+            "last_check": iso_utc(time.time()),
             "message": str((result or {}).get("message", ""))[:500],
         }
 

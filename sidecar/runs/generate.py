@@ -8,12 +8,12 @@ preset inputs of those names, so `/generate/image` runs image presets and `/gene
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import AInfError, ErrorCode
+from ..jobs.store import view_url
 from .pipeline import PipelineManager, RunRequest
 
 KINDS = {"image": ("image",), "video": ("video",)}
@@ -106,12 +106,8 @@ def response_for(job: dict[str, Any], estimate: float | None = None) -> Generate
     output_url = None
     finals = [a for a in job.get("artifacts") or [] if not (a.get("metadata") or {}).get("remote")]
     if job["status"] == "completed" and finals:
-        last = finals[-1]
-        query = urllib.parse.urlencode(
-            {"filename": last["filename"], "subfolder": last["subfolder"], "type": last["type"]}
-        )
-        output_url = f"/view?{query}"
-    error = (job.get("error") or {}).get("message") if job["status"] in ("failed", "cancelled") else None
+        output_url = view_url(finals[-1])
+    error = job.get("error") if job["status"] in ("failed", "cancelled") else None
     if job["status"] == "cancelled":
         error = "Cancelled."
     return GenerateResponse(

@@ -16,7 +16,7 @@ from ..core.paths import resolve_inside
 from ..graph.bind import fit_seed, seed_targets, set_widget
 from ..graph.convert import ui_to_api
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
-from ..jobs.store import FINAL_STATES, QUEUED, JobStore
+from ..jobs.store import FINAL_STATES, QUEUED, JobStore, log_line
 from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
 from .plan import BatchPlan, RunPlan, StepPrice
@@ -431,8 +431,9 @@ class PipelineManager:
         }
 
     def get_job_status(self, job_id: str) -> dict[str, Any]:
-        """The job record with progress and artifacts."""
-        return self.store.get(job_id)
+        """The job as the spec's run history gives it (with its redacted log lines), plus progress."""
+        job = self.store.get(job_id)
+        return {**job, "logs": [log_line(entry) for entry in self.store.read_logs(job_id)]}
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; a finished job is returned unchanged."""

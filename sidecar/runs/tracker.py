@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AInfError, ErrorCode
+from ..core.partial_files import is_partial
 from ..jobs.store import CANCELLED, COMPLETED, FAILED, JobStore
 
 PACK_NODE_PREFIX = "AInfluencer"
@@ -195,7 +196,7 @@ class ExecutionTracker:
                     if folder_type != "output":
                         continue
                     path = self.resolve_output(item["filename"], item.get("subfolder", ""), folder_type)
-                    if path is None or not path.is_file():
+                    if path is None or not path.is_file() or is_partial(path):
                         self.store.log(job_id, "warning", "output file missing", file=item["filename"])
                         continue
                     self.store.add_artifact(

@@ -9,6 +9,7 @@ from aiohttp import web
 from ...host.app import Sidecar
 from ...jobs.characters import CharacterCreate, CharacterStore, ConsentCreate, ReferenceAdd
 from ..helpers import PAGING, Endpoints, int_query, need
+from ..schemas import CharacterAnswer, CharactersAnswer
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -19,27 +20,37 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     def characters() -> CharacterStore:
         return need(get_sidecar().characters, "character store")
 
-    @api.get("/characters", "List characters", query=PAGING)
+    @api.get("/characters", "List characters", query=PAGING, answer=CharactersAnswer)
     async def list_characters(request: web.Request) -> dict:
         limit = int_query(request, "limit", 50, 1, 500)
         return characters().list(limit, int_query(request, "offset", 0, 0, 10**9))
 
-    @api.post("/characters", "Create a character", body=CharacterCreate, status=201)
+    @api.post("/characters", "Create a character", body=CharacterCreate, answer=CharacterAnswer, status=201)
     async def create_character(_request: web.Request, body: CharacterCreate) -> dict:
         return characters().create(body)
 
-    @api.get("/characters/{character_id}", "One character with references and consent records")
+    @api.get(
+        "/characters/{character_id}",
+        "One character with references and consent records",
+        answer=CharacterAnswer,
+    )
     async def get_character(request: web.Request) -> dict:
         return characters().get(request.match_info["character_id"])
 
     @api.post(
-        "/characters/{character_id}/references", "Attach an uploaded reference image", body=ReferenceAdd
+        "/characters/{character_id}/references",
+        "Attach an uploaded reference image",
+        body=ReferenceAdd,
+        answer=CharacterAnswer,
     )
     async def add_reference(request: web.Request, body: ReferenceAdd) -> dict:
         return characters().add_reference(request.match_info["character_id"], body)
 
     @api.post(
-        "/characters/{character_id}/consent", "Record consent with the checklist answers", body=ConsentCreate
+        "/characters/{character_id}/consent",
+        "Record consent with the checklist answers",
+        body=ConsentCreate,
+        answer=CharacterAnswer,
     )
     async def add_consent(request: web.Request, body: ConsentCreate) -> dict:
         return characters().add_consent(request.match_info["character_id"], body)

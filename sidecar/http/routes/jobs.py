@@ -10,7 +10,7 @@ from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
 from ...jobs.store import JOB_STATES
 from ..helpers import PAGING, Endpoints, int_query, need
-from ..schemas import EmptyBody
+from ..schemas import EmptyBody, JobAnswer, JobConsentAnswer, JobLogsAnswer, JobsAnswer
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -19,7 +19,10 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     api = Endpoints(routes)
 
     @api.get(
-        "/jobs", "List jobs (limit, offset, status)", query=(*PAGING, ("status", {"enum": list(JOB_STATES)}))
+        "/jobs",
+        "List jobs (limit, offset, status)",
+        query=(*PAGING, ("status", {"enum": list(JOB_STATES)})),
+        answer=JobsAnswer,
     )
     async def list_jobs(request: web.Request) -> dict:
         status = request.query.get("status")
@@ -31,22 +34,22 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
         offset = int_query(request, "offset", 0, 0, 10**9)
         return get_sidecar().store.list(limit=limit, offset=offset, status=status)
 
-    @api.get("/jobs/{job_id}", "One job with progress, artifacts and credit_cost")
+    @api.get("/jobs/{job_id}", "One job: the run history fields, progress and artifacts", answer=JobAnswer)
     async def get_job(request: web.Request) -> dict:
         return get_sidecar().pipeline.get_job_status(request.match_info["job_id"])
 
-    @api.get("/jobs/{job_id}/logs", "A job's redacted log lines")
+    @api.get("/jobs/{job_id}/logs", "A job's redacted log lines", answer=JobLogsAnswer)
     async def get_job_logs(request: web.Request) -> dict:
         job_id = request.match_info["job_id"]
         return {"job_id": job_id, "lines": get_sidecar().store.read_logs(job_id)}
 
-    @api.get("/jobs/{job_id}/consent", "The consent records stored with a job")
+    @api.get("/jobs/{job_id}/consent", "The consent records stored with a job", answer=JobConsentAnswer)
     async def job_consent(request: web.Request) -> dict:
         sidecar = get_sidecar()
         job = sidecar.store.get(request.match_info["job_id"])
         records = need(sidecar.characters, "character store").consents_for_job(job["job_id"])
         return {"job_id": job["job_id"], "consent_given": job["consent_given"], "records": records}
 
-    @api.post("/jobs/{job_id}/cancel", "Cancel a queued or running job", body=EmptyBody)
+    @api.post("/jobs/{job_id}/cancel", "Cancel a queued or running job", body=EmptyBody, answer=JobAnswer)
     async def cancel_job(request: web.Request, _body: EmptyBody) -> dict:
         return get_sidecar().pipeline.cancel_job(request.match_info["job_id"])

@@ -11,7 +11,7 @@ from aiohttp import web
 from ...models.catalog import AddCustomModelRequest
 from ...models.service import DownloadModelRequest, ModelsService
 from ..helpers import Endpoints
-from ..schemas import EmptyBody
+from ..schemas import DownloadAnswer, EmptyBody
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Any]) -> None:
@@ -43,15 +43,18 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Any]) -> None:
         "/models/{model_id}/download",
         "Start a checksum-verified download",
         body=DownloadModelRequest,
+        answer=DownloadAnswer,
         status=202,
     )
     async def download(request: web.Request, ack: DownloadModelRequest) -> Any:
         return await asyncio.to_thread(service().start_download, request.match_info["model_id"], ack)
 
-    @api.get("/downloads/{download_id}", "Progress, bytes, speed and state of a download")
+    @api.get(
+        "/downloads/{download_id}", "Progress, bytes, speed and state of a download", answer=DownloadAnswer
+    )
     async def download_status(request: web.Request) -> Any:
         return await asyncio.to_thread(service().download_status, request.match_info["download_id"])
 
-    @api.post("/downloads/{download_id}/cancel", "Cancel a download", body=EmptyBody)
+    @api.post("/downloads/{download_id}/cancel", "Cancel a download", body=EmptyBody, answer=DownloadAnswer)
     async def cancel(request: web.Request, _body: EmptyBody) -> Any:
         return await asyncio.to_thread(service().cancel_download, request.match_info["download_id"])

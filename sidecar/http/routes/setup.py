@@ -11,6 +11,7 @@ from aiohttp import web
 from ...host.app import Sidecar
 from ...host.health import analytics_summary, diagnostics, healthcheck
 from ..helpers import Endpoints
+from ..schemas import AnalyticsAnswer
 
 DOWNLOAD = (("download", {"enum": ["1", "true", "0", "false"]}),)
 
@@ -35,6 +36,10 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
             )
         return response
 
-    @api.get("/analytics/summary", "Jobs per preset, success rate, median duration, credits")
+    @api.get(
+        "/analytics/summary",
+        "Jobs per preset, success rate, median duration, credits (in `data`)",
+        answer=AnalyticsAnswer,
+    )
     async def analytics(_request: web.Request) -> dict:
         return analytics_summary(get_sidecar())

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
+from ...core.clock import iso_utc
 from ...core.errors import AInfError, ErrorCode
 from ...core.netguard import Resolver, check_url, redact_url
 from ...core.paths import resolve_inside
@@ -105,9 +106,9 @@ class Download:
             "resumed_from": self.resumed_from,
             "path": str(self.dest) if self.state == "completed" else None,
             "error": self.error,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "created_at": iso_utc(self.created_at),
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
         }
 
 
@@ -426,7 +427,7 @@ class DownloadRecords:
             "resumed_from": 0,
             "path": row["dest"] if state == "completed" else None,
             "error": json.loads(row["error_json"]) if row["error_json"] else None,
-            "created_at": row["created_at"],
-            "started_at": row["started_at"],
-            "finished_at": row["finished_at"],
+            "created_at": iso_utc(row["created_at"]),
+            "started_at": iso_utc(row["started_at"]),
+            "finished_at": iso_utc(row["finished_at"]),
         }
