@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,21 +40,30 @@ def print_error(error: AInfError, as_json: bool) -> None:
 
 @contextmanager
 def server(url: str | None, base_dir: Path | None, quiet: bool) -> Iterator[SidecarClient]:
-    """A client for `url`, or for an ephemeral embedded server that is stopped afterwards."""
-    embedded = None
-    if url is None:
-        runtime.install(say=(lambda *_: None) if quiet else (lambda m: err(m)))
-        if not quiet:
-            err("Starting an embedded ComfyUI …")
-        embedded = runtime.start_server(runtime.free_port(), base_dir=base_dir)
-        url = embedded.url
-    client = SidecarClient(url)
-    try:
-        yield client
-    finally:
-        client.close()
-        if embedded is not None:
-            embedded.stop()
+    """A client for `url`, or for an ephemeral embedded server stopped afterwards, also on a stop signal.
+
+    A SIGTERM, SIGINT or SIGHUP reaching the CLI is forwarded to the ephemeral ComfyUI, which gets a
+    bounded time to exit before SIGKILL (ComfyServer.stop); then the StopRequested goes on up.
+    """
+    with runtime.stop_on_signals():
+        embedded = None
+        if url is None:
+            runtime.install(say=(lambda *_: None) if quiet else (lambda m: err(m)))
+            if not quiet:
+                err("Starting an embedded ComfyUI …")
+            embedded = runtime.start_server(runtime.free_port(), base_dir=base_dir)
+            url = embedded.url
+        client = SidecarClient(url)
+        forwarded = signal.SIGTERM
+        try:
+            yield client
+        except runtime.StopRequested as stop:
+            forwarded = stop.signum
+            raise
+        finally:
+            client.close()
+            if embedded is not None:
+                embedded.stop(forwarded)
 
 
 class ProgressLines:

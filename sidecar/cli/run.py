@@ -51,8 +51,8 @@ class _JobProgress(ProgressLines):
         self.show(state, event, job["status"], job["progress"] * 100, 100)
 
 
-def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any] | None:
-    """Poll a job until it finishes; None when Ctrl-C cancelled it."""
+def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]:
+    """Poll a job until it finishes; Ctrl-C or a stop signal cancels it, then goes on up."""
     progress = _JobProgress(as_json)
     try:
         while True:
@@ -62,9 +62,12 @@ def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]
                 return job
             time.sleep(POLL_INTERVAL_S)
     except KeyboardInterrupt:
-        client.cancel(job_id)
-        err(f"job {job_id} cancelled")
-        return None
+        try:
+            client.cancel(job_id)
+            err(f"job {job_id} cancelled")
+        except AInfError as error:  # the server may be stopping too (Ctrl-C reaches the whole group)
+            err(f"job {job_id} could not be cancelled: {error.message}")
+        raise
     finally:
         progress.close()
 
@@ -105,8 +108,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             err(f"job {job_id} queued (estimated {started['estimated_time_seconds']:.0f}s)")
         job = _follow(client, job_id, args.json)
-        if job is None:
-            return 130
     if args.json:
         print(json.dumps({"event": "finished", **job}), flush=True)
     else:
