@@ -1,11 +1,8 @@
 """The CLI speaks CLI: flags instead of JSON fields, paths that do not exist named, near preset names
-suggested, a job shown as a readable summary, keys listed and stored unchecked on request, and the
-installed models listed with their paths."""
+suggested, a job shown as a readable summary, and the installed models listed with their paths."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 
 import pytest
@@ -15,11 +12,7 @@ from ainfluencer.sidecar.cli.jobs import render_job
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.paths import data_dir
 from ainfluencer.sidecar.core.storage import open_database
-from ainfluencer.sidecar.http.routes import register_routes
 from ainfluencer.sidecar.jobs.store import JobStore
-from aiohttp import web
-
-KEY = "good-fal-id:cli-secret-4242"
 
 
 @pytest.mark.parametrize(
@@ -120,32 +113,6 @@ def test_jobs_id_prints_the_summary_and_json_prints_the_record(tmp_path, capsys)
     assert "progress  running, 50% done" in capsys.readouterr().out
     assert cli.main(["jobs", job_id, "--base-dir", str(tmp_path / "base"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["job_id"] == job_id
-
-
-@pytest.fixture
-async def server_url(aiohttp_server, paid_sidecar) -> str:
-    routes = web.RouteTableDef()
-    register_routes(routes, lambda: paid_sidecar)
-    app = web.Application()
-    app.add_routes(routes)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
-
-
-async def test_keys_set_no_verify_stores_the_key_unchecked_and_keys_list_shows_it(
-    server_url, paid_sidecar, monkeypatch, capsys
-):
-    monkeypatch.setattr("sys.stdin", io.StringIO("unchecked-runware-key-9876\n"))
-    argv = ["keys", "set", "runware", "--no-verify", "--server", server_url]
-    assert await asyncio.to_thread(cli.main, argv) == 0
-    assert "stored without a check (key …9876)" in capsys.readouterr().out
-    assert await asyncio.to_thread(cli.main, ["keys", "list", "--server", server_url]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["PROVIDER", "STATUS", "KEY", "SOURCE", "VERIFIED"]
-    runware = next(line.split() for line in lines if line.startswith("runware"))
-    assert runware[2:] == ["…9876", "vault", "no"]
-    assert "unchecked-runware-key-9876" not in "\n".join(lines)
-    assert any(line.split()[:3] == ["fal", "not_connected", "-"] for line in lines)
 
 
 def test_models_list_installed_shows_only_installed_models_with_their_paths(tmp_path, capsys):
