@@ -67,3 +67,17 @@ async def test_credits_and_doctor_print_the_budget_and_the_health_matrix(server_
     assert any(line.startswith("local_comfy") and "running" in line for line in lines)
     assert any(line.startswith("provider_fal") and "not_connected" in line for line in lines)
     assert any(line.startswith("data dir: ok") for line in lines) and code in (0, 1)
+
+
+async def test_keys_set_no_verify_stores_the_key_unchecked_and_keys_list_shows_it(
+    server_url, paid_sidecar, monkeypatch, capsys
+):
+    monkeypatch.setattr("sys.stdin", io.StringIO("unchecked-runware-key-9876\n"))
+    code, out, _ = await _cli(["keys", "set", "runware", "--no-verify", "--server", server_url], capsys)
+    assert code == 0 and "stored without a check (key …9876)" in out
+    code, out, _ = await _cli(["keys", "list", "--server", server_url], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["PROVIDER", "STATUS", "KEY", "SOURCE", "VERIFIED"]
+    runware = next(line.split() for line in lines if line.startswith("runware"))
+    assert runware[2:] == ["…9876", "vault", "no"] and "unchecked-runware-key-9876" not in out
+    assert any(line.split()[:3] == ["fal", "not_connected", "-"] for line in lines)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import pairwise
 
 import pytest
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.storage import open_database
 from ainfluencer.sidecar.models.downloads import Download, DownloadRecords
+from ainfluencer.sidecar.models.downloads import sink as sink_module
 from ainfluencer.sidecar.models.downloads.sink import (
     fresh_hash,
     installed_size,
@@ -37,6 +39,28 @@ def test_the_sink_writes_appends_and_hashes_what_it_was_given(tmp_path):
             sink.push(buffer, len(chunk))
     assert part.read_bytes() == b"abcdef"
     assert digest.hexdigest() == hashlib.sha256(b"abcdef").hexdigest()
+
+
+def test_many_buffers_hashed_and_written_side_by_side_keep_their_order_and_start_writeback_as_they_go(
+    tmp_path, monkeypatch
+):
+    started: list[tuple[int, int]] = []
+    monkeypatch.setattr(sink_module, "WRITEBACK_EVERY_BYTES", 1000)
+    monkeypatch.setattr(sink_module, "start_writeback", lambda _fd, offset, n: started.append((offset, n)))
+    part = tmp_path / "m.safetensors.part"
+    part.write_bytes(b"x" * 500)  # a resumed .part: writeback ranges start after what it holds
+    digest, _ = fresh_hash(part)
+    chunks = [bytes([i % 251]) * (100 + i) for i in range(200)]
+    with part_writer(part, 500, digest) as sink:
+        for chunk in chunks:
+            buffer = sink.buffer()
+            buffer[: len(chunk)] = chunk
+            sink.push(buffer, len(chunk))
+    expected = b"x" * 500 + b"".join(chunks)
+    assert part.read_bytes() == expected
+    assert digest.hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert started[0][0] == 500 and all(n >= 1000 for _, n in started)
+    assert all(a + n == b for (a, n), (b, _) in pairwise(started))
 
 
 def test_verify_refuses_a_wrong_size_or_hash_and_an_installed_file_must_match(tmp_path):

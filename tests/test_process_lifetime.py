@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ainfluencer.sidecar.host import runtime
+from processes import alive, wait_gone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,24 +24,40 @@ print(child.pid, flush=True)
 time.sleep(120)
 """
 
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie counts as gone)."""
+# a parent that stops its child the way `serve` does; the child ignores SIGTERM, so only SIGKILL ends it
+STOPPING_PARENT = """
+import subprocess, sys, time
+from pathlib import Path
+from ainfluencer.sidecar.host import runtime
+stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); "
+stubborn += "time.sleep(120)"
+child = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE)
+child.stdout.readline()
+server = runtime.ComfyServer(child, "", Path("."), Path("unused.log"))
+with runtime.stop_on_signals():
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+        print(child.pid, flush=True)
+        child.wait()
+    except runtime.StopRequested as stop:
+        started = time.monotonic()
+        server.stop(stop.signum, timeout=1.5)
+        print(round(time.monotonic() - started, 1), flush=True)
+        sys.exit(stop.exit_code)
+"""
 
 
-def wait_gone(pid: int, seconds: float = 10.0) -> bool:
-    """Wait until `pid` has ended."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+def test_a_stop_signal_is_forwarded_then_the_child_is_killed_after_the_bounded_wait():
+    parent = subprocess.Popen([sys.executable, "-c", STOPPING_PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        parent.send_signal(signal.SIGTERM)  # a second TERM does not cut the wait short
+        assert parent.wait(10) == 128 + signal.SIGTERM
+        assert float(parent.stdout.readline()) >= 1.5
+        assert wait_gone(child), "the child outlived the bounded wait"
+    finally:
+        parent.kill()
 
 
 def test_a_child_dies_when_its_parent_is_killed_with_sigkill():

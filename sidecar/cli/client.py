@@ -94,9 +94,10 @@ class SidecarClient:
         """GET /providers."""
         return self._call("GET", "/providers")["providers"]
 
-    def connect(self, provider_id: str, api_key: str) -> dict[str, Any]:
-        """POST /providers/{id}/connect (the key travels in the JSON body only)."""
-        return self._call("POST", f"/providers/{provider_id}/connect", json={"api_key": api_key})
+    def connect(self, provider_id: str, api_key: str, verify: bool = True) -> dict[str, Any]:
+        """POST /providers/{id}/connect (key in the JSON body only); verify=False stores it unchecked."""
+        body = {"api_key": api_key, "verify": verify}
+        return self._call("POST", f"/providers/{provider_id}/connect", json=body)
 
     def test_provider(self, provider_id: str) -> dict[str, Any]:
         """POST /providers/{id}/test."""

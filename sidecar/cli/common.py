@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,13 +26,59 @@ def emit(data: Any, as_json: bool, text: str) -> None:
     print(json.dumps(data) if as_json else text, flush=True)
 
 
+# The server's remediation names HTTP routes and JSON fields; on the terminal the same advice names the
+# commands and flags that do it. Applied in order to every remediation line the CLI prints.
+CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"Upload the file with POST /ainfluencer/v1/uploads and pass the returned name\."),
+        "Pass an existing local file with --input NAME=PATH.",
+    ),
+    (re.compile(r" ?\(in the command line: --no-verify\)"), ""),
+    (re.compile(r'connect again with "verify": false'), "run `ainfluencer keys set PROVIDER --no-verify`"),
+    (
+        re.compile(r'Confirm by sending (acknowledge_\w+): true \("I understand the risks"\)\.'),
+        r"Confirm with --\1 (I understand the risks).",
+    ),
+    (re.compile(r"\((acknowledge_\w+): true\)"), r"with --\1"),
+    (re.compile(r"acknowledge it explicitly"), "acknowledge it with --acknowledge-unknown-license"),
+    (
+        re.compile(r"or acknowledge the risk explicitly"),
+        "or acknowledge the risk with --acknowledge-missing-checksum",
+    ),
+    (re.compile(r"\(consent_given: true\)"), "(--consent)"),
+    (
+        re.compile(r"Open the Setup Hub → Providers and connect one of:"),
+        "Connect one with `ainfluencer keys set PROVIDER`:",
+    ),
+    (
+        re.compile(r"Check the key in the Setup Hub and connect the provider again"),
+        "Check the key and set it again with `ainfluencer keys set PROVIDER`",
+    ),
+    (re.compile(r"in the Setup Hub"), "with `ainfluencer credits --budget N`"),
+    (re.compile(r"List (\w+) with GET /ainfluencer/v1/\w+ or (`ainfluencer \w+`)"), r"List \1 with \2"),
+    (re.compile(r" ?\(GET /ainfluencer/v1/presets\)"), " (`ainfluencer presets`)"),
+)
+
+
+def cli_words(step: str) -> str:
+    """One remediation line of the server's, worded for the terminal (flags instead of JSON fields)."""
+    for pattern, replacement in CLI_WORDS:
+        step = pattern.sub(replacement, step)
+    return re.sub(r"--(acknowledge_\w+)", lambda m: "--" + m.group(1).replace("_", "-"), step)
+
+
 def print_error(error: AInfError, as_json: bool) -> None:
-    """An error as a JSON `error` event on stdout, or as code, message and remediation on stderr."""
+    """An error as a JSON `error` event on stdout, or as code, message and remediation on stderr.
+
+    Both carry the remediation in CLI words (cli_words), so a script reading the JSON line shows the
+    same advice as the terminal.
+    """
+    remediation = [cli_words(step) for step in error.remediation]
     if as_json:
-        print(json.dumps({"event": "error", **error.to_dict()}), flush=True)
+        print(json.dumps({"event": "error", **error.to_dict(), "remediation": remediation}), flush=True)
         return
     err(f"error {error.code}: {error.message}")
-    for step in error.remediation:
+    for step in remediation:
         err(f"  -> {step}")
     if error.detail:
         err(f"  detail: {json.dumps(error.to_dict()['detail'], default=str)}")
@@ -38,21 +86,30 @@ def print_error(error: AInfError, as_json: bool) -> None:
 
 @contextmanager
 def server(url: str | None, base_dir: Path | None, quiet: bool) -> Iterator[SidecarClient]:
-    """A client for `url`, or for an ephemeral embedded server that is stopped afterwards."""
-    embedded = None
-    if url is None:
-        runtime.install(say=(lambda *_: None) if quiet else (lambda m: err(m)))
-        if not quiet:
-            err("Starting an embedded ComfyUI …")
-        embedded = runtime.start_server(runtime.free_port(), base_dir=base_dir)
-        url = embedded.url
-    client = SidecarClient(url)
-    try:
-        yield client
-    finally:
-        client.close()
-        if embedded is not None:
-            embedded.stop()
+    """A client for `url`, or for an ephemeral embedded server stopped afterwards, also on a stop signal.
+
+    A SIGTERM, SIGINT or SIGHUP reaching the CLI is forwarded to the ephemeral ComfyUI, which gets a
+    bounded time to exit before SIGKILL (ComfyServer.stop); then the StopRequested goes on up.
+    """
+    with runtime.stop_on_signals():
+        embedded = None
+        if url is None:
+            runtime.install(say=(lambda *_: None) if quiet else (lambda m: err(m)))
+            if not quiet:
+                err("Starting an embedded ComfyUI …")
+            embedded = runtime.start_server(runtime.free_port(), base_dir=base_dir)
+            url = embedded.url
+        client = SidecarClient(url)
+        forwarded = signal.SIGTERM
+        try:
+            yield client
+        except runtime.StopRequested as stop:
+            forwarded = stop.signum
+            raise
+        finally:
+            client.close()
+            if embedded is not None:
+                embedded.stop(forwarded)
 
 
 class ProgressLines:

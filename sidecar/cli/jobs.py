@@ -13,11 +13,60 @@ from ..core.storage import open_database
 from ..host import runtime
 from ..jobs.store import JobStore
 from .client import SidecarClient
+from .common import cli_words
 
 
 def _local_store(base_dir: Path | None) -> JobStore:
     folder = data_dir((base_dir or runtime.default_base_dir()) / "user")
     return JobStore(open_database(folder), folder)
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    if not start or not end:
+        return ""
+    seconds = max(0.0, end - start)
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def progress_words(job: dict[str, Any]) -> str:
+    """The job's progress as a sentence: where it stands, the percentage and the step it reported."""
+    percent = f"{job['progress'] * 100:.0f}%"
+    step = f" — {job['progress_text']}" if job.get("progress_text") else ""
+    return {
+        "queued": "waiting in the queue, not started yet",
+        "running": f"running, {percent} done{step}",
+        "completed": "finished, all outputs written",
+        "failed": f"failed at {percent}{step}",
+        "cancelled": f"cancelled at {percent}",
+    }.get(job["status"], f"{job['status']}, {percent}{step}")
+
+
+def render_job(job: dict[str, Any]) -> str:
+    """One job as a readable summary: status, times, progress in words, engine, cost, outputs and error."""
+    ran = _duration(job.get("started_at"), job.get("finished_at"))
+    lines = [
+        f"job       {job['job_id']}  {job['status']}",
+        f"preset    {job['preset_id'] or '-'} (quality {job['quality_level'] or '-'}, from {job['source']})",
+        f"engine    {job['engine'] or '-'}",
+        f"created   {_when(job['created_at'])}",
+        f"started   {_when(job.get('started_at'))}",
+        f"finished  {_when(job.get('finished_at'))}" + (f"  (ran {ran})" if ran else ""),
+        f"progress  {progress_words(job)}",
+        f"cost      {job['credit_cost']:g} credits" if job.get("credit_cost") is not None else "cost      -",
+    ]
+    lines.append("outputs" + ("" if job["artifacts"] else "   none"))
+    for art in job["artifacts"]:
+        size = f" ({art['size_bytes'] / 1024**2:.1f} MiB)" if art.get("size_bytes") else ""
+        lines.append(f"  {art['kind']:<8}{art['path']}{size}")
+    if job["error"]:
+        error = job["error"]
+        lines.append(f"error     {error['error']}: {error['message']}")
+        lines += [f"  -> {cli_words(step)}" for step in error.get("remediation") or []]
+    return "\n".join(lines)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -29,22 +78,25 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         store = _local_store(args.base_dir)
         data = store.get(args.job_id) if args.job_id else store.list(limit=args.limit)
-    if args.json or args.job_id:
-        print(json.dumps(data, indent=None if args.json else 2))
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    if args.job_id:
+        print(render_job(data))
         return 0
     for job in data["jobs"]:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["created_at"]))
-        print(f"{job['job_id']}  {when}  {job['status']:<9}  {job['preset_id'] or '-':<28}  {job['source']}")
+        print(f"{job['job_id']}  {_when(job['created_at'])}  {job['status']:<9}  "
+              f"{job['preset_id'] or '-':<28}  {job['source']}")  # fmt: skip
     print(f"{data['total']} job(s)")
     return 0
 
 
 def add_jobs_command(sub: Any) -> None:
     """Register jobs on the CLI's subparsers."""
-    jobs = sub.add_parser("jobs", help="list jobs or show one")
+    jobs = sub.add_parser("jobs", help="list jobs or show one (a readable summary; --json for the record)")
     jobs.add_argument("job_id", nargs="?")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--server")
     jobs.add_argument("--base-dir", type=Path)
-    jobs.add_argument("--json", action="store_true")
+    jobs.add_argument("--json", action="store_true", help="the job record as JSON")
     jobs.set_defaults(func=cmd_jobs)

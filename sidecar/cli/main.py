@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except runtime.RuntimeErrorWithLog as error:
         err(f"error ENGINE_OFFLINE: {error}")
         return 2
+    except runtime.StopRequested as stop:
+        return stop.exit_code
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -34,10 +34,17 @@ def _ack(args: argparse.Namespace) -> dict[str, bool]:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    """Print the catalog with installed status."""
+    """Print the catalog with installed status, or (--installed) only what is installed and where."""
     models = _service(args).list_catalog()["models"]
+    if args.installed:
+        models = [m for m in models if m["installed"]]
     if args.json:
         print(json.dumps(models, indent=2))
+        return 0
+    if args.installed:
+        for m in models:
+            print(f"{m['id']:<44} {m['type']:<16} {m['installed_path']}")
+        print(f"{len(models)} model(s) installed")
         return 0
     for m in models:
         mark = "installed" if m["installed"] else ("recommended" if m["recommended"] else "")
@@ -110,6 +117,7 @@ def add_models_commands(subparsers: Any) -> None:
     sub = models.add_subparsers(dest="models_command", required=True)
 
     listing = sub.add_parser("list", help="the catalog with installed status")
+    listing.add_argument("--installed", action="store_true", help="only installed models, with their paths")
     _common(listing)
     listing.set_defaults(func=cmd_models_list)
 

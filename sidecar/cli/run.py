@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import time
 from pathlib import Path
@@ -10,10 +11,11 @@ from typing import Any
 
 from ..core.errors import AInfError, ErrorCode
 from ..core.paths import WORKFLOWS_DIR
-from ..jobs.presets import PresetCatalog
+from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog
 from ..jobs.store import FINAL_STATES
 from .client import SidecarClient
-from .common import ProgressLines, err, print_error, server
+from .common import ProgressLines, err, server
+from .jobs import render_job
 
 POLL_INTERVAL_S = 0.5
 
@@ -28,14 +30,41 @@ def _parse_inputs(pairs: list[str]) -> dict[str, str]:
     return inputs
 
 
-def _input_value(client: SidecarClient, value: str) -> Any:
-    path = Path(value).expanduser()
-    if path.is_file():
-        return client.upload(path)["name"]
+def _input_value(client: SidecarClient, value: str, file_input: bool) -> Any:
+    """A file input's local PATH uploaded (its stored name sent); other values as JSON or text."""
+    if file_input:
+        return client.upload(Path(value).expanduser())["name"]
     try:
         return json.loads(value)
     except json.JSONDecodeError:
         return value
+
+
+def check_preset(preset_id: str, known: list[str]) -> None:
+    """PRESET_NOT_FOUND with the nearest names ("did you mean …") unless `preset_id` is one of `known`."""
+    if preset_id in known:
+        return
+    close = difflib.get_close_matches(preset_id, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise AInfError(
+        ErrorCode.PRESET_NOT_FOUND,
+        f"There is no preset named {preset_id!r}.{hint}",
+        detail={"preset_id": preset_id, "did_you_mean": close},
+        remediation=["List presets with `ainfluencer presets`."],
+    )
+
+
+def check_files(inputs: dict[str, str], file_inputs: set[str]) -> None:
+    """FILE_NOT_FOUND naming the path for a file input whose local file does not exist (before any upload)."""
+    for name in sorted(file_inputs & set(inputs)):
+        path = Path(inputs[name]).expanduser()
+        if not path.is_file():
+            raise AInfError(
+                ErrorCode.FILE_NOT_FOUND,
+                f"The file {path.absolute()} does not exist (--input {name}=…).",
+                detail={"input": name, "path": str(path.absolute())},
+                remediation=[f"Check the path, then pass it as --input {name}=PATH."],
+            )
 
 
 class _JobProgress(ProgressLines):
@@ -51,8 +80,8 @@ class _JobProgress(ProgressLines):
         self.show(state, event, job["status"], job["progress"] * 100, 100)
 
 
-def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any] | None:
-    """Poll a job until it finishes; None when Ctrl-C cancelled it."""
+def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]:
+    """Poll a job until it finishes; Ctrl-C or a stop signal cancels it, then goes on up."""
     progress = _JobProgress(as_json)
     try:
         while True:
@@ -62,35 +91,25 @@ def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]
                 return job
             time.sleep(POLL_INTERVAL_S)
     except KeyboardInterrupt:
-        client.cancel(job_id)
-        err(f"job {job_id} cancelled")
-        return None
+        try:
+            client.cancel(job_id)
+            err(f"job {job_id} cancelled")
+        except AInfError as error:  # the server may be stopping too (Ctrl-C reaches the whole group)
+            err(f"job {job_id} could not be cancelled: {error.message}")
+        raise
     finally:
         progress.close()
 
 
-def _print_finished(job: dict[str, Any]) -> None:
-    print(f"job: {job['job_id']}")
-    print(f"status: {job['status']}")
-    for art in job["artifacts"]:
-        print(f"{art['kind']}: {art['path']}")
-    if job["error"]:
-        error = job["error"]
-        print_error(
-            AInfError(
-                ErrorCode(error["error"]),
-                error["message"],
-                remediation=error["remediation"],
-                detail=error["detail"],
-            ),
-            False,
-        )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a preset and wait for it."""
+    catalog = PresetCatalog(WORKFLOWS_DIR)
+    check_preset(args.preset, catalog.ids())
+    raw = _parse_inputs(args.input)
+    files = {i.name for i in catalog.primary(args.preset).inputs if i.type in FILE_INPUT_TYPES}
+    check_files(raw, files)
     with server(args.server, args.base_dir, args.json) as client:
-        inputs = {k: _input_value(client, v) for k, v in _parse_inputs(args.input).items()}
+        inputs = {name: _input_value(client, value, name in files) for name, value in raw.items()}
         body = {
             "inputs": inputs,
             "quality_level": args.quality,
@@ -105,12 +124,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             err(f"job {job_id} queued (estimated {started['estimated_time_seconds']:.0f}s)")
         job = _follow(client, job_id, args.json)
-        if job is None:
-            return 130
     if args.json:
         print(json.dumps({"event": "finished", **job}), flush=True)
     else:
-        _print_finished(job)
+        print(render_job(job))
     return 0 if job["status"] == "completed" else 1
 
 

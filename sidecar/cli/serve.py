@@ -12,17 +12,23 @@ from .common import err
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Start the graph editor with the pack and keep it running."""
+    """Start the graph editor with the pack and keep it running until ComfyUI exits or a stop signal."""
     runtime.install(say=err)
-    server = runtime.start_server(args.port, args.listen, args.base_dir, extra_args=args.comfy_args)
-    err(f"ComfyUI with AInfluencer at {server.url} (log: {server.log_path}); Ctrl-C stops it.")
-    try:
-        while server.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    with runtime.stop_on_signals():
+        server = runtime.start_server(args.port, args.listen, args.base_dir, extra_args=args.comfy_args)
+        try:
+            err(
+                f"ComfyUI with AInfluencer at {server.url} (pid {server.pid}, log: {server.log_path}); "
+                "Ctrl-C or SIGTERM stops it."
+            )
+            while server.process.poll() is None:
+                time.sleep(1)
+        except runtime.StopRequested as stop:
+            err(f"{stop}: stopping ComfyUI (pid {server.pid}) …")
+            server.stop(stop.signum)
+            return 0
+        finally:
+            server.stop()
     return server.process.returncode or 0
 
 

@@ -1,4 +1,4 @@
-"""`ainfluencer keys set|test|rm PROVIDER`, `ainfluencer credits`, `ainfluencer doctor`."""
+"""`ainfluencer keys list|set|test|rm PROVIDER`, `ainfluencer credits`, `ainfluencer doctor`."""
 
 from __future__ import annotations
 
@@ -51,13 +51,36 @@ def _server(args: argparse.Namespace) -> AbstractContextManager[SidecarClient]:
     return server(args.server, args.base_dir, getattr(args, "json", False))
 
 
+def render_keys(providers: list[dict[str, Any]]) -> str:
+    """Keyed providers as a table: status, key …last4, where the key comes from, whether it was checked."""
+    lines = [f"{'PROVIDER':<12}{'STATUS':<15}{'KEY':<10}{'SOURCE':<13}VERIFIED"]
+    for provider in providers:
+        verified = {True: "yes", False: "no", None: "-"}[provider["verified"]]
+        name = provider["id"].removeprefix("provider_")
+        key, source = provider["key"] or "-", provider["key_source"] or "-"
+        lines.append(f"{name:<12}{provider['status']:<15}{key:<10}{source:<13}{verified}")
+    return "\n".join(lines)
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
-    """Set (verify, then store), test or remove a provider key through the sidecar's routes."""
+    """List keys, or set (verified unless --no-verify), test or remove one through the sidecar's routes."""
+    if args.action == "list":
+        with _server(args) as client:
+            keyed = [p for p in client.providers() if p["id"] in ENV_NAMES]
+        emit(keyed, args.json, render_keys(keyed))
+        return 0
     pid = provider_id(args.provider)
     key = read_key(pid, args.from_env) if args.action == "set" else None
     with _server(args) as client:
         if args.action == "set":
-            result = client.connect(pid, key or "")
+            result = client.connect(pid, key or "", verify=not args.no_verify)
+            if result.get("verified") is False:
+                emit(
+                    result,
+                    args.json,
+                    f"{pid}: stored without a check (key {result['key']}). {result['message']}",
+                )
+                return 0
             balance = "" if result["balance"] is None else f", balance {result['balance']}"
             emit(result, args.json, f"{pid}: connected (key {result['key']}{balance}). {result['message']}")
             return 0
@@ -114,13 +137,27 @@ def add_setup_commands(sub: Any) -> None:
         parser.add_argument("--base-dir", type=Path)
         parser.add_argument("--json", action="store_true")
 
-    keys = sub.add_parser("keys", help="set, test or remove a provider API key (read from stdin or env)")
-    keys.add_argument("action", choices=["set", "test", "rm"])
-    keys.add_argument("provider", help="kling, fal, runware or synclabs")
-    keys.add_argument(
-        "--from-env", action="store_true", help="take the key from AINFLUENCER_PROVIDER_<NAME>_API_KEY"
-    )
-    common(keys)
+    keys = sub.add_parser("keys", help="list, set, test or remove provider API keys (read from stdin or env)")
+    actions = keys.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="providers with status, key …last4, source and verification")
+    common(listing)
+    for action, text in (
+        ("set", "verify and store a key"),
+        ("test", "check the stored key"),
+        ("rm", "remove it"),
+    ):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("provider", help="kling, fal, runware or synclabs")
+        if action == "set":
+            parser.add_argument(
+                "--from-env",
+                action="store_true",
+                help="take the key from AINFLUENCER_PROVIDER_<NAME>_API_KEY",
+            )
+            parser.add_argument(
+                "--no-verify", action="store_true", help="store the key without checking it with the provider"
+            )
+        common(parser)
     keys.set_defaults(func=cmd_keys)
 
     credits = sub.add_parser("credits", help="show the credit balance or set the budget")

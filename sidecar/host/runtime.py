@@ -15,7 +15,8 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,6 +131,10 @@ def prepare_base_dir(base_dir: Path) -> Path:
 
 
 KEPT_LOGS = 5  # server logs kept beside the current one: the crash before the restart stays readable
+STOP_TIMEOUT_S = 20.0  # how long ComfyUI gets to exit on its own before SIGKILL
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
 PR_SET_PDEATHSIG = 1  # prctl(2) option: a signal the kernel sends the child when its parent thread ends
 
 
@@ -156,6 +161,50 @@ def _parent_death_signal() -> Callable[[], None] | None:
     except (OSError, AttributeError):
         return None
     return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGINT or SIGHUP) reached the CLI; `signum` says which.
+
+    A KeyboardInterrupt, so every Ctrl-C path (cancel the job, stop the server) also handles
+    what systemd, Docker and supervisors send: SIGTERM, see
+    https://www.freedesktop.org/software/systemd/man/latest/systemd.kill.html (KillSignal=).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for a process ended by a signal: 128 + its number."""
+        return 128 + self.signum
+
+
+@contextmanager
+def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Turn the first of `signals` into StopRequested in the main thread; later ones wait for that stop.
+
+    Only the first signal raises, so a second TERM from an impatient supervisor cannot cut short the
+    bounded wait for ComfyUI (ComfyServer.stop) that the first one started. The previous handlers come
+    back afterwards. Outside the main thread Python allows no handlers; nothing is installed there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise StopRequested(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def free_port() -> int:
@@ -193,10 +242,15 @@ class ComfyServer:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout: float = 20) -> None:
-        """Stop the server (SIGTERM, then SIGKILL)."""
+    @property
+    def pid(self) -> int:
+        """The ComfyUI process id."""
+        return self.process.pid
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop the server: send `signum` (SIGTERM unless a forwarded one), wait `timeout`, then SIGKILL."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
