@@ -83,15 +83,18 @@ def _job(**changes) -> dict:
         "job_id": "job_1", "status": "failed", "preset_id": "color_grade_film_grain_v1",
         "quality_level": "low", "source": "cli", "engine": "local_comfy", "progress": 0.42,
         "progress_text": "grading frame 21/50",
-        "credit_cost": 0.0, "created_at": 1_700_000_000.0, "started_at": 1_700_000_002.0,
-        "finished_at": 1_700_000_092.5, "artifacts": [], "error": None,
+        "credit_cost": 0.0, "created_at": "2023-11-14T22:13:20+00:00",
+        "started_at": "2023-11-14T22:13:22+00:00", "finished_at": "2023-11-14T22:14:52.500000+00:00", "artifacts": [], "error": None,
+        "error_code": None, "remediation": None,
     }  # fmt: skip
     return {**job, **changes}
 
 
 def test_a_job_summary_says_where_it_stands_in_words_with_times_outputs_and_remediation():
     error = AInfError(ErrorCode.CONSENT_MISSING, job_id="job_1").to_dict()
-    text = render_job(_job(error=error))
+    text = render_job(
+        _job(error=error["message"], error_code=error["error"], remediation=error["remediation"])
+    )
     assert "job       job_1  failed" in text and "engine    local_comfy" in text
     assert "progress  failed at 42% — grading frame 21/50" in text and "(ran 1m30s)" in text
     assert "cost      0 credits" in text and "outputs   none" in text

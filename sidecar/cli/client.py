@@ -71,7 +71,7 @@ class SidecarClient:
         return self._call("POST", f"/presets/{preset_id}/batch", json={"runs": runs})
 
     def generate(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /generate/image|video (the seed's contract)."""
+        """POST /generate/image|video (the v1 generate contract)."""
         return self._call("POST", f"/generate/{kind}", json=body)
 
     def job(self, job_id: str) -> dict[str, Any]:

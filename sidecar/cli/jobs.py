@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,21 @@ def _local_store(base_dir: Path | None) -> JobStore:
     return JobStore(open_database(folder), folder)
 
 
-def _when(stamp: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
+def _moment(stamp: str | None) -> datetime | None:
+    """An ISO 8601 time of an answer (UTC with offset) as an aware datetime."""
+    return datetime.fromisoformat(stamp) if stamp else None
 
 
-def _duration(start: float | None, end: float | None) -> str:
-    if not start or not end:
+def _when(stamp: str | None) -> str:
+    moment = _moment(stamp)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    began, ended = _moment(start), _moment(end)
+    if began is None or ended is None:
         return ""
-    seconds = max(0.0, end - start)
+    seconds = max(0.0, (ended - began).total_seconds())
     return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
@@ -63,9 +70,8 @@ def render_job(job: dict[str, Any]) -> str:
         size = f" ({art['size_bytes'] / 1024**2:.1f} MiB)" if art.get("size_bytes") else ""
         lines.append(f"  {art['kind']:<8}{art['path']}{size}")
     if job["error"]:
-        error = job["error"]
-        lines.append(f"error     {error['error']}: {error['message']}")
-        lines += [f"  -> {cli_words(step)}" for step in error.get("remediation") or []]
+        lines.append(f"error     {job['error_code'] or 'ERROR'}: {job['error']}")
+        lines += [f"  -> {cli_words(step)}" for step in job.get("remediation") or []]
     return "\n".join(lines)
 
 
