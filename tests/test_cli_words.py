@@ -84,8 +84,8 @@ def _job(**changes) -> dict:
         "quality_level": "low", "source": "cli", "engine": "local_comfy", "progress": 0.42,
         "progress_text": "grading frame 21/50",
         "credit_cost": 0.0, "created_at": "2023-11-14T22:13:20+00:00",
-        "started_at": "2023-11-14T22:13:22+00:00", "finished_at": "2023-11-14T22:14:52.500000+00:00", "artifacts": [], "error": None,
-        "error_code": None, "remediation": None,
+        "started_at": "2023-11-14T22:13:22+00:00", "finished_at": "2023-11-14T22:14:52.500000+00:00",
+        "artifacts": [], "error": None, "error_code": None, "remediation": None,
     }  # fmt: skip
     return {**job, **changes}
 
