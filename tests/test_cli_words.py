@@ -126,3 +126,11 @@ def test_models_list_installed_shows_only_installed_models_with_their_paths(tmp_
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "1 model(s) installed"
     assert out[0].startswith("sdxl-base-1.0") and out[0].endswith(str(models / "sd_xl_base_1.0.safetensors"))
+
+
+def test_a_hold_kept_for_a_submit_in_doubt_is_released_with_a_flag_not_a_route():
+    from ainfluencer.sidecar.remote.adapters.http_policy import SubmitUnconfirmed
+
+    steps = [cli_words(step) for step in SubmitUnconfirmed("provider_fal", "fal.ai", "500", None).remediation]
+    assert any("`ainfluencer credits --release JOB_ID STEP_ID`" in step for step in steps)
+    assert not any("/ainfluencer/v1/" in step for step in steps)

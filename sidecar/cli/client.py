@@ -115,6 +115,10 @@ class SidecarClient:
         """POST /credits/budget."""
         return self._call("POST", "/credits/budget", json={"credits": credits})
 
+    def release_hold(self, job_id: str, step_id: str) -> dict[str, Any]:
+        """POST /credits/holds/release: void the hold kept for a submit in doubt."""
+        return self._call("POST", "/credits/holds/release", json={"job_id": job_id, "step_id": step_id})
+
     def estimate(self, preset_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /presets/{id}/estimate."""
         return self._call("POST", f"/presets/{preset_id}/estimate", json=body)

@@ -57,6 +57,10 @@ CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"in the Setup Hub"), "with `ainfluencer credits --budget N`"),
     (re.compile(r"List (\w+) with GET /ainfluencer/v1/\w+ or (`ainfluencer \w+`)"), r"List \1 with \2"),
     (re.compile(r" ?\(GET /ainfluencer/v1/presets\)"), " (`ainfluencer presets`)"),
+    (
+        re.compile(r"release the hold with POST /ainfluencer/v1/credits/holds/release \{job_id, step_id\}"),
+        "release the hold with `ainfluencer credits --release JOB_ID STEP_ID`",
+    ),
 )
 
 

@@ -94,9 +94,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_credits(args: argparse.Namespace) -> int:
-    """Show the credit balance, or set the budget with --budget N."""
+    """Show the balance, set the budget (--budget N) or release a hold kept for a submit in doubt."""
     with _server(args) as client:
-        data = client.set_budget(args.budget) if args.budget is not None else client.credits()
+        if args.release:
+            data = client.release_hold(*args.release)
+        else:
+            data = client.set_budget(args.budget) if args.budget is not None else client.credits()
     spent = ", ".join(f"{k} {v}" for k, v in data["spent_by_provider"].items()) or "nothing yet"
     emit(data, args.json, f"available {data['available']}  pending {data['pending']}  spent: {spent}")
     return 0
@@ -162,6 +165,12 @@ def add_setup_commands(sub: Any) -> None:
 
     credits = sub.add_parser("credits", help="show the credit balance or set the budget")
     credits.add_argument("--budget", type=float, help="set the available balance to this many credits")
+    credits.add_argument(
+        "--release",
+        nargs=2,
+        metavar=("JOB_ID", "STEP_ID"),
+        help="release the credits held for a submit in doubt once the provider shows no such job",
+    )
     common(credits)
     credits.set_defaults(func=cmd_credits)
 
