@@ -32,7 +32,7 @@ def _table_values(rules: tuple, name: str) -> list[str]:
 def _per_model(rules: tuple, name: str) -> str:
     """A tooltip naming what each model of the table takes for a parameter."""
     return "; ".join(
-        f"{rule.model.split('/')[-2] if '/' in rule.model else rule.model}: "
+        f"{rule.model.removeprefix('fal-ai/').removesuffix('/image-to-video')}: "
         + "|".join(str(v) for v in rule.allowed(name))
         for rule in rules
         if rule.allowed(name)

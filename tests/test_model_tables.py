@@ -116,8 +116,9 @@ def test_kling_image_reference_only_on_the_models_that_honour_it_on_both_sides()
             checked_request("provider_kling", "image", request)
             assert emu._validate("generations", body) is None
         else:
-            with pytest.raises(AInfError):
+            with pytest.raises(AInfError) as caught:
                 checked_request("provider_kling", "image", request)
+            assert caught.value.message == f"{model} takes no image_reference."
             assert "image_reference" in emu._validate("generations", body)
 
 

@@ -125,8 +125,8 @@ def test_image_to_video_runs_on_kling_and_posts_the_cost_table_price(client, ser
     before = len(emulators["kling"].emulator.submits)
     body = {"inputs": {"image": "portrait.png", "prompt": "she smiles"}}
     assert client.estimate("image_to_video_v1", body)["engine"] == "provider_kling"
-    # Kling reports units, not money: the post is the reserved cost-table price
-    _run_and_check(client, server, "image_to_video_v1", body, "video", before, emulators["kling"], 0.504)
+    # Kling reports units, not money: the post is the reserved price, v2.5-turbo pro 5 s (2.5 units)
+    _run_and_check(client, server, "image_to_video_v1", body, "video", before, emulators["kling"], 0.315)
 
 
 def test_image_to_video_fal_fallback_posts_fal_reported_units_times_unit_price(client, server, emulators):

@@ -47,10 +47,15 @@ def find_rule(rules: Iterable[ModelRule], model: str) -> ModelRule | None:
 
 def _refuse(rule: ModelRule, name: str, value: Any, allowed: Iterable[Any], context: str = "") -> AInfError:
     shown = ", ".join(str(v) for v in allowed)
+    if not shown:  # the model has no such parameter at all
+        message, step = f"{rule.model} takes no {name}.", f"Leave {name} empty, or pick a model taking it."
+    else:
+        message = f"{rule.model} does not take {name} {str(value)[:40]!r}{context}; allowed: {shown}."
+        step = f"Pick one of: {shown}."
     return AInfError(
         ErrorCode.VALIDATION_ERROR,
-        f"{rule.model} does not take {name} {str(value)[:40]!r}{context}; allowed: {shown}.",
-        remediation=[f"Pick one of: {shown}."],
+        message,
+        remediation=[step],
         detail={"engine": rule.engine, "model": rule.model, "field": name, "allowed": list(allowed),
                 "source": rule.source},
     )  # fmt: skip
