@@ -7,6 +7,7 @@ points the adapter at it. Jobs move IN_QUEUE → IN_PROGRESS → COMPLETED over 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import time
@@ -169,7 +170,10 @@ class FalEmulator:
         if not ids:
             return self._invalid("endpoint_id", "field required")
         prices = [
-            {"endpoint_id": e, "unit_price": 0.04, "unit": "image", "currency": "USD"} for e in ids.split(",")
+            {"endpoint_id": e, "unit_price": 0.03, "unit": "megapixels", "currency": "USD"}
+            if e == CLARITY  # fal lists the clarity upscaler per output megapixel
+            else {"endpoint_id": e, "unit_price": 0.04, "unit": "image", "currency": "USD"}
+            for e in ids.split(",")
         ]
         return web.json_response({"prices": prices})
 
@@ -277,6 +281,16 @@ class FalEmulator:
                 if (name == "image_url" or name in body) and not self._input_url(body.get(name)):
                     return self._invalid(name, "must be a fetchable URL (upload it to fal storage first)")
         return None
+
+    def _input_size(self, url: str) -> tuple[int, int]:
+        """Width and height of an uploaded input image (1024x1024 for one hosted elsewhere)."""
+        from PIL import Image
+
+        found = self.media.get(url.rsplit("/", 1)[-1]) if url.startswith(f"{self.base_url}/media/") else None
+        if found is None:
+            return (1024, 1024)
+        with Image.open(io.BytesIO(found[0])) as image:
+            return image.size
 
     def _wan(self, model: str, body: dict) -> web.Response | None:
         """Wan 2.5: duration "5"|"10", 480p/720p/1080p; Wan 2.7: an integer 2-15 (no string), 720p/1080p."""
@@ -406,6 +420,9 @@ class FalEmulator:
         if job.model == CLARITY:
             image = {"url": self._store(self._big_png, "image/png", "png"), "width": 128, "height": 96,
                      "content_type": "image/png"}  # fmt: skip
-            return web.json_response({"image": image, "seed": 42}, headers=units)
+            megapixels = charge(CLARITY, job.body, self._input_size(job.body["image_url"])) / 0.03
+            return web.json_response(
+                {"image": image, "seed": 42}, headers={"X-Fal-Billable-Units": f"{megapixels:.6f}"}
+            )
         video = {"url": self._store(self._mp4, "video/mp4", "mp4"), "content_type": "video/mp4"}
         return web.json_response({"video": video}, headers=units)
