@@ -682,3 +682,15 @@ async def test_a_hold_planned_for_a_smaller_input_grows_to_the_real_requests_pri
     assert ("pending", STEP, 0.126) in stage.transfers()  # $0.03 × 4.19 output megapixels, rounded up
     # fal reports the billable output megapixels: the charge is the grown hold, not the planned one
     assert stage.balance() == (BUDGET - 0.126, 0.0)
+
+
+async def test_planning_refuses_a_node_value_its_model_does_not_take_before_anything_is_held(stage_for):
+    stage = await stage_for("kling")
+    inputs = {"model": "kling-v2-5-turbo", "mode": "std"}
+    node = {"class_type": "AInfluencerKlingImageToVideo", "inputs": inputs}
+
+    with pytest.raises(AInfError) as caught:
+        stage.remote.plan({"4": node}, "standard")
+
+    assert caught.value.code == ErrorCode.VALIDATION_ERROR and caught.value.detail["allowed"] == ["pro"]
+    assert stage.transfers() == [] and stage.emulators["kling"].submits == []
