@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..sidecar.remote.adapters import fal, kling, runware, synclabs
+from ..sidecar.remote.adapters import fal, fal_models, kling, kling_models, runware, synclabs
 from .node_helpers import float_input, video_bytes
 from .nodes_audio import speech_input, speech_wav
 from .nodes_remote import _images, _prompt, _seed, _video, remote_schema
@@ -20,6 +20,23 @@ __all__ = ["PROVIDER_NODES"]
 
 CATEGORY = "AInfluencer/providers"
 _KLING_CFG_TIP = "Prompt adherence (only kling-v1 models take it; v2 models ignore it)."
+
+
+def _table_values(rules: tuple, name: str) -> list[str]:
+    """Every value a parameter takes in a provider's model table, as combo strings, in table order."""
+    sent = [c for rule in rules for c in rule.choices if c.name == name and c.sent]
+    values = dict.fromkeys(str(v) for choice in sent for v in choice.allowed)
+    return sorted(values, key=lambda v: (int("".join(d for d in v if d.isdigit()) or 0), v))
+
+
+def _per_model(rules: tuple, name: str) -> str:
+    """A tooltip naming what each model of the table takes for a parameter."""
+    return "; ".join(
+        f"{rule.model.removeprefix('fal-ai/').removesuffix('/image-to-video')}: "
+        + "|".join(str(v) for v in rule.allowed(name))
+        for rule in rules
+        if rule.allowed(name)
+    )
 
 
 class FalFluxProNode(io.ComfyNode):
@@ -71,18 +88,34 @@ class FalImageToVideoNode(io.ComfyNode):
                 io.Image.Input("image", tooltip="The first image of the batch is animated."),
                 _prompt(),
                 io.Combo.Input("model", options=list(fal.VIDEO_MODELS), default=fal.HAILUO_STANDARD),
-                io.Combo.Input("duration", options=["6", "10"], default="6", tooltip="Seconds (Hailuo)."),
+                io.Combo.Input(
+                    "duration",
+                    options=_table_values(fal_models.RULES, "duration"),
+                    default="6",
+                    tooltip="Seconds; a value the model does not take is refused before anything is held. "
+                    + _per_model(fal_models.RULES, "duration"),
+                ),
                 io.Boolean.Input("prompt_optimizer", default=True, tooltip="Let Hailuo rewrite the prompt."),
+                io.Combo.Input(
+                    "resolution",
+                    options=["default", *_table_values(fal_models.RULES, "resolution")],
+                    default="default",
+                    tooltip="default: the model's own (sent explicitly, so the price is known). "
+                    + _per_model(fal_models.RULES, "resolution"),
+                ),
             ],
             outputs=[io.Video.Output("video")],
         )
 
     @classmethod
-    async def execute(cls, image, prompt, model, duration, prompt_optimizer) -> io.NodeOutput:
+    async def execute(
+        cls, image, prompt, model, duration, prompt_optimizer, resolution="default"
+    ) -> io.NodeOutput:
         """Animate on fal.ai and return the clip."""
         call = RemoteCall("video", "provider_fal")
         request = {"model": model, "image": image_to_png(image), "image_content_type": "image/png",
-                   "prompt": prompt, "duration": duration, "prompt_optimizer": prompt_optimizer}  # fmt: skip
+                   "prompt": prompt, "duration": duration, "prompt_optimizer": prompt_optimizer,
+                   "resolution": resolution}  # fmt: skip
         return io.NodeOutput(await _video(call, request, model))
 
 
@@ -134,9 +167,17 @@ class KlingImageToVideoNode(io.ComfyNode):
                 _prompt("negative_prompt"),
                 io.Combo.Input("model", options=list(kling.I2V_MODELS), default=kling.DEFAULT_VIDEO_MODEL),
                 io.Combo.Input(
-                    "mode", options=["std", "pro"], default="std", tooltip="pro: 1080p, more units."
+                    "mode",
+                    options=_table_values(kling_models.VIDEO_RULES, "mode"),
+                    default="pro",
+                    tooltip="pro: 1080p, more units. kling-v2-5-turbo runs in pro only.",
                 ),
-                io.Combo.Input("duration", options=["5", "10"], default="5", tooltip="Seconds."),
+                io.Combo.Input(
+                    "duration",
+                    options=_table_values(kling_models.VIDEO_RULES, "duration"),
+                    default="5",
+                    tooltip="Seconds.",
+                ),
                 float_input("cfg_scale", 0.5, 0.0, 1.0, 0.05, _KLING_CFG_TIP),
             ],
             outputs=[io.Video.Output("video")],

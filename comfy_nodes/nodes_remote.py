@@ -113,7 +113,8 @@ class ImageToVideoNode(io.ComfyNode):
                     "duration",
                     options=["short", "long"],
                     default="short",
-                    tooltip="short: 5–6 s, long: 10 s (the engine's nearest lengths).",
+                    tooltip="short: the engine's shortest clip, long: its longest (5–6 s and 10 s on the "
+                    "default models), from each provider's model table.",
                 ),
                 _engine_input(CAPABILITIES["video"].choices()),
             ],

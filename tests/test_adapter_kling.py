@@ -126,7 +126,7 @@ async def test_without_an_image_it_is_text_to_video_and_cfg_scale_goes_only_to_v
     (kind1, body1), (kind2, body2) = emu.submits
     assert kind1 == kind2 == "text2video"
     assert body1.pop("external_task_id") != body2.pop("external_task_id")
-    assert body1 == {"model_name": "kling-v2-5-turbo", "mode": "std", "duration": "5",
+    assert body1 == {"model_name": "kling-v2-5-turbo", "mode": "pro", "duration": "5",
                      "prompt": "a city at dusk", "aspect_ratio": "9:16"}  # fmt: skip
     assert body2["cfg_scale"] == 0.4 and body2["aspect_ratio"] == "16:9"
 

@@ -112,9 +112,12 @@ def _assert_same_job(status: dict, started: dict) -> None:
     assert status == started
 
 
-def _price(sidecar: Sidecar, engine: str, operation: str, quality: str = "standard") -> float:
-    """The cost-table price of one remote call."""
-    return sidecar.ledger.calculate_cost(engine, operation, quality)
+def _price(
+    sidecar: Sidecar, engine: str, operation: str, quality: str = "standard", sent: dict | None = None
+) -> float:
+    """The cost-table price of one remote call as the node sends it (`sent`: its model parameters)."""
+    assert sidecar.remote is not None
+    return sidecar.remote.cost_of(engine, operation, quality, sent or {})
 
 
 # 1. No key: the preset says which key to add, and nothing is queued or held -------------------------------
@@ -193,7 +196,7 @@ KEYED_CASES = {
         {"inputs": {"image": "portrait.png", "prompt": "she waves"}},
         "2",
         "AInfluencerKlingImageToVideo",
-        {"prompt": "she waves", "image": ["1", 0], "mode": "std"},
+        {"prompt": "she waves", "image": ["1", 0], "mode": "pro"},  # kling-v2-5-turbo's only mode
         "video",
     ),
     "image_to_video falls back to fal": (
@@ -245,7 +248,7 @@ async def test_with_a_key_a_run_queues_the_bound_remote_node_and_holds_its_cost_
 ):
     _connect(remote_sidecar, provider)
     await _budget(api, BUDGET)
-    price = _price(remote_sidecar, provider, operation)
+    price = _price(remote_sidecar, provider, operation, sent=bound)
     assert price > 0
 
     estimate = await (await api.post(f"{V1}/presets/{preset}/estimate", json=body)).json()
@@ -271,13 +274,13 @@ async def test_a_budget_below_the_price_is_insufficient_funds_with_nothing_queue
 ):
     _connect(remote_sidecar, "provider_kling")
     price = _price(remote_sidecar, "provider_kling", "video")
-    await _budget(api, price / 2)
+    await _budget(api, round(price / 2, 2))
     body = {"inputs": {"image": "portrait.png", "prompt": "she waves"}}
     resp = await api.post(f"{V1}/presets/image_to_video_v1/run", json=body)
     answer = await resp.json()
     _assert_error(resp, answer, ErrorCode.INSUFFICIENT_FUNDS)
     assert answer["detail"]["needed"] == price and answer["detail"]["steps"] == ["node:2"]
-    await _assert_nothing_happened(api, remote_sidecar, host, available=price / 2)
+    await _assert_nothing_happened(api, remote_sidecar, host, available=round(price / 2, 2))
 
 
 # 3. The v1 generate contract -------------------------------------------------------------------------

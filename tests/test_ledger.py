@@ -103,10 +103,10 @@ def test_fifty_threads_against_a_budget_for_twenty_get_exactly_twenty(tmp_path):
     assert _money(ledger) == (0.0, 20.0)
 
 
-def test_the_default_cost_table_marks_every_remote_price_as_assumed_with_its_source(tmp_path, ledger):
+def test_every_default_remote_price_cites_the_providers_page_and_the_month_it_was_checked(tmp_path, ledger):
     table = load_cost_table(tmp_path)
     remote = [e for e in table if e.engine not in ("local_comfy", "provider_liveportrait")]
-    assert remote and all(e.assumed and "providers.md" in e.source for e in remote)
+    assert remote and all(e.source.startswith("https://") and "(2026-12)" in e.source for e in remote)
     assert ledger.calculate_cost("provider_liveportrait", "video") == 0.0  # a local node pack: free
     assert ledger.calculate_cost("provider_fal", "video", "pro") == 0.48
     assert ledger.calculate_cost("local_comfy", "anything") == 0.0

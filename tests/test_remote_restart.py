@@ -32,6 +32,9 @@ def _start(base: Path, kling: ThreadedEmulator, log: str) -> runtime.ComfyServer
     return runtime.start_server(runtime.free_port(), base_dir=base, log_path=base.parent / log, env=env)
 
 
+KLING_PRICE = 0.315  # the preset's kling-v2-5-turbo, pro (its only mode), 5 s: 2.5 units at ~$0.126
+
+
 def test_a_restart_re_polls_the_recorded_request_and_charges_once(tmp_path):
     runtime.install()
     kling = ThreadedEmulator(KlingEmulator(AK, SK))
@@ -50,7 +53,7 @@ def test_a_restart_re_polls_the_recorded_request_and_charges_once(tmp_path):
             while not any(line["message"] == "remote request submitted" for line in client.logs(job_id)):
                 assert time.monotonic() < deadline, client.job(job_id)
                 time.sleep(0.2)
-            assert client.credits()["pending"] == pytest.approx(0.504)
+            assert client.credits()["pending"] == pytest.approx(KLING_PRICE)
             os.kill(server.process.pid, signal.SIGKILL)
             server.process.wait()
             client.close()
@@ -71,8 +74,8 @@ def test_a_restart_re_polls_the_recorded_request_and_charges_once(tmp_path):
             kinds = sorted(t["kind"] for t in transfers if t["job_id"] == job_id)
             assert kinds == ["pending", "post"]
             credits = client.credits()
-            assert (credits["available"], credits["pending"]) == (pytest.approx(5 - 0.504), 0.0)
-            assert done["credit_cost"] == pytest.approx(0.504)
+            assert (credits["available"], credits["pending"]) == (pytest.approx(5 - KLING_PRICE), 0.0)
+            assert done["credit_cost"] == pytest.approx(KLING_PRICE)
             client.close()
         finally:
             server.stop()

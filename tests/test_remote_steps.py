@@ -26,6 +26,7 @@ from ainfluencer.sidecar.billing.ledger import CreditLedger
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.storage import jobs, remote_requests
 from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
+from ainfluencer.sidecar.remote.adapters import fal
 from ainfluencer.sidecar.remote.adapters.control import RunControl
 from ainfluencer.sidecar.remote.adapters.fal import FalAdapter
 from ainfluencer.sidecar.remote.adapters.kling import KlingAdapter
@@ -34,6 +35,7 @@ from ainfluencer.sidecar.remote.adapters.synclabs import SyncLabsAdapter
 from ainfluencer.sidecar.remote.engines import CAPABILITIES
 from ainfluencer.sidecar.remote.steps import RemoteSteps
 from ainfluencer.sidecar.runs.pipeline import offset_prompt
+from emulators import fal as fal_emulator
 from emulators.fal import FalEmulator
 from emulators.fast import fast_settings
 from emulators.kling import KlingEmulator
@@ -307,7 +309,7 @@ async def test_a_provider_fault_fails_the_step_with_its_code_and_voids_the_reser
 SUCCESS = [
     # provider, capability, request, provider-reported cost, credits posted
     ("fal", "video", lambda: {"prompt": "she smiles", "image": make_png()}, 0.04, 0.04),  # 1 unit × 0.04
-    ("kling", "video", PROVIDERS["kling"].request, None, 0.504),  # no USD cost: the reserved price
+    ("kling", "video", PROVIDERS["kling"].request, None, 0.315),  # no USD cost: v2.5-turbo pro 5 s held
     ("runware", "image", PROVIDERS["runware"].request, 0.0013, 0.002),  # in whole thousandths, rounded up
     ("synclabs", "lipsync", PROVIDERS["synclabs"].request, 0.2, 0.2),  # 4 s × 0.05 recorded by Sync
 ]
@@ -323,10 +325,11 @@ async def test_a_successful_step_posts_the_provider_reported_cost_or_else_the_re
 ):
     spec = PROVIDERS[provider]
     stage = await stage_for(provider)
-    reserved = stage.remote.cost_of(spec.engine, capability, "standard")
+    request = request_for()
+    reserved = stage.remote.cost_of(spec.engine, capability, "standard", request)
     assert reserved >= posted
 
-    result = await stage.remote.run(stage.job_id, STEP, spec.engine, capability, request_for())
+    result = await stage.remote.run(stage.job_id, STEP, spec.engine, capability, request)
 
     assert result.data and result.cost == (pytest.approx(provider_cost) if provider_cost else None)
     assert stage.transfers() == [("pending", STEP, reserved), ("post", STEP, posted)]
@@ -505,15 +508,15 @@ API_PROMPT = {
 }
 
 
-async def test_plan_prices_one_step_per_remote_node_from_the_cost_table(stage_for):
+async def test_plan_prices_one_step_per_remote_node_from_the_request_it_will_send(stage_for):
     stage = await stage_for(keys={"kling": KLING_KEY, "runware": RUNWARE_KEY, "synclabs": SYNC_KEY})
     price = stage.ledger.calculate_cost
     for quality in ("standard", "pro"):
         steps = stage.remote.plan(API_PROMPT, quality, ["provider_runware"])
         assert steps == [
-            ("node:4", price("provider_kling", "video", quality), "provider_kling"),
+            ("node:4", 0.315, "provider_kling"),  # kling-v2-5-turbo, pro (its only mode), 5 s: 2.5 units
             ("node:6", price("provider_runware", "image", quality), "provider_runware"),
-            ("node:9", price("provider_synclabs", "lipsync", quality), "provider_synclabs"),
+            ("node:9", 0.5, "provider_synclabs"),  # lipsync-2 (the node's default) at $0.05/s, 10 s assumed
         ]  # the upscale on the host ComfyUI costs nothing and holds nothing
 
 
@@ -642,3 +645,53 @@ def test_offset_prompt_moves_node_ids_and_links_into_the_batch_items_range_and_l
     }  # fmt: skip
     assert prompt == before  # the item's own prompt is not changed
     assert sorted(offset_prompt(prompt, 0)) == ["10003", "10007", "10009"]
+
+
+# 10. prices from the request that is sent -------------------------------------------------------------------
+async def test_a_step_holds_the_price_of_the_request_it_sends_which_covers_the_providers_charge(stage_for):
+    stage = await stage_for("fal")
+    request = {"model": fal.HAILUO_STANDARD, "prompt": "she smiles", "image": make_png(), "duration": "10",
+               "resolution": "512P"}  # fmt: skip
+
+    await stage.remote.run(stage.job_id, STEP, "provider_fal", "video", request)
+
+    model, body = stage.emulators["fal"].submits[-1]
+    assert body["resolution"] == "512P" and body["duration"] == "10"  # what the price assumed is what ran
+    held = [credits for kind, _step, credits in stage.transfers() if kind == "pending"]
+    assert held == [0.17] and held[0] >= fal_emulator.charge(model, body)
+
+
+async def test_a_value_the_model_refuses_is_refused_before_anything_is_held_or_submitted(stage_for):
+    stage = await stage_for("fal")
+    request = {"model": fal.WAN_25, "prompt": "she smiles", "image": make_png(), "duration": "6"}
+
+    with pytest.raises(AInfError) as caught:
+        await stage.remote.run(stage.job_id, STEP, "provider_fal", "video", request)
+
+    assert caught.value.code == ErrorCode.VALIDATION_ERROR and caught.value.detail["allowed"] == ["5", "10"]
+    assert stage.emulators["fal"].submits == [] and stage.transfers() == []
+    assert stage.remote.record(stage.job_id, STEP) is None
+
+
+async def test_a_hold_planned_for_a_smaller_input_grows_to_the_real_requests_price(stage_for):
+    stage = await stage_for("fal")
+    stage.ledger.reserve(stage.job_id, 0.05, "provider_fal", STEP)  # planned before the image existed
+    request = {"model": fal.CLARITY_UPSCALER, "image": make_png(1024, 1024), "upscale_factor": 2}
+
+    await stage.remote.run(stage.job_id, STEP, "provider_fal", "upscale", request)
+
+    assert ("pending", STEP, 0.126) in stage.transfers()  # $0.03 × 4.19 output megapixels, rounded up
+    # fal reports the billable output megapixels: the charge is the grown hold, not the planned one
+    assert stage.balance() == (BUDGET - 0.126, 0.0)
+
+
+async def test_planning_refuses_a_node_value_its_model_does_not_take_before_anything_is_held(stage_for):
+    stage = await stage_for("kling")
+    inputs = {"model": "kling-v2-5-turbo", "mode": "std"}
+    node = {"class_type": "AInfluencerKlingImageToVideo", "inputs": inputs}
+
+    with pytest.raises(AInfError) as caught:
+        stage.remote.plan({"4": node}, "standard")
+
+    assert caught.value.code == ErrorCode.VALIDATION_ERROR and caught.value.detail["allowed"] == ["pro"]
+    assert stage.transfers() == [] and stage.emulators["kling"].submits == []

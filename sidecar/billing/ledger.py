@@ -27,7 +27,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.storage import jobs, ledger_account, ledger_transfers, open_ledger_engine
 from ..jobs.presets import WorkflowPreset
 from ..jobs.store import CANCELLED, COMPLETED, FAILED, JobStore
-from .cost_table import DEFAULT_COST_TABLE
+from .cost_table import DEFAULT_COST_TABLE, PricedRequest, model_price
 from .step_ids import is_node_step
 
 MILLI = 1000
@@ -70,6 +70,13 @@ class CostTableFile(BaseModel):
 def load_cost_table(folder: Path) -> list[CostEntry]:
     """Defaults overridden by the user's file (same engine, operation and quality replace a row)."""
     table = {(e.engine, e.operation, e.quality): e for e in map(CostEntry.model_validate, DEFAULT_COST_TABLE)}
+    for entry in load_user_rows(folder):
+        table[(entry.engine, entry.operation, entry.quality)] = entry
+    return list(table.values())
+
+
+def load_user_rows(folder: Path) -> list[CostEntry]:
+    """The rows of the user's own cost table file (none when there is no file)."""
     path = Path(folder) / COST_TABLE_FILE
     if path.is_file():
         try:
@@ -81,9 +88,8 @@ def load_cost_table(folder: Path) -> list[CostEntry]:
                 remediation=[f"Fix or delete {path}."],
                 detail=str(exc)[:1000],
             ) from None
-        for entry in override.entries:
-            table[(entry.engine, entry.operation, entry.quality)] = entry
-    return list(table.values())
+        return list(override.entries)
+    return []
 
 
 class CreditLedger:
@@ -94,6 +100,7 @@ class CreditLedger:
         self.folder = Path(folder)
         self.clock = clock
         self.cost_table = load_cost_table(self.folder)
+        self.user_rows = load_user_rows(self.folder)
         with self.engine.begin() as conn:
             if conn.execute(select(ledger_account.c.id)).first() is None:
                 conn.execute(
@@ -123,6 +130,17 @@ class CreditLedger:
                 detail={"engine": engine, "operation": operation, "quality": quality},
             )
         return entry.credits
+
+    def price(self, request: PricedRequest, operation: str, quality: str = "standard") -> float:
+        """Credits a request as sent costs: the user's row, else the model's rate, else the per-run table."""
+        operations = (f"model:{request.model}", operation)
+        keys = [(request.engine, op, q) for op in operations for q in (quality, "*")]
+        for key in keys:
+            for entry in self.user_rows:
+                if (entry.engine, entry.operation, entry.quality) == key:
+                    return entry.credits
+        published = model_price(request)
+        return published if published is not None else self.calculate_cost(request.engine, operation, quality)
 
     def estimate(self, preset: WorkflowPreset, quality_level: str) -> float:
         """CostEstimator seam: a row for `preset:<id>` wins, then the preset's category, then `*`."""
@@ -254,6 +272,26 @@ class CreditLedger:
             )
             self._move(conn, -amount, amount)
         return pending_id
+
+    def raise_hold(self, job_id: str, step_id: str, credits: float) -> None:
+        """Grow an open reservation to `credits` (INSUFFICIENT_FUNDS when the difference is not available)."""
+        amount, pending_id = to_milli(credits), self._pending_id(job_id, step_id)
+        with self.engine.begin() as conn:
+            held = conn.execute(
+                select(ledger_transfers.c.amount_milli).where(ledger_transfers.c.id == pending_id)
+            ).scalar()
+            settled = conn.execute(
+                select(ledger_transfers.c.id).where(ledger_transfers.c.pending_id == pending_id)
+            ).first()
+            if held is None or settled is not None or held >= amount:
+                return
+            self._require_available(conn, amount - held, job_id=job_id, step_id=step_id)
+            conn.execute(
+                ledger_transfers.update()
+                .where(ledger_transfers.c.id == pending_id)
+                .values(amount_milli=amount)
+            )
+            self._move(conn, held - amount, amount - held)
 
     def reserve_steps(self, job_id: str, steps: list[tuple[str, float, str]]) -> None:
         """Hold credits for several (step_id, credits, engine) of one job at once: all or nothing."""

@@ -6,7 +6,8 @@ import mimetypes
 from typing import Any
 
 from ..core.errors import AInfError, ErrorCode
-from .adapters import fal, kling, runware, synclabs
+from .adapters import fal, fal_models, kling, kling_models, runware, runware_models, synclabs
+from .adapters.model_rules import duration_for, find_rule
 
 SYNC_MODES = synclabs.SYNC_MODES
 
@@ -43,18 +44,32 @@ def image_request(
     raise _unsupported(engine, "image generation")
 
 
+_VIDEO_MODELS = {
+    "provider_fal": (fal.HAILUO_STANDARD, fal_models.RULES),
+    "provider_kling": (kling.DEFAULT_VIDEO_MODEL, kling_models.VIDEO_RULES),
+    "provider_runware": (runware.HAILUO_02, runware_models.VIDEO_RULES),
+}
+
+
+def video_settings(engine: str, duration: str) -> dict[str, Any]:
+    """The model and settings an engine's video runs with: short/long onto the model's own durations."""
+    if engine not in _VIDEO_MODELS:
+        raise _unsupported(engine, "image-to-video")
+    model, rules = _VIDEO_MODELS[engine]
+    rule = find_rule(rules, model)
+    if rule is None:
+        raise _unsupported(engine, f"image-to-video with {model}")
+    settings = {"model": model, "duration": duration_for(rule, duration == "long")}
+    return {**{c.name: c.default for c in rule.choices if c.default is not None}, **settings}
+
+
 def video_request(engine: str, image: bytes, prompt: str, negative: str, duration: str) -> dict[str, Any]:
     """Image → video parameters for an engine (`duration` is short or long)."""
-    long = duration == "long"
-    start = {"image": image, "image_content_type": "image/png", "prompt": prompt}
-    if engine == "provider_fal":
-        return {**start, "model": fal.HAILUO_STANDARD, "duration": "10" if long else "6"}
+    settings = video_settings(engine, duration)
+    start = {"image": image, "image_content_type": "image/png", "prompt": prompt, **settings}
     if engine == "provider_kling":
-        return {**start, "model": kling.DEFAULT_VIDEO_MODEL, "negative_prompt": negative or None,
-                "duration": "10" if long else "5", "mode": "std"}  # fmt: skip
-    if engine == "provider_runware":
-        return {**start, "model": runware.HAILUO_02, "duration": 10 if long else 6}
-    raise _unsupported(engine, "image-to-video")
+        return {**start, "negative_prompt": negative or None}
+    return start
 
 
 def lipsync_request(

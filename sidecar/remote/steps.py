@@ -3,12 +3,13 @@
 A remote node calls `RemoteSteps.run`. Before anything is submitted the step holds a reservation (made by the
 pipeline when the job was queued, or here for editor runs); the provider's request id is written to
 `remote_requests` before polling starts, so after a ComfyUI restart the same request is polled again and its
-result fetched — never submitted and paid twice. Success posts the provider-reported cost (at most the
-reservation); every failure voids it, except a submit in doubt (SubmitUnconfirmed: the provider may have
-created and billed the job): its record says `in_doubt`, the job's log says how many credits stay held, and
-the reservation stays pending, marked in the ledger, until the user releases it after checking the
-provider's dashboard (`POST …/credits/holds/release`); a job the adapter found again is polled and posted
-like any other.
+result fetched — never submitted and paid twice. A step is priced from the request it sends (model,
+duration, resolution, output size) after the provider's model table accepted it, so a refused value is
+refused before anything is held. Success posts the provider-reported cost (at most the reservation); every
+failure voids it, except a submit in doubt (SubmitUnconfirmed: the provider may have created and billed the
+job): its record says `in_doubt`, the job's log says how many credits stay held, and the reservation stays
+pending, marked in the ledger, until the user releases it after checking the provider's dashboard
+(`POST …/credits/holds/release`); a job the adapter found again is polled and posted like any other.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .adapters.base import NO_CONTROL, EngineAdapter
 from .adapters.control import RemoteResult, RunControl
 from .adapters.http_policy import SubmitUnconfirmed
 from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
+from .pricing import node_request, priced_request
 from .registry import ProviderRegistry
 
 log = logging.getLogger("ainfluencer.remote")
@@ -91,7 +93,8 @@ class RemoteSteps:
             if not isinstance(node, dict) or node.get("class_type") not in REMOTE_NODE_TYPES:
                 continue
             capability, fixed = REMOTE_NODE_TYPES[node["class_type"]]
-            chosen = fixed or str((node.get("inputs") or {}).get("engine") or "auto")
+            inputs = node.get("inputs") or {}
+            chosen = fixed or str(inputs.get("engine") or "auto")
             engine = self.resolve_engine(chosen, capability, preference)
             if engine != LOCAL_ENGINE:
                 ok, why = self.registry.availability(engine)
@@ -102,14 +105,22 @@ class RemoteSteps:
                         remediation=[f"{why}.", "Or pick another engine on the node."],
                         detail={"engine": engine, "node_id": str(node_id)},
                     )
-                steps.append((step_id_for(str(node_id)), self.cost_of(engine, capability, quality), engine))
+                request = node_request(node["class_type"], engine, inputs)
+                price = self.cost_of(engine, capability, quality, request)
+                steps.append((step_id_for(str(node_id)), price, engine))
         return steps
 
-    def cost_of(self, engine: str, capability: str, quality: str) -> float:
-        """The cost-table price of one call (0 for the host ComfyUI)."""
+    def cost_of(
+        self, engine: str, capability: str, quality: str, request: dict[str, Any] | None = None
+    ) -> float:
+        """The price of one call as it will be sent (its model, duration, resolution, size); 0 on the host.
+
+        VALIDATION_ERROR when the provider's model table refuses the request's parameters.
+        """
         if engine == LOCAL_ENGINE:
             return 0.0
-        return self.ledger.calculate_cost(engine, CAPABILITIES[capability].operation, quality)
+        priced = priced_request(engine, capability, request or {})
+        return self.ledger.price(priced, CAPABILITIES[capability].operation, quality)
 
     # records -------------------------------------------------------------------------------------
     def record(self, job_id: str, step_id: str) -> dict[str, Any] | None:
@@ -195,7 +206,7 @@ class RemoteSteps:
         if previous and previous["status"] == DONE:
             # finished and charged before a restart: fetch the same result again, charge nothing more
             return await getattr(adapter, method)(key, request, replace(control, resume_request_id=resume_id))
-        self._reserve(job_id, step_id, engine, capability, quality)
+        self._reserve(job_id, step_id, engine, self.cost_of(engine, capability, quality, request))
 
         def on_submit(request_id: str) -> None:
             self._write(job_id, step_id, status=SUBMITTED, request_id=str(request_id)[:200])
@@ -222,10 +233,15 @@ class RemoteSteps:
                        request_id=result.request_id, provider_cost=cost, posted=posted)  # fmt: skip
         return result
 
-    def _reserve(self, job_id: str, step_id: str, engine: str, capability: str, quality: str) -> None:
-        if engine == LOCAL_ENGINE or self.ledger.held(job_id, step_id) is not None:
-            return  # the pipeline reserved this step when it queued the job
-        self.ledger.reserve(job_id, self.cost_of(engine, capability, quality), engine, step_id)
+    def _reserve(self, job_id: str, step_id: str, engine: str, price: float) -> None:
+        """Hold the request's price; a hold planned lower (an input larger than assumed) is grown."""
+        if engine == LOCAL_ENGINE:
+            return
+        held = self.ledger.held(job_id, step_id)
+        if held is None:
+            self.ledger.reserve(job_id, price, engine, step_id)
+        elif held < price:
+            self.ledger.raise_hold(job_id, step_id, price)
 
     def _fail(self, job_id: str, step_id: str, error: AInfError) -> None:
         if isinstance(error, SubmitUnconfirmed):

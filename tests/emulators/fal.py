@@ -7,6 +7,7 @@ points the adapter at it. Jobs move IN_QUEUE → IN_PROGRESS → COMPLETED over 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import time
@@ -25,6 +26,24 @@ HAILUO_STD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
 HAILUO_PRO = "fal-ai/minimax/hailuo-02/pro/image-to-video"
 WAN = ("fal-ai/wan-25-preview/image-to-video", "fal-ai/wan/v2.7/image-to-video")
 CLARITY = "fal-ai/clarity-upscaler"
+
+
+def charge(model: str, body: dict, input_size: tuple[int, int] = (1024, 1024)) -> float:
+    """USD fal lists for a request (each model's page under https://fal.ai/models/, 2026-12)."""
+    if model == CLARITY:  # $0.03 per output megapixel
+        factor = body.get("upscale_factor", 2)
+        return 0.03 * input_size[0] * input_size[1] * factor * factor / 1e6
+    if model == HAILUO_STD:  # $0.045/s at 768P (the default), ~$0.017/s at 512P
+        rate = 0.017 if body.get("resolution") == "512P" else 0.045
+        return rate * int(body.get("duration", "6"))
+    if model == HAILUO_PRO:  # 1080P, 6 s at $0.08/s
+        return 0.08 * 6
+    if model in WAN:  # Wan 2.5 $0.05/$0.10/$0.15 per s at 480p/720p/1080p; Wan 2.7 $0.10/$0.15 at 720p/1080p
+        rate = {"480p": 0.05, "720p": 0.10}.get(body.get("resolution", "1080p"), 0.15)
+        return rate * int(body.get("duration", 5))
+    return 0.04 * body.get("num_images", 1)
+
+
 IMAGE_SIZES = {"square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"}
 FAULTS = {None, "exhausted", "moderation", "hang", "never_complete", "malformed_json", "missing_fields",
           "truncated", "nsfw"}  # fmt: skip
@@ -158,7 +177,10 @@ class FalEmulator:
         if not ids:
             return self._invalid("endpoint_id", "field required")
         prices = [
-            {"endpoint_id": e, "unit_price": 0.04, "unit": "image", "currency": "USD"} for e in ids.split(",")
+            {"endpoint_id": e, "unit_price": 0.03, "unit": "megapixels", "currency": "USD"}
+            if e == CLARITY  # fal lists the clarity upscaler per output megapixel
+            else {"endpoint_id": e, "unit_price": 0.04, "unit": "image", "currency": "USD"}
+            for e in ids.split(",")
         ]
         return web.json_response({"prices": prices})
 
@@ -235,14 +257,20 @@ class FalEmulator:
             if body.get("safety_tolerance", "2") not in {"1", "2", "3", "4", "5", "6"}:
                 return self._invalid("safety_tolerance", "must be a string '1'-'6'")
         elif model in (HAILUO_STD, HAILUO_PRO):
-            allowed = {"prompt", "image_url", "duration", "prompt_optimizer"}
-            allowed |= {"end_image_url"} if model == HAILUO_PRO else set()
+            # https://fal.ai/models/fal-ai/minimax/hailuo-02/standard/image-to-video: duration "6"|"10",
+            # resolution "512P"|"768P"; the pro endpoint is 1080P, 6 s, with neither field
+            allowed = {"prompt", "image_url", "prompt_optimizer"}
+            allowed |= {"end_image_url"} if model == HAILUO_PRO else {"duration", "resolution"}
             if body.get("duration", "6") not in ("6", "10"):
                 return self._invalid("duration", "must be '6' or '10'")
+            if body.get("resolution", "768P") not in ("512P", "768P"):
+                return self._invalid("resolution", "must be '512P' or '768P'")
             if not isinstance(body.get("prompt_optimizer", True), bool):
                 return self._invalid("prompt_optimizer", "must be a boolean")
         elif model in WAN:
             allowed = {"prompt", "image_url", "resolution", "duration", "negative_prompt", "seed"}
+            if (invalid := self._wan(model, body)) is not None:
+                return invalid
         elif model == CLARITY:
             allowed = {"image_url", "prompt", "upscale_factor", "negative_prompt", "seed"}
             factor = body.get("upscale_factor", 2)
@@ -259,6 +287,31 @@ class FalEmulator:
             for name in ("image_url", "end_image_url"):
                 if (name == "image_url" or name in body) and not self._input_url(body.get(name)):
                     return self._invalid(name, "must be a fetchable URL (upload it to fal storage first)")
+        return None
+
+    def _input_size(self, url: str) -> tuple[int, int]:
+        """Width and height of an uploaded input image (1024x1024 for one hosted elsewhere)."""
+        from PIL import Image
+
+        found = self.media.get(url.rsplit("/", 1)[-1]) if url.startswith(f"{self.base_url}/media/") else None
+        if found is None:
+            return (1024, 1024)
+        with Image.open(io.BytesIO(found[0])) as image:
+            return image.size
+
+    def _wan(self, model: str, body: dict) -> web.Response | None:
+        """Wan 2.5: duration "5"|"10", 480p/720p/1080p; Wan 2.7: an integer 2-15 (no string), 720p/1080p."""
+        duration, resolution = body.get("duration"), body.get("resolution", "1080p")
+        if model == WAN[0]:
+            if duration not in (None, "5", "10"):
+                return self._invalid("duration", "must be '5' or '10'")
+            if resolution not in ("480p", "720p", "1080p"):
+                return self._invalid("resolution", "must be '480p', '720p' or '1080p'")
+            return None
+        if duration is not None and (type(duration) is not int or not 2 <= duration <= 15):
+            return self._invalid("duration", "must be an integer from 2 to 15")
+        if resolution not in ("720p", "1080p"):
+            return self._invalid("resolution", "must be '720p' or '1080p'")
         return None
 
     async def _submit(self, request: web.Request) -> web.Response:
@@ -378,6 +431,9 @@ class FalEmulator:
         if job.model == CLARITY:
             image = {"url": self._store(self._big_png, "image/png", "png"), "width": 128, "height": 96,
                      "content_type": "image/png"}  # fmt: skip
-            return web.json_response({"image": image, "seed": 42}, headers=units)
+            megapixels = charge(CLARITY, job.body, self._input_size(job.body["image_url"])) / 0.03
+            return web.json_response(
+                {"image": image, "seed": 42}, headers={"X-Fal-Billable-Units": f"{megapixels:.6f}"}
+            )
         video = {"url": self._store(self._mp4, "video/mp4", "mp4"), "content_type": "video/mp4"}
         return web.json_response({"video": video}, headers=units)

@@ -341,8 +341,10 @@ class KlingEmulator:
         if kind in ("text2video", "generations") and not str(body.get("prompt") or "").strip():
             return "prompt is required"
         if kind != "generations":
-            if body.get("mode", "std") not in ("std", "pro"):
-                return "mode: allowed values: std, pro"
+            # kling-v2-5-turbo runs in pro mode only (ComfyUI's comfy_api_nodes/nodes_kling.py model table)
+            modes = ("pro",) if model == "kling-v2-5-turbo" else ("std", "pro")
+            if body.get("mode", "std") not in modes:
+                return f"mode: allowed values for {model}: {', '.join(modes)}"
             if body.get("duration", "5") not in ("5", "10"):
                 return "duration: allowed values: '5', '10' (string)"
             if "cfg_scale" in body:
@@ -376,6 +378,8 @@ class KlingEmulator:
                 return "image is required when image_reference is set"
             if body.get("image_reference", "subject") not in ("subject", "face"):
                 return "image_reference: allowed values: subject, face"
+            if "image_reference" in body and model not in ("kling-v1-5", "kling-v2-1"):
+                return f"image_reference is not supported by {model}"
             for name in ("image_fidelity", "human_fidelity"):
                 value = body.get(name, 0.5)
                 if not isinstance(value, (int, float)) or not 0 <= value <= 1:

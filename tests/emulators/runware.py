@@ -52,6 +52,16 @@ ALLOWED = {
     "video": COMMON | VIDEO | {"safety"},
 }
 COST = {"imageInference": 0.0013, "imageUpscale": 0.002, "videoInference": 0.28}
+# USD per second of video (https://runware.ai/docs/models/klingai-video-3-0-pro: $0.112/s, $0.168/s with
+# audio; Wan 2.7 $0.10-0.15/s; Hailuo 02 up to $0.08/s at 1080P), 2026-12
+VIDEO_RATE_MAX = {"klingai:kling-video@3-pro": 0.168, "alibaba:wan@2.7": 0.15, "minimax:3@1": 0.08}
+
+
+def video_charge(task: dict) -> float:
+    """The most Runware can charge for a video task (its duration at the model's highest rate)."""
+    return VIDEO_RATE_MAX[task["model"]] * task.get("duration", 6)
+
+
 _FAULT_NAMES = (
     "bad_key no_credits moderation nsfw rate_limit hang never_complete malformed_json missing_fields"
 )
@@ -369,7 +379,9 @@ class RunwareEmulator:
                 raise TaskError(
                     "unsupportedParameter", "This model takes no negativePrompt.", "negativePrompt"
                 )
-            allowed = (6, 10) if model == "minimax:3@1" else tuple(range(1, 16))
+            # Hailuo 02: 6 or 10 s; Kling 3.0 Pro: 3-15 s; Wan 2.7: 2-15 s (runware.ai/docs/models pages)
+            lowest = {"minimax:3@1": 6, "klingai:kling-video@3-pro": 3}.get(model, 2)
+            allowed = (6, 10) if model == "minimax:3@1" else tuple(range(lowest, 16))
             if task.get("duration", allowed[0]) not in allowed:
                 raise TaskError("invalidDuration", f"duration must be one of {list(allowed)}.", "duration")
             if task.get("outputFormat", "MP4") not in ("MP4", "WEBM", "MOV"):

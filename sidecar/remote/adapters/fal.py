@@ -5,9 +5,9 @@ cancel live under the model's owner/app root without the endpoint sub-path ("Do 
 status_url, response_url, and cancel_url fields contain the correct URL"), and cancel answers one of
 OK / CANCELLATION_REQUESTED / ALREADY_COMPLETED / NOT_FOUND. The clarity upscaler's inputs (`image_url`
 required, `prompt`, `upscale_factor` 1–4) were checked on https://fal.ai/models/fal-ai/clarity-upscaler.
-Still UNCONFIRMED: the Wan image-to-video fields beyond `prompt`/`image_url`, and the exact status a
-non-admin key gets from the billing endpoint (we treat a refusal there, after the key passed the pricing
-check, as "balance not available for this key").
+Each video model's `duration` / `resolution` values come from its row in `fal_models` (always sent, so
+the price is known). Still UNCONFIRMED: the exact status a non-admin key gets from the billing endpoint
+(we treat a refusal there, after the key passed the pricing check, as "balance not available for this key").
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ import httpx
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
 from ..vault import env_base_url
+from . import fal_models
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
 from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import provider_reason, request_with_retries
+from .model_rules import find_rule, sent, settle
 
 log = logging.getLogger("ainfluencer.adapters.fal")
 
@@ -373,23 +375,20 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
     ) -> RemoteResult:
         """Image-to-video with Minimax Hailuo 02 or Wan (model id from the request); returns MP4 bytes."""
         model = self.pick_model(request, HAILUO_STANDARD, VIDEO_MODELS, "video")
+        rule = find_rule(fal_models.RULES, model)
+        settled = settle(rule, request) if rule is not None else {}  # refused before any upload or submit
         arguments: dict[str, Any] = {
             "prompt": str(request.get("prompt") or ""),
             "image_url": await self._image_url(api_key, request, control),
+            **(sent(rule, settled) if rule is not None else {}),
         }
         if model in (HAILUO_STANDARD, HAILUO_PRO):
-            duration = str(request.get("duration") or "6")
-            if duration not in ("6", "10"):
-                raise AInfError(
-                    ErrorCode.VALIDATION_ERROR, detail={"field": "duration", "allowed": ["6", "10"]}
-                )
-            arguments["duration"] = duration
             if request.get("prompt_optimizer") is not None:
                 arguments["prompt_optimizer"] = bool(request["prompt_optimizer"])
             if model == HAILUO_PRO and (request.get("end_image") or request.get("end_image_url")):
                 arguments["end_image_url"] = await self._image_url(api_key, request, control, "end_image")
         else:
-            for name in ("resolution", "duration", "negative_prompt", "seed"):
+            for name in ("negative_prompt", "seed"):
                 if request.get(name) is not None:
                     arguments[name] = request[name]
         return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)

@@ -42,9 +42,11 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets, register_secret
+from . import kling_models
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
 from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import RetryPolicy, SubmitInDoubt, provider_reason
+from .model_rules import find_rule, settle
 
 log = logging.getLogger("ainfluencer.adapters.kling")
 
@@ -423,8 +425,9 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         path = "videos/image2video" if has_image else "videos/text2video"
         if model not in (I2V_MODELS if has_image else T2V_MODELS):
             raise self._unsupported(f"{'image' if has_image else 'text'}-to-video model {model[:80]}")
-        mode = str(request.get("mode") or ("pro" if has_image and model == "kling-v2-5-turbo" else "std"))
-        duration = str(request.get("duration") or "5")
+        rule = find_rule(kling_models.VIDEO_RULES, model)
+        settled = settle(rule, request) if rule is not None else {"mode": "std", "duration": "5"}
+        mode, duration = str(settled["mode"]), str(settled["duration"])
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
         scale, ratio = request.get("cfg_scale"), request.get("aspect_ratio")
         _refuse(
@@ -463,6 +466,9 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         n = request.get("n") or request.get("num_images") or 1
         ratio, resolution = request.get("aspect_ratio") or "1:1", str(request.get("resolution") or "1k")
         reference = request.get("image_reference")
+        rule = find_rule(kling_models.IMAGE_RULES, model)
+        if reference and rule is not None:  # only the models that honour a reference take one
+            settle(rule, request)
         has_image = any(request.get(k) for k in ("image", "image_url"))
         orphan_reference = bool(reference) and not has_image
         _refuse(

@@ -32,9 +32,9 @@ Sources (Runware's documentation and its own SDK source):
 - Model AIRs `runware:100@1` (FLUX.1 schnell), `runware:101@1` (dev), `bfl:2@1` (FLUX1.1 pro; no steps, CFG or
   negative prompt), `minimax:3@1` (Hailuo 02), `klingai:kling-video@3-pro`, `alibaba:wan@2.7`: the SDK's
   generated model table (`runware/types/task_map.py`).
+Each video model's durations come from its row in `runware_models`.
 Still UNCONFIRMED: no cancel is documented (we stop polling and say it may still be billed); whether video
-models accept an `imageUpload` UUID in `inputs.frameImages` (the SDK passes UUIDs there); Hailuo 02's exact
-duration set (we allow 6 and 10, as MiniMax documents) and the other video models' duration ranges.
+models accept an `imageUpload` UUID in `inputs.frameImages` (the SDK passes UUIDs there).
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
+from . import runware_models
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
 from .control import OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import SubmitInDoubt, provider_reason
+from .model_rules import find_rule, settle
 
 log = logging.getLogger("ainfluencer.adapters.runware")
 
@@ -466,9 +468,11 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         prompt = str(request.get("prompt") or "").strip()
         if model == HAILUO_02 and not prompt:
             raise AInfError(ErrorCode.VALIDATION_ERROR, "A prompt is required.", detail={"missing": "prompt"})
-        duration = _int_in(request, "duration", 6, 1, 15)
-        if model == HAILUO_02 and duration not in (6, 10):
-            raise _invalid("duration", "Hailuo 02 makes 6 or 10 second videos.", allowed=[6, 10])
+        rule = find_rule(runware_models.VIDEO_RULES, model)
+        if rule is not None:
+            duration = settle(rule, request)["duration"]
+        else:
+            duration = _int_in(request, "duration", 6, 1, 15)
         task: dict[str, Any] = {
             "taskType": "videoInference", "taskUUID": str(uuid.uuid4()), "model": model, "duration": duration,
             "numberResults": 1, "outputType": "URL", "outputFormat": "MP4", "includeCost": True,

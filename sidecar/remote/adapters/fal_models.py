@@ -1,0 +1,49 @@
+"""fal.ai's model × parameter table and what each request is billed by (each row names its model page).
+
+Read from each model's own page on https://fal.ai/models/ (the input schema and the pricing section) in
+2026-12. Hailuo 02 standard runs at 768P unless `resolution` says 512P, so the adapter always sends it;
+Hailuo 02 pro is 1080P, where 10 s is not offered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...billing.cost_table import PricedRequest
+from .model_rules import Choice, ModelRule
+
+ENGINE = "provider_fal"
+_PAGE = "https://fal.ai/models/"
+ASSUMED_INPUT_SIDE = 1024  # an input image whose size is not known yet (planning) is priced at 1024x1024
+
+RULES: tuple[ModelRule, ...] = (
+    ModelRule(ENGINE, "fal-ai/minimax/hailuo-02/standard/image-to-video",
+              (Choice("duration", ("6", "10"), "6"), Choice("resolution", ("512P", "768P"), "768P")),
+              _PAGE + "fal-ai/minimax/hailuo-02/standard/image-to-video"),
+    ModelRule(ENGINE, "fal-ai/minimax/hailuo-02/pro/image-to-video",
+              (Choice("duration", ("6",), "6", sent=False),
+               Choice("resolution", ("1080P",), "1080P", sent=False)),
+              _PAGE + "fal-ai/minimax/hailuo-02/pro/image-to-video"),
+    ModelRule(ENGINE, "fal-ai/wan-25-preview/image-to-video",
+              (Choice("duration", ("5", "10"), "5"),
+               Choice("resolution", ("480p", "720p", "1080p"), "1080p")),
+              _PAGE + "fal-ai/wan-25-preview/image-to-video"),
+    ModelRule(ENGINE, "fal-ai/wan/v2.7/image-to-video",
+              (Choice("duration", tuple(range(2, 16)), 5), Choice("resolution", ("720p", "1080p"), "1080p")),
+              _PAGE + "fal-ai/wan/v2.7/image-to-video"),
+    ModelRule(ENGINE, "fal-ai/flux-pro/v1.1", (), _PAGE + "fal-ai/flux-pro/v1.1"),
+    ModelRule(ENGINE, "fal-ai/clarity-upscaler", (), _PAGE + "fal-ai/clarity-upscaler"),
+)  # fmt: skip
+
+
+def priced(
+    model: str, values: dict[str, Any], request: dict[str, Any], pixels: tuple[int, int] | None
+) -> PricedRequest:
+    """What fal bills a request by: seconds at a resolution, output megapixels, or images."""
+    if "duration" in values:
+        return PricedRequest(ENGINE, model, seconds=int(values["duration"]), tier=str(values["resolution"]))
+    if model == "fal-ai/clarity-upscaler":
+        width, height = pixels or (ASSUMED_INPUT_SIDE, ASSUMED_INPUT_SIDE)
+        factor = float(request.get("upscale_factor") or 2)
+        return PricedRequest(ENGINE, model, output_megapixels=width * height * factor * factor / 1e6)
+    return PricedRequest(ENGINE, model, images=int(request.get("num_images") or 1))
