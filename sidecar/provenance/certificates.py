@@ -9,16 +9,19 @@ replaces it through `configure_user_credentials`.
 from __future__ import annotations
 
 import datetime
+import io
 import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import c2pa
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from PIL import Image
 
 from ..core.errors import AInfError, ErrorCode
 
@@ -26,6 +29,7 @@ FOLDER = "provenance"
 INSTALL_CHAIN, INSTALL_KEY = "install_chain.pem", "install_key.pem"
 USER_CHAIN, USER_KEY = "user_chain.pem", "user_key.pem"
 ORGANIZATION = "AInfluencer"
+_DIGITAL_CREATION = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCreation"
 # EKUs a C2PA claim signer may carry (C2PA 2.1 §14.5.1,
 # https://spec.c2pa.org/specifications/specifications/2.1/specs/C2PA_Specification.html#_certificate_profile)
 _SIGNER_EKUS = {
@@ -160,6 +164,12 @@ def check_credentials(chain_pem: bytes, key_pem: bytes) -> SigningCredentials:
         raise _refuse("the certificate has no extended key usage (C2PA needs e.g. emailProtection)") from None
     if not ekus & _SIGNER_EKUS:
         raise _refuse("the certificate's extended key usage does not allow C2PA claim signing")
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        raise _refuse("the certificate has no key usage (C2PA needs digitalSignature)") from None
+    if not usage.digital_signature:
+        raise _refuse("the certificate's key usage lacks digitalSignature")
     for child, parent in itertools.pairwise(chain):
         try:
             child.verify_directly_issued_by(parent)
@@ -168,11 +178,32 @@ def check_credentials(chain_pem: bytes, key_pem: bytes) -> SigningCredentials:
     return SigningCredentials(chain_pem, key_pem, made_here=False)
 
 
+def _trial_sign(credentials: SigningCredentials) -> None:
+    """Sign a 1x1 PNG in memory, so a chain c2pa would refuse is refused now, with its reason."""
+    image = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(image, format="PNG")
+    image.seek(0)
+    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, credentials.chain_pem, credentials.key_pem, None)
+    created = {"action": "c2pa.created", "digitalSourceType": _DIGITAL_CREATION}
+    definition = {
+        "claim_generator_info": [{"name": ORGANIZATION}],
+        "title": "check.png",
+        "format": "image/png",
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [created]}}],
+    }
+    try:
+        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(definition) as builder:
+            builder.sign(signer, "image/png", image, io.BytesIO())
+    except c2pa.C2paError as exc:
+        raise _refuse(f"the C2PA signer refused it ({exc})") from None
+
+
 def configure_user_credentials(
     data_folder: str | os.PathLike[str], cert: Path, key: Path
 ) -> SigningCredentials:
     """Check the user's certificate chain and key, then keep copies (0600) that signing uses from now on."""
     credentials = check_credentials(cert.read_bytes(), key.read_bytes())
+    _trial_sign(credentials)
     folder = provenance_dir(data_folder)
     _write_private(folder / USER_CHAIN, credentials.chain_pem)
     _write_private(folder / USER_KEY, credentials.key_pem)
