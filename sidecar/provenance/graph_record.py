@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..remote.engines import REMOTE_NODE_TYPES
+from ..remote.engines import AUTO, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .manifest import GENERATED, TRANSFORMED, Engine, Step
 
 # node class → (C2PA action, IPTC digital source type when a model made or remade the picture)
@@ -100,7 +100,9 @@ def _engine(
     if class_type in REMOTE_NODE_TYPES:
         inputs = node.get("inputs") or {}
         fixed = REMOTE_NODE_TYPES[class_type][1]
-        provider = fixed or str(inputs.get("engine", "auto"))
+        # a remote engine that ran left an artifact (in `remote`); with none, `auto` ran on this machine
+        chosen = str(inputs.get("engine", AUTO))
+        provider = fixed or (LOCAL_ENGINE if chosen == AUTO else chosen)
         model = inputs.get("model")
         return Engine(provider=provider, model_id=model if isinstance(model, str) else None)
     if class_type == "LivePortraitProcess":
