@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import c2pa
@@ -321,3 +322,39 @@ def test_a_bad_user_certificate_is_refused_with_the_reason(tmp_path, data_folder
 def test_check_credentials_accepts_the_made_here_chain():
     made = make_install_chain()
     assert check_credentials(made.chain_pem, made.key_pem).chain_pem == made.chain_pem
+
+
+def _memory_kb(field: str) -> int:
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith(field)).split()[1])
+
+
+def test_signing_a_long_video_never_holds_it_in_memory_twice(tmp_path, data_folder):
+    long_clip = tmp_path / "long.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-stream_loop",
+            "120",
+            "-i",
+            str(CLIP),
+            "-c",
+            "copy",
+            str(long_clip),
+        ],
+        check=True,
+    )
+    size_kb = long_clip.stat().st_size / 1024
+    assert size_kb > 50_000
+    step = Step(
+        "c2pa.created", "AInfluencerSyncLipSync", "2", Engine(provider="provider_synclabs"), TRANSFORMED
+    )
+    _generated_png(tmp_path, data_folder)  # the library and the certificate are loaded before measuring
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current resident size
+    before = _memory_kb("VmRSS:")
+    sign_output(long_clip, output_record(long_clip, [step], [], JobContext(), "0.1.0"), data_folder)
+    assert _memory_kb("VmHWM:") - before < 1.4 * size_kb
+    assert verify_file(long_clip).status == "valid"

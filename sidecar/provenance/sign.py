@@ -35,6 +35,17 @@ def _signer(credentials: SigningCredentials) -> c2pa.Signer:
     return c2pa.Signer.from_info(info)
 
 
+def _context() -> c2pa.Context:
+    """c2pa settings for signing: the intermediate copy of the asset spools to a temp file past 1 MB.
+
+    c2pa-rs reads the source into memory once; its intermediate copy stays in memory up to
+    `core.backing_store_memory_threshold_in_mb` (512 by default, `settings::Core` in
+    https://github.com/contentauth/c2pa-rs), which held a long video in memory twice.
+    """
+    settings = c2pa.Settings.from_dict({"core": {"backing_store_memory_threshold_in_mb": 1}})
+    return c2pa.Context(settings=settings)
+
+
 def sign_file(path: str | os.PathLike[str], record: OutputRecord, credentials: SigningCredentials) -> Path:
     """Embed a signed manifest of `record` into the file at `path` (replaced atomically), or raise."""
     path = Path(path)
@@ -47,7 +58,7 @@ def sign_file(path: str | os.PathLike[str], record: OutputRecord, credentials: S
         )
     signed = path.with_name(f".{path.name}.signing")
     try:
-        with c2pa.Builder(manifest_definition(record)) as builder:
+        with c2pa.Builder(manifest_definition(record), context=_context()) as builder:
             for ingredient in record.ingredients:
                 if ingredient.embed is not None:
                     with open(ingredient.embed, "rb") as stream:
