@@ -18,10 +18,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ainfluencer.sidecar.provenance.manifest import TRANSFORMED, Engine, Step
-from ainfluencer.sidecar.provenance.outputs import JobContext, output_record, sign_output
+from ainfluencer.sidecar.provenance.outputs import UNTRACKED, output_record, sign_output
 
 SECONDS = float(os.environ.get("AINF_BENCH_SECONDS", "10"))
 RUNS = int(os.environ.get("AINF_BENCH_RUNS", "3"))
@@ -73,7 +74,9 @@ def run(report: Callable[[str], None]) -> dict[str, float]:
         for index in range(RUNS):
             out = folder / f"out{index}.mp4"
             shutil.copy(clip, out)
-            record = output_record(out, [step], [], JobContext(preset_id="image_to_video_v1"), "bench")
+            record = output_record(
+                out, [step], [], replace(UNTRACKED, preset_id="image_to_video_v1"), "bench"
+            )
             measured = _reset_peak()
             base = _rss_kb("VmRSS:")
             started = time.perf_counter()

@@ -25,7 +25,7 @@ from ..sidecar.entry import get_sidecar
 from ..sidecar.host.app import pack_version
 from ..sidecar.provenance.graph_record import capability_step, describe_graph, upstream
 from ..sidecar.provenance.manifest import Engine, Step
-from ..sidecar.provenance.outputs import JobContext, job_context, output_record, sign_output
+from ..sidecar.provenance.outputs import UNTRACKED, JobContext, job_context, output_record, sign_output
 from ..sidecar.provenance.sign import can_sign, file_sha256
 from .node_helpers import node_schema
 
@@ -64,7 +64,7 @@ def _job(prompt_id: str | None, nodes_upstream: list[str]) -> tuple[JobContext, 
     sidecar = get_sidecar()
     job_id = sidecar.store.job_id_for_prompt(prompt_id) if prompt_id else None
     if job_id is None:
-        return JobContext(), {}
+        return UNTRACKED, {}
     context = job_context(sidecar.store, sidecar.characters, job_id, nodes_upstream)
     remote = {
         str(a["node_id"]): Engine(provider=a["metadata"].get("engine"), model_id=a["metadata"].get("model"))
@@ -107,7 +107,7 @@ def sign_export(path: Path, original: Path) -> None:
     context = get_executing_context()
     node_id = str(context.node_id) if context else "export"
     job, _ = _job(context.prompt_id if context else None, [])
-    step = Step("c2pa.resized", "AInfluencerSocialExport", node_id)
+    step = Step("c2pa.resized", "AInfluencerSocialExport", node_id, None, None)
     sign_output(path, output_record(path, [step], [], job, pack_version(), parent=original), _data_folder())
 
 
@@ -119,7 +119,12 @@ def _prefix_input(default: str) -> io.String.Input:
     )
 
 
-_HIDDEN = [io.Hidden.prompt, io.Hidden.extra_pnginfo, io.Hidden.unique_id]
+def _saver_schema(node_id: str, display_name: str, description: str, inputs: list) -> io.Schema:
+    """An output node with no outputs that sees its graph (prompt, workflow) and its own id."""
+    return node_schema(
+        node_id, display_name, CATEGORY, description, inputs=inputs, outputs=[],
+        hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo, io.Hidden.unique_id], is_output_node=True,
+    )  # fmt: skip
 
 
 class SaveImageSignedNode(io.ComfyNode):
@@ -128,18 +133,11 @@ class SaveImageSignedNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the output node: images + prefix -> signed PNGs."""
-        return node_schema(
+        return _saver_schema(
             "AInfluencerSaveImage",
             "AInfluencer Save Image (signed)",
-            CATEGORY,
             "Saves PNGs carrying C2PA content credentials: an AI label, how they were made, their inputs.",
-            inputs=[
-                io.Image.Input("images", tooltip="The images to save."),
-                _prefix_input("ainfluencer/image"),
-            ],
-            outputs=[],
-            hidden=_HIDDEN,
-            is_output_node=True,
+            [io.Image.Input("images", tooltip="The images to save."), _prefix_input("ainfluencer/image")],
         )
 
     @classmethod
@@ -162,20 +160,16 @@ class SaveVideoSignedNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         """Describe the output node: video + prefix, container, codec -> a signed MP4."""
-        return node_schema(
+        return _saver_schema(
             "AInfluencerSaveVideo",
             "AInfluencer Save Video (signed)",
-            CATEGORY,
             "Saves an MP4 carrying C2PA content credentials: an AI label, how it was made, its inputs.",
-            inputs=[
+            [
                 io.Video.Input("video", tooltip="The video to save."),
                 _prefix_input("ainfluencer/video"),
                 io.Combo.Input("format", options=VideoContainer.as_input(), default="auto"),
                 io.Combo.Input("codec", options=VideoCodec.as_input(), default="auto"),
             ],
-            outputs=[],
-            hidden=_HIDDEN,
-            is_output_node=True,
         )
 
     @classmethod

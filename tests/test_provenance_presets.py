@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.graph.convert import ui_to_api
 from ainfluencer.sidecar.provenance.graph_record import describe_graph
 from ainfluencer.sidecar.provenance.manifest import GENERATED, TRANSFORMED, Engine
-from ainfluencer.sidecar.provenance.outputs import JobContext, output_record, sign_output
+from ainfluencer.sidecar.provenance.outputs import UNTRACKED, output_record, sign_output
 from ainfluencer.sidecar.provenance.sign import file_sha256
 from ainfluencer.sidecar.provenance.verify import verify_file
 from conftest import EXAMPLES
@@ -97,7 +98,7 @@ def test_a_shipped_presets_output_validates_with_its_actions_and_input_hashes(pa
     sample = EXAMPLES / ("portrait.png" if output["kind"] == "image" else "portrait_talking_source.mp4")
     out = tmp_path / f"{path.stem}_00001_{sample.suffix}"
     shutil.copy(sample, out)
-    context = JobContext(job_id="job_x", preset_id=path.stem.split("@")[0], quality_level="standard")
+    context = replace(UNTRACKED, job_id="job_x", preset_id=path.stem.split("@")[0], quality_level="standard")
     sign_output(out, output_record(out, facts.steps, inputs, context, "0.1.0"), tmp_path / "data")
 
     report = verify_file(out)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 from ainfluencer.sidecar.cli.main import main
 from ainfluencer.sidecar.provenance.manifest import GENERATED, Engine, Step
-from ainfluencer.sidecar.provenance.outputs import JobContext, output_record, sign_output
+from ainfluencer.sidecar.provenance.outputs import UNTRACKED, output_record, sign_output
 from conftest import EXAMPLES
 from test_provenance_sign import _flip_payload_byte, _user_chain
 
@@ -24,7 +25,7 @@ def _signed_png(folder: Path, data_folder: Path, name: str = "portrait_00001_.pn
     step = Step("c2pa.created", "AInfluencerFalFluxPro", "1", engine, GENERATED)
     sign_output(
         out,
-        output_record(out, [step], [], JobContext(preset_id="photoreal_portrait_v1"), "0.1.0"),
+        output_record(out, [step], [], replace(UNTRACKED, preset_id="photoreal_portrait_v1"), "0.1.0"),
         data_folder,
     )
     return out

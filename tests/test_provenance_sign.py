@@ -13,6 +13,7 @@ import json
 import shutil
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import c2pa
@@ -34,7 +35,7 @@ from ainfluencer.sidecar.provenance.manifest import (
     Engine,
     Step,
 )
-from ainfluencer.sidecar.provenance.outputs import JobContext, output_record, sign_output
+from ainfluencer.sidecar.provenance.outputs import UNTRACKED, output_record, sign_output
 from ainfluencer.sidecar.provenance.sign import file_sha256
 from ainfluencer.sidecar.provenance.verify import verify_file
 from conftest import EXAMPLES
@@ -83,9 +84,9 @@ def _generated_png(tmp_path: Path, data_folder: Path, **context) -> Path:
     out = _copy(PORTRAIT, tmp_path, "photoreal_portrait_v1_00001_.png")
     steps = [
         Step("c2pa.created", "KSampler", "5", SDXL, GENERATED),
-        Step("c2pa.filtered", "AInfluencerFilmGrain", "7"),
+        Step("c2pa.filtered", "AInfluencerFilmGrain", "7", None, None),
     ]
-    record = output_record(out, steps, [], JobContext(**context), "0.1.0")
+    record = output_record(out, steps, [], replace(UNTRACKED, **context), "0.1.0")
     sign_output(out, record, data_folder)
     return out
 
@@ -127,7 +128,11 @@ def test_changing_one_byte_of_the_picture_reports_tampering(tmp_path, data_folde
 def test_changing_one_byte_of_a_signed_video_reports_tampering(tmp_path, data_folder):
     out = _copy(CLIP, tmp_path, "clip.mp4")
     record = output_record(
-        out, [Step("c2pa.color_adjustments", "AInfluencerColorGrade", "3")], [CLIP], JobContext(), "0.1.0"
+        out,
+        [Step("c2pa.color_adjustments", "AInfluencerColorGrade", "3", None, None)],
+        [CLIP],
+        UNTRACKED,
+        "0.1.0",
     )
     sign_output(out, record, data_folder)
     assert verify_file(out).status == "valid"
@@ -144,10 +149,10 @@ def test_a_file_without_credentials_reports_none():
 def test_a_transformed_clip_is_opened_from_its_input_and_names_it_by_hash_and_format(tmp_path, data_folder):
     out = _copy(CLIP, tmp_path, "graded.mp4")
     steps = [
-        Step("c2pa.color_adjustments", "AInfluencerColorGrade", "3"),
-        Step("c2pa.filtered", "AInfluencerFilmGrain", "4"),
+        Step("c2pa.color_adjustments", "AInfluencerColorGrade", "3", None, None),
+        Step("c2pa.filtered", "AInfluencerFilmGrain", "4", None, None),
     ]
-    record = output_record(out, steps, [CLIP], JobContext(), "0.1.0")
+    record = output_record(out, steps, [CLIP], UNTRACKED, "0.1.0")
     sign_output(out, record, data_folder)
     report = verify_file(out)
     assert report.status == "valid"
@@ -171,7 +176,7 @@ def test_a_chain_of_outputs_carries_each_earlier_manifest_as_an_ingredient(tmp_p
         Engine(provider="provider_kling", model_id="kling-v2-5-turbo"),
         TRANSFORMED,
     )
-    context = JobContext(job_id="job_1", earlier_outputs=(image,))
+    context = replace(UNTRACKED, job_id="job_1", earlier_outputs=(image,))
     sign_output(video, output_record(video, [step], [PORTRAIT], context, "0.1.0"), data_folder)
     report = verify_file(video)
     assert report.status == "valid"
@@ -201,7 +206,7 @@ def test_no_manifest_holds_the_canary_key_or_the_base_directory(tmp_path, data_f
     upload = _copy(PORTRAIT, inputs_dir, "portrait.png")
     image = _generated_png(tmp_path, data_folder, job_id="job_3", preset_id="photoreal_portrait_v1")
     out = _copy(CLIP, tmp_path, "out.mp4")
-    context = JobContext(job_id="job_3", preset_id="talking_clip_v1", earlier_outputs=(image,))
+    context = replace(UNTRACKED, job_id="job_3", preset_id="talking_clip_v1", earlier_outputs=(image,))
     engine = Engine(provider="provider_synclabs", model_id="lipsync-2")
     step = Step("c2pa.created", "AInfluencerSyncLipSync", "2", engine, TRANSFORMED)
     sign_output(out, output_record(out, [step], [upload], context, "0.1.0"), data_folder)
@@ -355,6 +360,6 @@ def test_signing_a_long_video_never_holds_it_in_memory_twice(tmp_path, data_fold
     _generated_png(tmp_path, data_folder)  # the library and the certificate are loaded before measuring
     Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current resident size
     before = _memory_kb("VmRSS:")
-    sign_output(long_clip, output_record(long_clip, [step], [], JobContext(), "0.1.0"), data_folder)
+    sign_output(long_clip, output_record(long_clip, [step], [], UNTRACKED, "0.1.0"), data_folder)
     assert _memory_kb("VmHWM:") - before < 1.4 * size_kb
     assert verify_file(long_clip).status == "valid"

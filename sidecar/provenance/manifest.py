@@ -8,7 +8,7 @@ local path or a user name: ingredients are named by file name, hash and format o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,7 @@ class Engine:
 
     def as_parameters(self) -> dict[str, str]:
         """The engine as action parameters (only the fields that are known)."""
-        values = {
-            "local_model": self.local_model,
-            "local_model_sha256": self.local_model_sha256,
-            "provider": self.provider,
-            "model_id": self.model_id,
-        }
-        return {k: v for k, v in values.items() if v}
+        return {name: value for name, value in asdict(self).items() if value}
 
 
 @dataclass(frozen=True)
@@ -57,8 +51,8 @@ class Step:
     action: str
     node_type: str
     step: str
-    engine: Engine | None = None
-    source_type: str | None = None
+    engine: Engine | None  # what made the picture, for steps a model did
+    source_type: str | None  # the IPTC digital source type, for steps a model did
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ def _first_action(record: OutputRecord) -> list[dict[str, Any]]:
         return []
     parent = next((i for i in record.ingredients if i.relationship == "parentOf"), None)
     source = TRANSFORMED if any(s.source_type for s in record.steps) else None
-    opened = Step("c2pa.opened" if parent else "c2pa.created", "input", "input", source_type=source)
+    opened = Step("c2pa.opened" if parent else "c2pa.created", "input", "input", None, source)
     # the builder links an action to its ingredient through `ingredientIds` (the ingredient's instance id)
     link = {"ingredientIds": [f"sha256:{parent.sha256}"]} if parent else {}
     return [_action(opened, record, link)]

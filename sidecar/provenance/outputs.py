@@ -23,11 +23,15 @@ VISUAL = ("image/", "video/")
 class JobContext:
     """What the job adds to each manifest: preset, quality, consent reference and its earlier outputs."""
 
-    job_id: str | None = None
-    preset_id: str | None = None
-    quality_level: str | None = None
-    consent: ConsentRef | None = None
-    earlier_outputs: tuple[Path, ...] = ()
+    job_id: str | None
+    preset_id: str | None
+    quality_level: str | None
+    consent: ConsentRef | None
+    earlier_outputs: tuple[Path, ...]
+
+
+# an output no job tracks (a graph run outside the pack's jobs): no preset, no consent, no chain
+UNTRACKED = JobContext(None, None, None, None, ())
 
 
 def consent_ref(records: Sequence[dict[str, Any]]) -> ConsentRef | None:

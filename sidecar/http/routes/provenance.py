@@ -9,31 +9,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage
 
 from ...core.errors import AInfError, ErrorCode
 from ...host.app import Sidecar
-from ...jobs.uploads import ChunkReader, max_upload_bytes
+from ...jobs.uploads import ChunkReader, max_upload_bytes, write_capped
 from ...provenance.manifest import MIME_TYPES
 from ...provenance.verify import verify_file
-from ..helpers import Endpoints, refuse_cross_site, require_content_type
+from ..helpers import Endpoints, with_file_part
 
 
 async def _receive(part: ChunkReader, suffix: str, folder: Path, limit: int) -> Path:
-    """Stream a part into a private temp file (never held in memory), refusing more than `limit` bytes."""
+    """Stream a part into a private temp file (never held in memory whole), at most `limit` bytes."""
     fd, name = tempfile.mkstemp(prefix=".verify-", suffix=suffix, dir=folder)
-    size = 0
     try:
         with os.fdopen(fd, "wb") as fh:
-            while chunk := await part.read_chunk(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise AInfError(
-                        ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"The file is larger than {limit // (1024 * 1024)} MB.",
-                        detail={"limit_bytes": limit},
-                    )
-                fh.write(chunk)
+            await write_capped(part, fh, limit)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
@@ -42,13 +32,10 @@ async def _receive(part: ChunkReader, suffix: str, folder: Path, limit: int) -> 
 
 def _suffix(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
-    if suffix not in MIME_TYPES:
-        raise AInfError(
-            ErrorCode.INVALID_MEDIA,
-            f"{suffix or 'A file without an extension'} cannot carry content credentials we read.",
-            remediation=[f"Send one of: {', '.join(sorted(MIME_TYPES))}."],
-        )
-    return suffix
+    if suffix in MIME_TYPES:
+        return suffix
+    known = ", ".join(sorted(MIME_TYPES))
+    raise AInfError(ErrorCode.INVALID_MEDIA, f"Content credentials are read from {known} files.")
 
 
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
@@ -58,27 +45,17 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
 
     @api.post("/verify", "Verify a file's C2PA content credentials (multipart/form-data, field 'file')")
     async def verify(request: web.Request) -> dict:
-        refuse_cross_site(request)
-        require_content_type(
-            request, "multipart/form-data", "Verification takes multipart/form-data with a 'file' field."
-        )
         folder = get_sidecar().data_dir or Path(tempfile.gettempdir())
-        try:
-            reader = await request.multipart()
-            async for part in reader:
-                if getattr(part, "name", None) == "file" and getattr(part, "filename", None):
-                    path = await _receive(part, _suffix(part.filename), folder, max_upload_bytes())
-                    try:
-                        return (await asyncio.to_thread(verify_file, path)).as_dict()
-                    finally:
-                        path.unlink(missing_ok=True)
-        except (ValueError, KeyError, BadHttpMessage) as exc:
-            raise AInfError(
-                ErrorCode.VALIDATION_ERROR,
-                "The multipart body could not be read.",
-                detail={"reason": str(exc)[:200]},
-            ) from None
-        raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")
+        limit = max_upload_bytes()
+
+        async def check(part: ChunkReader, name: str) -> dict:
+            path = await _receive(part, _suffix(name), folder, limit)
+            try:
+                return (await asyncio.to_thread(verify_file, path)).as_dict()
+            finally:
+                path.unlink(missing_ok=True)
+
+        return await with_file_part(request, check, limit, what="Verification requests")
 
     @api.get("/jobs/{job_id}/credentials", "The content credentials of each output of a job")
     async def job_credentials(request: web.Request) -> dict:
