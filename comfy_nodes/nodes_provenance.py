@@ -20,6 +20,7 @@ from comfy_api.latest import io, ui
 from comfy_api.util import VideoCodec, VideoContainer
 from comfy_execution.utils import get_executing_context
 
+from ..sidecar.core.errors import AInfError
 from ..sidecar.core.paths import data_dir
 from ..sidecar.entry import get_sidecar
 from ..sidecar.host.app import pack_version
@@ -93,13 +94,22 @@ def sign_saved(paths: list[Path], prompt: dict[str, Any] | None, node_id: str) -
 
 
 def sign_remote_output(path: Path, job_id: str, node_id: str, capability: str, engine: Engine) -> None:
-    """Sign a provider's result as it is written into the job's folder (the sidecar's own outputs)."""
+    """Sign a provider's result as it is written into the job's folder (the sidecar's own outputs).
+
+    The result is already paid for and the graph's signed save node signs the final output, so a result
+    c2pa cannot sign (an unusual container from a provider) is kept unsigned and the job log says so.
+    """
     if not can_sign(path):
         return
     sidecar = get_sidecar()
     job = job_context(sidecar.store, sidecar.characters, job_id, ())
     record = output_record(path, [capability_step(capability, node_id, engine)], [], job, pack_version())
-    sign_output(path, record, _data_folder())
+    try:
+        sign_output(path, record, _data_folder())
+    except AInfError as error:
+        sidecar.store.log(
+            job_id, "warning", "content credentials not added", file=path.name, reason=error.message
+        )
 
 
 def sign_export(path: Path, original: Path) -> None:
