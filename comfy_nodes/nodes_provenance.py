@@ -107,9 +107,8 @@ def sign_remote_output(path: Path, job_id: str, node_id: str, capability: str, e
     try:
         sign_output(path, record, _data_folder())
     except AInfError as error:
-        sidecar.store.log(
-            job_id, "warning", "content credentials not added", file=path.name, reason=error.message
-        )
+        reason = (error.detail or {}).get("reason", error.message)
+        sidecar.store.log(job_id, "warning", "content credentials not added", file=path.name, reason=reason)
 
 
 def sign_export(path: Path, original: Path) -> None:
