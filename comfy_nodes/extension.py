@@ -7,6 +7,7 @@ from comfy_api.latest import ComfyExtension, io
 from .nodes_audio import AUDIO_NODES
 from .nodes_models import MODEL_NODES
 from .nodes_polish import POLISH_NODES
+from .nodes_provenance import PROVENANCE_NODES
 from .nodes_providers import PROVIDER_NODES
 from .nodes_remote import REMOTE_NODES
 from .nodes_video import VIDEO_NODES
@@ -17,7 +18,15 @@ class AInfluencerExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         """Every node the pack provides."""
-        return [*POLISH_NODES, *VIDEO_NODES, *MODEL_NODES, *REMOTE_NODES, *PROVIDER_NODES, *AUDIO_NODES]
+        return [
+            *POLISH_NODES,
+            *VIDEO_NODES,
+            *MODEL_NODES,
+            *REMOTE_NODES,
+            *PROVIDER_NODES,
+            *AUDIO_NODES,
+            *PROVENANCE_NODES,
+        ]
 
 
 async def comfy_entrypoint() -> AInfluencerExtension:

@@ -27,6 +27,7 @@ from .node_helpers import (
     stream_video,
     video_path,
 )
+from .nodes_provenance import sign_export
 from .polish.deflicker import deflicker_frames, deflicker_video
 from .polish.interpolate import PRESETS as FLOW_PRESETS
 from .polish.interpolate import interpolate_frames, interpolate_video
@@ -371,6 +372,7 @@ class SocialExportNode(io.ComfyNode):
             device=device(),
             on_chunk=progress_callback(),
         )
+        sign_export(report.path, video_path(video))
         return io.NodeOutput(
             InputImpl.VideoFromFile(str(report.path)),
             ui=ui.PreviewVideo([ui.SavedResult(name, subfolder, io.FolderType.output)]),

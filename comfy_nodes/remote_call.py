@@ -19,8 +19,10 @@ from server import PromptServer
 from ..sidecar.billing.step_ids import step_id_for
 from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.entry import get_sidecar
+from ..sidecar.provenance.manifest import Engine
 from ..sidecar.remote.adapters.control import RemoteResult, RunControl
 from ..sidecar.remote.adapters.http_policy import RemoteCancelled
+from .nodes_provenance import sign_remote_output
 from .remote_media import write_result
 
 
@@ -88,6 +90,8 @@ class RemoteCall:
         folder = Path(folder_paths.get_output_directory()) / "ainfluencer" / self.job_id / "remote"
         stem = f"node{self.node_id}_{index}"
         path = write_result(folder, stem, result.data, result.content_type, fallback_suffix)
+        engine = Engine(provider=result.engine, model_id=result.model)
+        sign_remote_output(path, self.job_id, self.node_id, self.capability, engine)
         self.sidecar.store.add_artifact(
             self.job_id,
             path,

@@ -52,7 +52,7 @@ def test_the_template_opens_in_the_editor_and_its_queue_button_run_is_recorded(c
     before = {j["job_id"] for j in httpx.get(f"{comfy_url}/ainfluencer/v1/jobs?limit=500").json()["jobs"]}
     with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's sync API wants a loop-free thread
         types = pool.submit(_open_template_and_queue, comfy_url).result()
-    assert {"AInfluencerColorGrade", "AInfluencerFilmGrain", "SaveVideo"} <= set(types)
+    assert {"AInfluencerColorGrade", "AInfluencerFilmGrain", "AInfluencerSaveVideo"} <= set(types)
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         jobs = httpx.get(f"{comfy_url}/ainfluencer/v1/jobs?limit=500").json()["jobs"]

@@ -123,7 +123,7 @@ def expected_prompt(image: str, video: str, *, precision: str, friendly: bool) -
         ),
         "10": ("CreateVideo", {"fps": ["3", 2], "images": ["9", 0], "audio": ["3", 1]}),
         "11": (
-            "SaveVideo",
+            "AInfluencerSaveVideo",
             {
                 "filename_prefix": "ainfluencer/talking_clip_v1",
                 "format": "auto",
@@ -234,6 +234,8 @@ def test_graph_is_editor_shaped_and_uses_exactly_the_described_kj_nodes() -> Non
         assert props["Node name for S&R"] == node["type"]
         if node["type"] in KJ_NODES:
             assert props["cnr_id"] == "comfyui-liveportraitkj"
+        elif node["type"].startswith("AInfluencer"):  # the signed save node: this pack's own
+            assert (props["cnr_id"], props["ver"]) == ("comfyui-ainfluencer", "0.1.0")
         else:
             assert (props["cnr_id"], props["ver"]) == ("comfy-core", "0.3.75")
         # widgets_values are positional: one per widget the editor draws (upload button included)

@@ -13,6 +13,7 @@ from .models import add_models_commands
 from .run import add_run_commands
 from .serve import add_serve_commands
 from .setup import add_setup_commands
+from .verify import add_verify_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs_command(sub)
     add_setup_commands(sub)
     add_models_commands(sub)
+    add_verify_commands(sub)
     return parser
 
 

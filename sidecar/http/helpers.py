@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import BaseModel, ValidationError
 
 from ..core.errors import AInfError, ErrorCode
@@ -134,6 +135,37 @@ def require_content_type(
             ErrorCode.VALIDATION_ERROR, message, detail={"content_type": request.content_type},
             remediation=remediation,
         )  # fmt: skip
+
+
+async def with_file_part(
+    request: web.Request, handle: Callable[[Any, str], Awaitable[Any]], max_bytes: int, what: str = "Uploads"
+) -> Any:
+    """Hand the multipart field `file` (and its file name) to `handle`; cross-site, oversized and broken
+    forms are refused first."""
+    refuse_cross_site(request)
+    require_content_type(
+        request, "multipart/form-data", f"{what} are multipart/form-data with a 'file' field."
+    )
+    if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
+        raise AInfError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The upload is larger than {max_bytes // (1024 * 1024)} MB.",
+            detail={"limit_bytes": max_bytes},
+        )
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if getattr(part, "name", None) == "file" and getattr(part, "filename", None):
+                name = urllib.parse.unquote(part.filename)  # some clients percent-encode '/' in names
+                return await handle(part, name)
+    except (ValueError, KeyError, BadHttpMessage) as exc:  # no boundary, a broken part header, NUL
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            "The multipart body could not be read.",
+            detail={"reason": str(exc)[:200]},
+            remediation=["Send the file as multipart/form-data with a boundary and a 'file' field."],
+        ) from None
+    raise AInfError(ErrorCode.VALIDATION_ERROR, "The form has no 'file' field with a file name.")
 
 
 async def json_body(request: web.Request) -> Any:

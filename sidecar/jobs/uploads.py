@@ -6,7 +6,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ..core.errors import AInfError, ErrorCode
 from ..core.media import kind_for_suffix, probe
@@ -60,6 +60,23 @@ def _place(part: Path, folder: Path, name: str, size: int, digest: str) -> str:
             n += 1
 
 
+async def write_capped(reader: ChunkReader, fh: BinaryIO, max_bytes: int, digest: Any = None) -> int:
+    """Copy `reader`'s chunks into `fh` (and `digest`), refusing more than `max_bytes`; the bytes written."""
+    size = 0
+    while chunk := await reader.read_chunk(1 << 20):
+        size += len(chunk)
+        if size > max_bytes:
+            raise AInfError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"The upload is larger than {max_bytes // (1024 * 1024)} MB.",
+                detail={"limit_bytes": max_bytes},
+            )
+        if digest is not None:
+            digest.update(chunk)
+        fh.write(chunk)
+    return size
+
+
 async def save_upload(reader: ChunkReader, filename: str, input_dir: Path, max_bytes: int) -> dict[str, Any]:
     """Stream one uploaded file into `input_dir`; answers like ComfyUI's upload: name, subfolder, type."""
     name = sanitize_filename(filename)
@@ -74,20 +91,10 @@ async def save_upload(reader: ChunkReader, filename: str, input_dir: Path, max_b
     staging = resolve_inside(input_dir, ".ainfluencer-partial")  # not listed by ComfyUI's loaders
     staging.mkdir(parents=True, exist_ok=True)
     part = staging / f"{uuid.uuid4().hex}{Path(name).suffix.lower()}"
-    size = 0
     sha = hashlib.sha256()
     try:
         with open(part, "wb") as fh:
-            while chunk := await reader.read_chunk(1 << 20):
-                size += len(chunk)
-                sha.update(chunk)
-                if size > max_bytes:
-                    raise AInfError(
-                        ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"The upload is larger than {max_bytes // (1024 * 1024)} MB.",
-                        detail={"limit_bytes": max_bytes},
-                    )
-                fh.write(chunk)
+            size = await write_capped(reader, fh, max_bytes, sha)
         if size == 0:
             raise AInfError(ErrorCode.INVALID_MEDIA, "The uploaded file is empty.", detail={"name": name})
         info = probe(part)
