@@ -252,3 +252,32 @@ def test_a_users_cost_table_row_still_overrides_a_model_price(tmp_path):
     assert (
         ledger.price(PricedRequest("provider_fal", fal.HAILUO_PRO, seconds=6, tier="1080P"), "video") == 0.3
     )
+
+
+def _wav(seconds: float, rate: int = 8000) -> bytes:
+    """A silent mono 16-bit WAV of `seconds`."""
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\0\0" * int(seconds * rate))
+    return out.getvalue()
+
+
+def test_a_lip_sync_is_held_for_its_longest_input_not_an_assumed_ten_seconds(tmp_path):
+    clip = (
+        Path(__file__).resolve().parents[1] / "assets" / "examples" / "portrait_talking_source.mp4"
+    ).read_bytes()
+    request = {"model": "lipsync-2", "video": clip, "audio": _wav(42.0), "sync_mode": "loop"}
+    priced = priced_request("provider_synclabs", "lipsync", request)
+    assert priced.seconds == pytest.approx(42.0, abs=0.05)
+    ledger = CreditLedger(open_database(tmp_path), tmp_path)
+    assert ledger.price(priced, "lipsync") >= 42.0 * 0.05  # lipsync-2's top rate per second of output
+    unreadable = priced_request(
+        "provider_synclabs", "lipsync", {"model": "lipsync-2", "video": b"x", "audio": b"y"}
+    )
+    assert unreadable.seconds == 10.0  # nothing to measure: the table's assumed clip length

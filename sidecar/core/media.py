@@ -161,6 +161,24 @@ def probe(path: Path) -> MediaInfo | None:
     return None
 
 
+def duration_of(data: bytes) -> float | None:
+    """Seconds of an audio or video held in memory (the container's duration), or None when unreadable."""
+    import io
+
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if container.duration:
+                return float(container.duration) / 1_000_000
+            stream = next(iter(container.streams.audio), None) or next(iter(container.streams.video), None)
+            if stream is not None and stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
 def require_media(path: Path, kind: str, input_name: str) -> MediaInfo:
     """Probe `path` and insist it is `kind` within the limits, or raise INVALID_MEDIA naming the input."""
     info = probe(path)

@@ -12,6 +12,7 @@ import io
 from typing import Any
 
 from ..billing.cost_table import PricedRequest
+from ..core.media import duration_of
 from .adapters import fal, fal_models, kling, kling_models, runware, runware_models, synclabs, synclabs_models
 from .adapters.model_rules import ModelRule, find_rule, settle
 from .capabilities import video_settings
@@ -57,6 +58,18 @@ def image_pixels(request: dict[str, Any]) -> tuple[int, int] | None:
         return None
 
 
+def media_seconds(request: dict[str, Any]) -> float | None:
+    """The longest of a request's in-memory video and audio, in seconds: a lip-sync's output is at most that.
+
+    Sync Labs bills per second of output; its sync modes (loop, bounce, cut_off, …) match the shorter input
+    to the longer, so the longer one bounds the bill (https://sync.so/docs/product/billing, 2026-12).
+    """
+    lengths = [duration_of(bytes(request[name])) for name in ("video", "audio")
+               if isinstance(request.get(name), (bytes, bytearray))]  # fmt: skip
+    known = [length for length in lengths if length]
+    return max(known) if known else None
+
+
 def priced_request(engine: str, capability: str, request: dict[str, Any]) -> PricedRequest:
     """What the provider bills this request by (model, seconds, resolution, output megapixels, images)."""
     model, values = request_model(engine, capability, request), checked_request(engine, capability, request)
@@ -68,7 +81,8 @@ def priced_request(engine: str, capability: str, request: dict[str, Any]) -> Pri
         return runware_models.priced(model, values, request)
     if engine == "provider_synclabs":
         seconds = request.get("seconds")
-        return synclabs_models.priced(model, float(seconds) if isinstance(seconds, (int, float)) else None)
+        known = float(seconds) if isinstance(seconds, (int, float)) else media_seconds(request)
+        return synclabs_models.priced(model, known)
     return PricedRequest(engine, model)
 
 
