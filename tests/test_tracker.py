@@ -24,12 +24,16 @@ def tracker(store, tmp_path):
     return ExecutionTracker(store, lambda name, sub, kind: tmp_path / "output" / sub / name)
 
 
-def test_a_successful_run_completes_and_records_its_saved_files(store, tracker, tmp_path):
+def test_a_successful_run_completes_and_records_its_saved_files(store, tmp_path):
     job_id = store.create(source="api", preset_id="p", inputs={}, prompt_id="pr1")
-    (tmp_path / "output" / "ainfluencer").mkdir()
+    (tmp_path / "output" / "ainfluencer").mkdir(parents=True)
     (tmp_path / "output" / "ainfluencer" / "clip_00001_.mp4").write_bytes(b"\x00" * 10)
     events = []
-    tracker.listeners.append(lambda name, data: events.append(data["status"]))
+    tracker = ExecutionTracker(
+        store,
+        lambda name, sub, kind: tmp_path / "output" / sub / name,
+        listeners=(lambda name, data: events.append(data["status"]),),
+    )
     tracker.on_queued("pr1", PACK_PROMPT, {})
     tracker.on_started("pr1")
     tracker.on_event(
@@ -91,11 +95,11 @@ def test_editor_prompts_with_pack_nodes_become_jobs_and_others_do_not(store, tra
     ]
 
 
-def test_a_cancel_that_lands_before_execution_starts_is_sent_again_once_the_prompt_runs(store, tracker):
+def test_a_cancel_that_lands_before_execution_starts_is_sent_again_once_the_prompt_runs(store, tmp_path):
     """ComfyUI clears its interrupt flag when a prompt starts executing; the tracker interrupts again."""
     store.create(source="api", preset_id="p", inputs={}, prompt_id="pr9")
     interrupts = []
-    tracker.interrupt = lambda: interrupts.append(1)
+    tracker = ExecutionTracker(store, lambda *_: None, interrupt=lambda: interrupts.append(1))
     tracker.on_queued("pr9", PACK_PROMPT, {})
     tracker.on_started("pr9")
     tracker.on_event("progress_state", {"prompt_id": "pr9", "nodes": {"1": {"state": "running"}}})

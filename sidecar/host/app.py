@@ -139,8 +139,14 @@ def build_sidecar(
         log.warning("ainfluencer: settled reservations left by a previous run: %s", settled)
     characters = CharacterStore(database, host.input_dir)
     catalog = PresetCatalog(workflows_dir)
+    broadcast = getattr(host, "broadcast", None)  # the real host's editor events; a test host has none
     tracker = ExecutionTracker(
-        store, resolve_output, save_prompt=remote.save_prompt, step_error=remote.step_error
+        store,
+        resolve_output,
+        save_prompt=remote.save_prompt,
+        step_error=remote.step_error,
+        interrupt=getattr(host, "interrupt", None),
+        listeners=(broadcast,) if broadcast is not None else (),
     )
     models_service = ModelsService(database, model_folders) if model_folders is not None else None
     if models is None and models_service is not None:

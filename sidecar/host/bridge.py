@@ -35,6 +35,7 @@ class ComfyBridge:
         self.server = _module("server").PromptServer.instance
         self.folder_paths = _module("folder_paths")
         self._node_defs: dict[str, dict[str, Any]] | None = None
+        self._send: Any = None  # ComfyUI's own send_sync, kept when the hooks wrap it
 
     # folders -------------------------------------------------------------------------------------
     @property
@@ -114,6 +115,14 @@ class ComfyBridge:
             return "dequeued"
         return "gone"
 
+    def interrupt(self) -> None:
+        """Interrupt whatever ComfyUI executes now (again, if a cancelled prompt has just started)."""
+        _module("nodes").interrupt_processing(True)
+
+    def broadcast(self, event: str, data: dict[str, Any]) -> None:
+        """Send an event to every open editor through ComfyUI's own send (not our wrapper of it)."""
+        (self._send or self.server.send_sync)(event, data, None)
+
     # hooks ---------------------------------------------------------------------------------------
     def install_hooks(self, tracker: ExecutionTracker) -> None:
         """Wrap the queue and the event sender so every execution reaches the tracker."""
@@ -192,8 +201,7 @@ class ComfyBridge:
             return original_send(event, data, sid)
 
         self.server.send_sync = send_sync
-        tracker.listeners.append(lambda event, data: original_send(event, data, None))
-        tracker.interrupt = lambda: _module("nodes").interrupt_processing(True)
+        self._send = original_send
 
 
 def _guard(fn: Any, *args: Any) -> None:

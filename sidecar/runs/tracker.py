@@ -51,17 +51,19 @@ class ExecutionTracker:
         *,
         save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None,
         step_error: Callable[[str, str], AInfError | None] | None = None,
+        interrupt: Callable[[], None] | None = None,
+        listeners: tuple[Callable[[str, dict[str, Any]], None], ...] = (),
     ) -> None:
         self.store = store
         self.resolve_output = resolve_output  # (filename, subfolder, type) -> path inside ComfyUI's folders
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.listeners = listeners  # each gets every job event (the host's broadcast to the editor)
         # keeps an editor job's prompt so it can be queued again after a restart (RemoteSteps.save_prompt)
         self.save_prompt = save_prompt
-        # ComfyUI's interrupt (set by comfy_bridge); re-sent while a cancelled prompt still reports progress,
+        # ComfyUI's interrupt (the host's); re-sent while a cancelled prompt still reports progress,
         # because ComfyUI clears the interrupt flag when it starts executing a prompt
-        self.interrupt: Callable[[], None] | None = None
+        self.interrupt = interrupt
         # the taxonomy error a remote node failed with (RemoteSteps.step_error), kept as the job's error
         self.step_error = step_error
 
