@@ -28,8 +28,13 @@ def _open_template_and_queue(comfy_url: str) -> list[str]:
             page.set_default_timeout(60_000)
             page.goto(comfy_url)
             page.wait_for_function("() => !!(window.app && window.app.graph && window.app.vueAppReady)")
-            page.get_by_text("Templates", exact=True).first.click()
-            page.get_by_text("ainfluencer", exact=True).first.click()
+            # a fresh user directory opens the template browser by itself on first load (the editor's
+            # first-run tutorial); a person then picks from it instead of clicking Templates
+            category = page.get_by_text("ainfluencer", exact=True).first
+            page.wait_for_timeout(2000)
+            if not category.is_visible():
+                page.get_by_text("Templates", exact=True).first.click()
+            category.click()
             SCREENSHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "template_browser.png"))
             page.get_by_text(PRESET, exact=True).first.click()
