@@ -281,3 +281,7 @@ def test_a_lip_sync_is_held_for_its_longest_input_not_an_assumed_ten_seconds(tmp
         "provider_synclabs", "lipsync", {"model": "lipsync-2", "video": b"x", "audio": b"y"}
     )
     assert unreadable.seconds == 10.0  # nothing to measure: the table's assumed clip length
+    short = priced_request(
+        "provider_synclabs", "lipsync", {"model": "lipsync-2", "video": clip, "audio": _wav(3.0)}
+    )
+    assert short.seconds == 10.0  # a clip shorter than the assumed length is still held at it

@@ -81,8 +81,12 @@ def priced_request(engine: str, capability: str, request: dict[str, Any]) -> Pri
         return runware_models.priced(model, values, request)
     if engine == "provider_synclabs":
         seconds = request.get("seconds")
-        known = float(seconds) if isinstance(seconds, (int, float)) else media_seconds(request)
-        return synclabs_models.priced(model, known)
+        if isinstance(seconds, (int, float)):
+            return synclabs_models.priced(model, float(seconds))
+        measured = media_seconds(request)  # a short clip keeps the assumed length: never below a bill
+        return synclabs_models.priced(
+            model, max(measured, synclabs_models.ASSUMED_SECONDS) if measured else None
+        )
     return PricedRequest(engine, model)
 
 

@@ -1,8 +1,8 @@
 """Sync Labs' model table and what a lip-sync is billed by (https://sync.so/docs/product/billing, 2026-12).
 
-sync.so bills per second of output. At run time a lip-sync is priced for its longest input (the hold grows to
-that before submitting); while planning, before the media exists, or for inputs given by URL, a clip is
-priced at `ASSUMED_SECONDS`.
+sync.so bills per second of output. At run time a lip-sync is held for its longest input, and at least
+`ASSUMED_SECONDS` (the hold grows before submitting; the post is Sync's own reported cost); while planning,
+before the media exists, or for inputs given by URL, a clip is priced at `ASSUMED_SECONDS`.
 """
 
 from __future__ import annotations
