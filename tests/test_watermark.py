@@ -13,7 +13,8 @@ import aiohttp
 import numpy as np
 import pytest
 from ainfluencer.sidecar.cli.main import main
-from ainfluencer.sidecar.provenance.image_marks import read_mark, set_watermark, watermark_enabled
+from ainfluencer.sidecar.core.errors import AInfError
+from ainfluencer.sidecar.provenance.image_marks import mark_file, read_mark, set_watermark, watermark_enabled
 from ainfluencer.sidecar.provenance.manifest import GENERATED, Step
 from ainfluencer.sidecar.provenance.outputs import JobContext, output_record, sign_output
 from ainfluencer.sidecar.provenance.verify import verify_file
@@ -189,3 +190,15 @@ async def test_the_verify_route_reports_the_watermark_of_an_uploaded_image(clien
         form.add_field("file", path.read_bytes(), filename=path.name, content_type="image/png")
         body = await (await client.post("/ainfluencer/v1/verify", data=form)).json()
         assert body["watermark"] == expected
+
+
+def test_marking_a_broken_image_fails_with_the_reason_and_a_tiny_one_is_left_unmarked(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    with pytest.raises(AInfError) as failure:
+        mark_file(broken, JOB)
+    assert failure.value.message == "The output could not be watermarked." and failure.value.detail["reason"]
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(_synthetic(48, 48)).save(tiny)
+    before = tiny.read_bytes()
+    assert mark_file(tiny, JOB) is False and tiny.read_bytes() == before

@@ -14,9 +14,9 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from ..core.errors import AInfError, ErrorCode
 from .certificates import provenance_dir
 from .manifest import mime_type
+from .sign import output_error
 from .watermark import Payload, can_mark, embed, extract
 
 SETTING = "watermark.json"
@@ -87,11 +87,7 @@ def mark_file(path: str | os.PathLike[str], payload: Payload) -> bool:
             marked.save(tmp, format=image.format, **_save_options(image, media_type))
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
-        raise AInfError(
-            ErrorCode.INTERNAL_ERROR,
-            "The output could not be watermarked.",
-            detail={"reason": str(exc)[:300], "format": media_type},
-        ) from None
+        raise output_error("The output could not be watermarked.", exc, media_type) from None
     finally:
         tmp.unlink(missing_ok=True)
     return True
