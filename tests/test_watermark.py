@@ -12,14 +12,21 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
+from ainfluencer.sidecar.cli.client import SidecarClient
 from ainfluencer.sidecar.cli.main import main
 from ainfluencer.sidecar.core.errors import AInfError
-from ainfluencer.sidecar.provenance.image_marks import mark_file, read_mark, set_watermark, watermark_enabled
+from ainfluencer.sidecar.provenance.image_marks import (
+    WatermarkFinding,
+    mark_file,
+    read_mark,
+    set_watermark,
+    watermark_enabled,
+)
 from ainfluencer.sidecar.provenance.manifest import GENERATED, Step
 from ainfluencer.sidecar.provenance.outputs import JobContext, output_record, sign_output
 from ainfluencer.sidecar.provenance.verify import verify_file
 from ainfluencer.sidecar.provenance.watermark import Payload, embed, extract
-from conftest import EXAMPLES
+from conftest import EXAMPLES, wait_for_job
 from PIL import Image, PngImagePlugin
 
 PORTRAIT = EXAMPLES / "portrait.png"
@@ -202,3 +209,22 @@ def test_marking_a_broken_image_fails_with_the_reason_and_a_tiny_one_is_left_unm
     Image.fromarray(_synthetic(48, 48)).save(tiny)
     before = tiny.read_bytes()
     assert mark_file(tiny, JOB) is False and tiny.read_bytes() == before
+
+
+@pytest.mark.integration
+def test_the_signed_save_node_of_a_real_run_marks_the_image_before_signing_it(comfy_server):
+    if isinstance(comfy_server, str):
+        pytest.fail("turning the watermark on needs the suite's own server (unset AINF_TEST_COMFY_URL)")
+    base = ["--base-dir", str(comfy_server.base_dir)]
+    assert main(["signing", "watermark", "on", *base]) == 0
+    api = SidecarClient(comfy_server.url, timeout=120)
+    try:
+        started = api.run("cinematic_finish_v1", {"inputs": {"image": api.upload(PORTRAIT)["name"]}})
+        job = wait_for_job(api, started["job_id"])
+    finally:
+        api.close()
+        assert main(["signing", "watermark", "off", *base]) == 0
+    assert job["status"] == "completed", job["error"]
+    report = verify_file(job["artifacts"][0]["path"])
+    assert report.status == "valid" and not report.problems
+    assert report.watermark == WatermarkFinding("found", Payload.for_job(job["job_id"]).text())
