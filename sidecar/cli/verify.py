@@ -36,8 +36,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_signing(args: argparse.Namespace) -> int:
-    """Use the user's certificate for signing, go back to the made-here one, turn the watermark on or off,
-    or show which certificate signs and whether images are watermarked."""
+    """Choose the certificate outputs are signed with, turn the image watermark on or off, or show both."""
     folder = _data_folder(args.base_dir)
     if args.action == "watermark":
         set_watermark(folder, args.state == "on")

@@ -66,7 +66,7 @@ class VerifyReport:
         }
 
     def summary(self) -> str:
-        """A few readable lines: verdict, signer, then each action and ingredient."""
+        """A few readable lines: verdict, signer, each action and ingredient, then an image's watermark."""
         mark = [self.watermark.summary()] if self.watermark else []
         if self.status == "none":
             return "\n".join(["none: the file carries no content credentials", *mark])
