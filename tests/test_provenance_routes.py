@@ -75,7 +75,7 @@ async def test_verify_answers_none_for_a_file_without_credentials(client):
     ).json()
     assert body == {
         "status": "none", "signer": None, "trusted": False, "title": None, "generator": None,
-        "actions": [], "ingredients": [], "problems": [],
+        "actions": [], "ingredients": [], "problems": [], "watermark": None,
     }  # fmt: skip
 
 
@@ -137,7 +137,8 @@ def test_cli_signing_uses_a_good_user_certificate_and_refuses_a_bad_one_saying_w
     assert main(["signing", "use", str(bad_cert), str(bad_key), "--base-dir", str(base)]) == 2
     assert "no extended key usage" in capsys.readouterr().err
     assert main(["signing", "show", "--base-dir", str(base), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"signer": "Example Studio", "made_here": False}
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"signer": "Example Studio", "made_here": False, "watermark": False}
     assert main(["signing", "reset", "--base-dir", str(base)]) == 0
     assert "made here (untrusted signer in public viewers)" in capsys.readouterr().out
 

@@ -143,7 +143,7 @@ def test_changing_one_byte_of_a_signed_video_reports_tampering(tmp_path, data_fo
 def test_a_file_without_credentials_reports_none():
     report = verify_file(PORTRAIT)
     assert report.status == "none" and report.signer is None
-    assert report.summary() == "none: the file carries no content credentials"
+    assert report.summary() == "none: the file carries no content credentials\nwatermark: none"
 
 
 def test_a_transformed_clip_is_opened_from_its_input_and_names_it_by_hash_and_format(tmp_path, data_folder):

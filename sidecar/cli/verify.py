@@ -1,4 +1,4 @@
-"""`ainfluencer verify FILE` and `ainfluencer signing use|reset|show`: content credentials from the shell."""
+"""`ainfluencer verify FILE` and `ainfluencer signing use|reset|show|watermark` from the shell."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..provenance.certificates import (
     forget_user_credentials,
     signing_credentials,
 )
+from ..provenance.image_marks import set_watermark, watermark_enabled
 from ..provenance.verify import verify_file
 from .common import emit
 
@@ -35,9 +36,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_signing(args: argparse.Namespace) -> int:
-    """Use the user's certificate for signing, go back to the made-here one, or show which one signs."""
+    """Choose the certificate outputs are signed with, turn the image watermark on or off, or show both."""
     folder = _data_folder(args.base_dir)
-    if args.action == "use":
+    if args.action == "watermark":
+        set_watermark(folder, args.state == "on")
+        credentials = signing_credentials(folder)
+    elif args.action == "use":
         if args.cert is None or args.key is None:
             raise AInfError(ErrorCode.VALIDATION_ERROR, "`signing use` takes CERT and KEY (PEM files).")
         credentials = configure_user_credentials(folder, args.cert, args.key)
@@ -46,10 +50,11 @@ def cmd_signing(args: argparse.Namespace) -> int:
             forget_user_credentials(folder)
         credentials = signing_credentials(folder)
     kind = "made here (untrusted signer in public viewers)" if credentials.made_here else "your certificate"
+    marked = watermark_enabled(folder)
     emit(
-        {"signer": credentials.signer_name, "made_here": credentials.made_here},
+        {"signer": credentials.signer_name, "made_here": credentials.made_here, "watermark": marked},
         args.json,
-        f"signing as {credentials.signer_name}: {kind}",
+        f"signing as {credentials.signer_name}: {kind}\nwatermark on images: {'on' if marked else 'off'}",
     )
     return 0
 
@@ -60,10 +65,16 @@ def add_verify_commands(sub: Any) -> None:
     verify.add_argument("file", type=Path)
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_verify)
-    signing = sub.add_parser("signing", help="the certificate outputs are signed with")
-    signing.add_argument("action", choices=["use", "reset", "show"])
-    signing.add_argument("cert", type=Path, nargs="?", help="PEM certificate chain, leaf first (use)")
-    signing.add_argument("key", type=Path, nargs="?", help="the leaf's PEM private key, EC P-256 (use)")
-    signing.add_argument("--base-dir", type=Path)
-    signing.add_argument("--json", action="store_true")
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--base-dir", type=Path)
+    options.add_argument("--json", action="store_true")
+    signing = sub.add_parser("signing", help="the certificate outputs are signed with, and the watermark")
+    actions = signing.add_subparsers(dest="action", required=True)
+    use = actions.add_parser("use", parents=[options], help="sign with your own certificate")
+    use.add_argument("cert", type=Path, nargs="?", help="PEM certificate chain, leaf first")
+    use.add_argument("key", type=Path, nargs="?", help="the leaf's PEM private key, EC P-256")
+    actions.add_parser("reset", parents=[options], help="go back to the made-here certificate")
+    actions.add_parser("show", parents=[options], help="which certificate signs, whether images are marked")
+    mark = actions.add_parser("watermark", parents=[options], help="an invisible watermark in images")
+    mark.add_argument("state", choices=["on", "off"])
     signing.set_defaults(func=cmd_signing)

@@ -13,8 +13,10 @@ from typing import Any
 from ..jobs.characters import CharacterStore
 from ..jobs.store import JobStore
 from .certificates import signing_credentials
+from .image_marks import mark_file, watermark_enabled
 from .manifest import ConsentRef, Ingredient, OutputRecord, Step, mime_type
 from .sign import can_sign, file_sha256, sign_file
+from .watermark import Payload
 
 VISUAL = ("image/", "video/")
 
@@ -112,5 +114,10 @@ def output_record(
 def sign_output(
     path: str | os.PathLike[str], record: OutputRecord, data_folder: str | os.PathLike[str]
 ) -> Path:
-    """Sign an output with the configured credentials (the user's, else the per-install chain)."""
+    """Sign an output with the configured credentials (the user's, else the per-install chain).
+
+    With the watermark turned on an image is marked first, so the signature covers the marked pixels.
+    """
+    if watermark_enabled(data_folder):
+        mark_file(path, Payload.for_job(record.job_id))
     return sign_file(path, record, signing_credentials(data_folder))

@@ -30,6 +30,13 @@ def can_sign(path: str | os.PathLike[str]) -> bool:
     return mime_type(path) in SIGNABLE
 
 
+def output_error(message: str, exc: Exception, media_type: str) -> AInfError:
+    """INTERNAL_ERROR for an output that could not be finished, with the library's reason (300 chars)."""
+    return AInfError(
+        ErrorCode.INTERNAL_ERROR, message, detail={"reason": str(exc)[:300], "format": media_type}
+    )
+
+
 def _signer(credentials: SigningCredentials) -> c2pa.Signer:
     info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, credentials.chain_pem, credentials.key_pem, None)
     return c2pa.Signer.from_info(info)
@@ -68,11 +75,8 @@ def sign_file(path: str | os.PathLike[str], record: OutputRecord, credentials: S
                 builder.sign(signer, media_type, source, dest)
         os.replace(signed, path)
     except c2pa.C2paError as exc:
-        raise AInfError(
-            ErrorCode.INTERNAL_ERROR,
-            "The output could not be signed with content credentials.",
-            detail={"reason": str(exc)[:300], "format": media_type},
-        ) from None
+        message = "The output could not be signed with content credentials."
+        raise output_error(message, exc, media_type) from None
     finally:
         signed.unlink(missing_ok=True)
     return path

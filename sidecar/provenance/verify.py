@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import c2pa
 
+from .image_marks import WatermarkFinding, read_mark
 from .manifest import mime_type
 
 Status = Literal["valid", "tampered", "none"]
@@ -48,6 +49,7 @@ class VerifyReport:
     actions: tuple[ActionSummary, ...] = ()
     ingredients: tuple[IngredientSummary, ...] = ()
     problems: tuple[str, ...] = field(default=())
+    watermark: WatermarkFinding | None = None  # images only
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (the route's and `--json`'s answer)."""
@@ -60,12 +62,14 @@ class VerifyReport:
             "actions": [a.__dict__ for a in self.actions],
             "ingredients": [i.__dict__ for i in self.ingredients],
             "problems": list(self.problems),
+            "watermark": self.watermark.as_dict() if self.watermark else None,
         }
 
     def summary(self) -> str:
-        """A few readable lines: verdict, signer, then each action and ingredient."""
+        """A few readable lines: verdict, signer, each action and ingredient, then an image's watermark."""
+        mark = [self.watermark.summary()] if self.watermark else []
         if self.status == "none":
-            return "none: the file carries no content credentials"
+            return "\n".join(["none: the file carries no content credentials", *mark])
         trust = "trusted signer" if self.trusted else "untrusted signer (not on the C2PA trust list)"
         lines = [f"{self.status}: signed by {self.signer} ({trust})", f"made with: {self.generator}"]
         for a in self.actions:
@@ -75,6 +79,7 @@ class VerifyReport:
         for i in self.ingredients:
             lines.append(f"ingredient: {i.title} ({i.media_type}, {i.relationship}) sha256={i.sha256 or '?'}")
         lines.extend(f"problem: {p}" for p in self.problems)
+        lines.extend(mark)
         return "\n".join(lines)
 
 
@@ -146,6 +151,7 @@ def verify_stream(stream: IO[bytes], media_type: str) -> VerifyReport:
 
 
 def verify_file(path: str | os.PathLike[str]) -> VerifyReport:
-    """Verify a file on disk (read as a stream, never loaded whole)."""
+    """Verify a file on disk (its manifest read as a stream); for an image, look for the watermark too."""
     with open(Path(path), "rb") as stream:
-        return verify_stream(stream, mime_type(path))
+        report = verify_stream(stream, mime_type(path))
+    return replace(report, watermark=read_mark(path))
