@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from ainfluencer.sidecar.graph.convert import RENAMED_TYPES, VIRTUAL_TITLES, ui_to_api
+from ainfluencer.sidecar.jobs.presets import preset_files
 from browser_oracle import BrowserOracleError, browser_graph_to_prompt
 
 pytestmark = pytest.mark.browser
@@ -45,7 +46,7 @@ THIRD_PARTY_PACK_VARIANTS = ("@provider_liveportrait",)
 def _graph_files() -> list[Path]:
     shipped = [
         p
-        for p in sorted((REPO / "workflows").glob("*.json"))
+        for p in preset_files(REPO / "workflows")
         if not _is_api_prompt(_load(p)) and not p.stem.endswith(THIRD_PARTY_PACK_VARIANTS)
     ]
     return shipped + sorted(ORACLE_DIR.glob("*.json"))

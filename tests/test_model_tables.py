@@ -227,8 +227,8 @@ def _remote_nodes(path: Path):
     [
         ("image_to_video_v1.json", "provider_kling", KLING_WIDGETS, {"low": 0.315, "standard": 0.315,
          "pro": 0.315}),
-        ("image_to_video_v1@provider_fal.json", "provider_fal", FAL_WIDGETS, {"low": 0.102, "standard": 0.27,
-         "pro": 0.48}),
+        ("variants/image_to_video_v1@provider_fal.json", "provider_fal", FAL_WIDGETS,
+         {"low": 0.102, "standard": 0.27, "pro": 0.48}),
     ],
 )  # fmt: skip
 def test_each_remote_preset_step_is_priced_from_its_real_parameters(

@@ -26,7 +26,7 @@ from fakes import captured_node_defs
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
-PRESET = WORKFLOWS / "talking_clip_v1@provider_liveportrait.json"
+PRESET = WORKFLOWS / "variants" / "talking_clip_v1@provider_liveportrait.json"
 SYNC_VARIANT = WORKFLOWS / "talking_clip_v1.json"
 KJ_DEFS_FILE = REPO / "tests" / "data" / "liveportrait_node_defs.json"
 EXAMPLES = REPO / "assets" / "examples"

@@ -5,10 +5,10 @@ import json
 import pytest
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.graph.widgets import widget_names
-from ainfluencer.sidecar.jobs.presets import PresetCatalog, load_preset_file
+from ainfluencer.sidecar.jobs.presets import PresetCatalog, load_preset_file, preset_files
 from fakes import DATA, captured_node_defs
 
-SHIPPED = sorted(WORKFLOWS_DIR.glob("*.json"))
+SHIPPED = preset_files(WORKFLOWS_DIR)
 # nodes of the optional LivePortraitKJ pack, captured from its definitions (the fallback variant uses them)
 THIRD_PARTY_DEFS = json.loads((DATA / "liveportrait_node_defs.json").read_text(encoding="utf-8"))
 

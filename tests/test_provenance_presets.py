@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.graph.convert import ui_to_api
+from ainfluencer.sidecar.jobs.presets import preset_files
 from ainfluencer.sidecar.provenance.graph_record import describe_graph
 from ainfluencer.sidecar.provenance.manifest import GENERATED, TRANSFORMED, Engine
 from ainfluencer.sidecar.provenance.outputs import UNTRACKED, output_record, sign_output
@@ -29,7 +30,7 @@ DEFS = {
         (Path(__file__).parent / "data" / "liveportrait_node_defs.json").read_text(encoding="utf-8")
     ),
 }
-SHIPPED = sorted(WORKFLOWS_DIR.glob("*.json"))
+SHIPPED = preset_files(WORKFLOWS_DIR)
 SIGNED_SAVERS = {"image": "AInfluencerSaveImage", "video": "AInfluencerSaveVideo"}
 GRADE, TONE, GRAIN = "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerFilmGrain"
 COLOUR, FILTER, RESIZE, OPENED = "c2pa.color_adjustments", "c2pa.filtered", "c2pa.resized", "c2pa.opened"

@@ -143,13 +143,25 @@ def load_preset_file(path: Path) -> PresetVariant:
     return PresetVariant(manifest=manifest, graph=graph, path=path)
 
 
+VARIANTS_FOLDER = "variants"
+
+
+def preset_files(folder: Path) -> list[Path]:
+    """Every graph in a presets folder: the primary ``<id>.json`` files and ``variants/<id>@<engine>.json``.
+
+    Engine variants live in a subfolder so that ComfyUI's template browser, which lists only the top
+    level of ``workflows/``, shows one card per preset.
+    """
+    return sorted(folder.glob("*.json")) + sorted((folder / VARIANTS_FOLDER).glob("*.json"))
+
+
 class PresetCatalog:
     """All presets in a folder, grouped by id with their engine variants."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.variants: dict[str, dict[str, PresetVariant]] = {}
-        for path in sorted(folder.glob("*.json")):
+        for path in preset_files(folder):
             variant = load_preset_file(path)
             self.variants.setdefault(variant.manifest.id, {})[variant.manifest.engine] = variant
 
