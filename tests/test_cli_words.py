@@ -35,7 +35,7 @@ from ainfluencer.sidecar.jobs.store import JobStore
         (AInfError(ErrorCode.AUTH_FAILED).remediation[0],
          "Check the key and set it again with `ainfluencer keys set PROVIDER`."),
         (AInfError(ErrorCode.INSUFFICIENT_FUNDS).remediation[0],
-         "Raise the budget with `ainfluencer credits --budget N` or pick a lower quality level."),
+         "The budget starts at 0: set one with `ainfluencer credits --budget N`."),
         ("Open the Setup Hub → Providers and connect one of: provider_fal",
          "Connect one with `ainfluencer keys set PROVIDER`: provider_fal"),
     ],
@@ -134,3 +134,10 @@ def test_a_hold_kept_for_a_submit_in_doubt_is_released_with_a_flag_not_a_route()
     steps = [cli_words(step) for step in SubmitUnconfirmed("provider_fal", "fal.ai", "500", None).remediation]
     assert any("`ainfluencer credits --release JOB_ID STEP_ID`" in step for step in steps)
     assert not any("/ainfluencer/v1/" in step for step in steps)
+
+
+def test_running_out_of_budget_names_the_studio_place_there_and_the_credits_command_on_the_terminal():
+    studio = AInfError(ErrorCode.INSUFFICIENT_FUNDS).remediation
+    terminal = [cli_words(step) for step in studio]
+    assert "Studio → Budget" in studio[0] and "ainfluencer credits" not in studio[0]
+    assert "`ainfluencer credits --budget N`" in terminal[0] and "Studio" not in terminal[0]

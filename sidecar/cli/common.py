@@ -54,6 +54,10 @@ CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"Check the key in the Setup Hub and connect the provider again"),
         "Check the key and set it again with `ainfluencer keys set PROVIDER`",
     ),
+    (
+        re.compile(r"set one in the Studio → Budget"),
+        "set one with `ainfluencer credits --budget N`",
+    ),
     (re.compile(r"in the Setup Hub"), "with `ainfluencer credits --budget N`"),
     (re.compile(r"List (\w+) with GET /ainfluencer/v1/\w+ or (`ainfluencer \w+`)"), r"List \1 with \2"),
     (re.compile(r" ?\(GET /ainfluencer/v1/presets\)"), " (`ainfluencer presets`)"),

@@ -93,7 +93,10 @@ _CATALOG: dict[ErrorCode, tuple[int, str, tuple[str, ...]]] = {
     ErrorCode.INSUFFICIENT_FUNDS: (
         402,
         "Not enough credits for this run; nothing was queued or charged.",
-        ("Raise the budget in the Setup Hub or pick a lower quality level.",),
+        (
+            "The budget starts at 0: set one in the Studio → Budget.",
+            "Or pick a lower quality level.",
+        ),
     ),
     ErrorCode.ENGINE_TIMEOUT: (
         504,
