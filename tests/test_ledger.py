@@ -126,7 +126,9 @@ async def test_estimate_answers_credits_time_and_engine_before_anything_runs(pai
         f"{V1}/presets/{PRESET}/estimate", json={"inputs": {"video": "a.mp4"}, "quality_level": "pro"}
     )
     estimate = await resp.json()
-    assert set(estimate) == {"credits", "estimated_time_seconds", "engine", "steps"}
+    assert set(estimate) == {
+        "credits", "estimated_time_seconds", "time_basis", "long_run", "time_note", "engine", "steps"
+    }  # fmt: skip
     assert (estimate["credits"], estimate["engine"], estimate["steps"]) == (1.0, "local_comfy", [])
     assert estimate["estimated_time_seconds"] > 0
     assert host.queued == [] and paid_sidecar.store.list()["total"] == 0

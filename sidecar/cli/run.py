@@ -13,6 +13,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.paths import WORKFLOWS_DIR
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog
 from ..jobs.store import FINAL_STATES
+from ..runs.timing import human_duration
 from .client import SidecarClient
 from .common import ProgressLines, err, server
 from .jobs import render_job
@@ -101,6 +102,20 @@ def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]
         progress.close()
 
 
+def show_estimate(estimate: dict[str, Any], as_json: bool) -> None:
+    """Say, before the run starts, how long it should take (and whether that was measured) and its price."""
+    if as_json:
+        print(json.dumps({"event": "estimate", **estimate}), flush=True)
+        return
+    basis = "measured on this machine" if estimate["time_basis"] == "measured" else "preset default"
+    err(
+        f"estimate  about {human_duration(estimate['estimated_time_seconds'])} ({basis}), "
+        f"{estimate['credits']:g} credits, engine {estimate['engine']}"
+    )
+    if estimate.get("time_note"):
+        err(f"note      {estimate['time_note']}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a preset and wait for it."""
     catalog = PresetCatalog(WORKFLOWS_DIR)
@@ -117,12 +132,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "consent_given": args.consent,
         }
+        show_estimate(client.estimate(args.preset, body), args.json)
         started = client.run(args.preset, body)
         job_id = started["job_id"]
         if args.json:
             print(json.dumps({"event": "queued", **started}), flush=True)
         else:
-            err(f"job {job_id} queued (estimated {started['estimated_time_seconds']:.0f}s)")
+            err(f"job {job_id} queued")
         job = _follow(client, job_id, args.json)
     if args.json:
         print(json.dumps({"event": "finished", **job}), flush=True)

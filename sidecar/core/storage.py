@@ -205,6 +205,21 @@ job_prompts = Table(
 )
 
 
+# The work rate each (preset, engine variant, quality level, work unit) ran at on this machine: the time
+# estimates answer from it instead of the manifest's constant once a run of the same kind has finished.
+throughput = Table(
+    "throughput",
+    metadata,
+    Column("preset_id", String(200), primary_key=True),
+    Column("engine", String(64), primary_key=True),
+    Column("quality_level", String(16), primary_key=True),
+    Column("unit", String(32), primary_key=True),  # frame_megapixels | megapixels | runs
+    Column("units_per_second", Float, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+
 def row_dict(row: Any, columns: tuple[str, ...], **renamed: str) -> dict[str, Any]:
     """An answer from a result row: `columns` as they are, then `key=column` pairs; `*_json` ones parsed."""
     fields = {**{column: column for column in columns}, **renamed}

@@ -31,6 +31,7 @@ from ..remote.steps import RemoteSteps
 from ..remote.vault import KeyVault
 from ..runs.pipeline import ComfyHost, PipelineManager
 from ..runs.ports import CostEstimator, EngineAvailability, ModelRequirements
+from ..runs.timing import ThroughputLog
 from ..runs.tracker import ExecutionTracker
 from .bridge import running_in_comfyui
 from .health import recent_logs
@@ -122,8 +123,10 @@ def build_sidecar(
     vault = KeyVault(folder)  # registers every known key with the redactor before anything is logged
     registry = _registry(database, vault, adapters)
     ledger = CreditLedger(database, folder)
-    # post on completed; void on failed/cancelled/orphaned
-    store = JobStore(database, folder, final_hooks=[ledger.settle_job])
+    catalog = PresetCatalog(workflows_dir)
+    timing = ThroughputLog(database, catalog, host.input_dir)
+    # post on completed; void on failed/cancelled/orphaned; a completed run's work rate is recorded
+    store = JobStore(database, folder, final_hooks=[ledger.settle_job, timing.on_final])
     remote = RemoteSteps(database, registry, ledger, store)
     resumable = remote.resumable_jobs()
     orphans = store.fail_orphans(keep=set(resumable))
@@ -138,7 +141,6 @@ def build_sidecar(
     if settled["posted"] or settled["voided"]:
         log.warning("ainfluencer: settled reservations left by a previous run: %s", settled)
     characters = CharacterStore(database, host.input_dir)
-    catalog = PresetCatalog(workflows_dir)
     broadcast = getattr(host, "broadcast", None)  # the real host's editor events; a test host has none
     tracker = ExecutionTracker(
         store,
@@ -162,6 +164,7 @@ def build_sidecar(
         credits=ledger,
         consent_log=characters,
         remote=remote,
+        timing=timing,
     )
     if install_hooks is not None:
         install_hooks(tracker)

@@ -110,6 +110,9 @@ class EstimateAnswer(BaseModel):
 
     credits: float
     estimated_time_seconds: float
+    time_basis: Literal["measured", "manifest default"]  # measured: from finished runs on this machine
+    long_run: bool  # longer than two minutes
+    time_note: str | None  # the plain warning to show before a long run
     engine: str
     steps: list[EstimateStep]
 

@@ -21,6 +21,7 @@ from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
+from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
@@ -109,11 +110,13 @@ class PipelineManager:
         credits: CreditReservations | None = None,
         consent_log: ConsentLog | None = None,
         remote: RemoteSteps | None = None,
+        timing: ThroughputLog | None = None,
     ) -> None:
         self.catalog, self.store, self.host, self.tracker = catalog, store, host, tracker
         self.engines, self.costs, self.models = engines, costs, models
         self.credits, self.consent_log = credits, consent_log
         self.remote = remote
+        self.timing = timing  # measured work rates; without it estimates are the manifests' figures
 
     def _identity_run(self, manifest: WorkflowPreset, request: RunRequest) -> bool:
         return manifest.requires_consent or "identity_reference" in request.inputs
@@ -327,6 +330,9 @@ class PipelineManager:
             character_id=request.character_id,
             steps=steps,
             cost=self._price(manifest, quality, steps),
+            time=self.timing.estimate(manifest, quality, checked)
+            if self.timing is not None
+            else manifest_estimate(manifest, quality),
         )
 
     def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
@@ -335,6 +341,9 @@ class PipelineManager:
         return {
             "credits": plan.cost,
             "estimated_time_seconds": plan.estimated_time_seconds,
+            "time_basis": plan.time.basis,
+            "long_run": plan.time.long,
+            "time_note": plan.time.note,
             "engine": plan.engine,
             "steps": [step._asdict() for step in plan.steps],
         }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..jobs.presets import PresetVariant, WorkflowPreset
+from .timing import TimeEstimate
 
 
 class StepPrice(NamedTuple):
@@ -32,6 +33,7 @@ class RunPlan:
     character_id: str | None
     steps: tuple[StepPrice, ...]
     cost: float
+    time: TimeEstimate  # measured on this machine for inputs like these, else the manifest's figure
 
     @property
     def manifest(self) -> WorkflowPreset:
@@ -45,8 +47,8 @@ class RunPlan:
 
     @property
     def estimated_time_seconds(self) -> float:
-        """The quality level's time estimate."""
-        return self.manifest.quality_levels[self.quality].estimated_time_seconds
+        """Expected seconds of this run (see `time` for where they come from)."""
+        return self.time.seconds
 
     @property
     def lead(self) -> RunPlan:
