@@ -231,6 +231,9 @@ def test_graph_is_editor_shaped_and_uses_exactly_the_described_kj_nodes() -> Non
     assert [g["title"] for g in graph["groups"]] == ["LivePortrait (local fallback)"]
     for node in nodes.values():
         props = node["properties"]
+        if node["type"] == "Note":  # the editor's virtual note: saved with no properties and one text widget
+            assert props == {} and len(node["widgets_values"]) == 1
+            continue
         assert props["Node name for S&R"] == node["type"]
         if node["type"] in KJ_NODES:
             assert props["cnr_id"] == "comfyui-liveportraitkj"

@@ -79,6 +79,7 @@ class WorkflowPreset(_Strict):
     name: str = Field(min_length=1, max_length=120)
     category: str
     description: str = ""
+    summary: str = Field(default="", max_length=100)  # one line: what it makes (the template card's text)
     version: int = 1
     engine: str = "local_comfy"
     engine_preference: list[str] = ["local_comfy"]
