@@ -21,7 +21,9 @@ async (graphJson) => {
     showMissingNodesDialog: false,
     showMissingModelsDialog: false,
   })
+  await document.fonts.ready  // computeSize() measures titles and labels in the editor's fonts
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))
+  await new Promise((r) => setTimeout(r, 100))
   const known = window.LiteGraph.registered_node_types
   const nodes = app.graph._nodes.map((n) => ({
     id: String(n.id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,11 @@ from browser_oracle import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 PRESET = "color_grade_film_grain_v1"
+# the card shows the manifest's name, not the file name
+_GRAPH = json.loads(
+    (Path(__file__).resolve().parents[1] / "workflows" / f"{PRESET}.json").read_text(encoding="utf-8")
+)
+CARD_TITLE = _GRAPH["extra"]["ainfluencer"]["name"]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 _GRAPH_TYPES_JS = "() => window.app.graph._nodes.map((n) => n.type)"
@@ -37,7 +43,7 @@ def _open_template_and_queue(comfy_url: str) -> list[str]:
             category.click()
             SCREENSHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "template_browser.png"))
-            page.get_by_text(PRESET, exact=True).first.click()
+            page.get_by_text(CARD_TITLE, exact=True).first.click()
             page.wait_for_function(f"() => ({_GRAPH_TYPES_JS})().includes('AInfluencerFilmGrain')")
             page.wait_for_timeout(500)
             page.screenshot(path=str(SCREENSHOTS / f"editor_{PRESET}.png"))
