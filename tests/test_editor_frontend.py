@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from browser_oracle import CHROMIUM, CHROMIUM_ARGS
 from conftest import EXAMPLES
+from editor_session import in_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 V1 = "/ainfluencer/v1"
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
-_READY_JS = "() => !!(window.app && window.app.graph && window.app.vueAppReady)"
 # a card is the nearest ancestor of its title that also holds its thumbnail
 _CARD_JS = """(h) => {
   let card = h.parentElement
@@ -32,27 +30,6 @@ _CARD_JS = """(h) => {
   return { title: h.textContent.trim(), text: card ? card.innerText : '',
            images: images.filter((i) => i.naturalWidth > 0).map(small) }
 }"""
-
-
-def _in_browser(comfy_url: str, steps):
-    """Open the editor in headless chromium and hand the page to `steps` (on a loop-free thread)."""
-
-    def session():
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.goto(comfy_url)
-                page.wait_for_function(_READY_JS)
-                return steps(page)
-            finally:
-                browser.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(session).result()
 
 
 def _open_pack_templates(page) -> list[dict]:
@@ -86,7 +63,7 @@ def _closest_thumbnail(drawn: list[int]) -> str:
 
 def test_each_preset_card_shows_its_title_summary_needs_and_its_own_thumbnail(comfy_url):
     cards = httpx.get(f"{comfy_url}{V1}/templates").json()["templates"]
-    shown = {c["title"]: c for c in _in_browser(comfy_url, _open_pack_templates)}
+    shown = {c["title"]: c for c in in_editor(comfy_url, _open_pack_templates)}
     for card in cards:
         assert card["title"] in shown, f"no card titled {card['title']!r}: {sorted(shown)}"
         seen = shown[card["title"]]
@@ -139,7 +116,7 @@ def _price_on_load(page) -> list[dict]:
 def test_a_remote_node_shows_its_price_before_run_and_the_price_follows_its_widgets(comfy_url):
     graph = json.loads((WORKFLOWS / "variants" / "image_to_video_v1@provider_fal.json").read_text())
     widgets = next(n for n in graph["nodes"] if n["type"] == "AInfluencerFalImageToVideo")["widgets_values"]
-    first, second = _in_browser(comfy_url, _price_on_load)
+    first, second = in_editor(comfy_url, _price_on_load)
     assert first["engine"] == "provider_fal" and first["credits"] > 0, first
     assert f"{first['credits']:g}" in first["badge"] and "credits" in first["badge"]
     assert second["credits"] > first["credits"], (widgets, first, second)
@@ -162,7 +139,7 @@ def _toast_for_a_run(comfy_url: str):
         link.wait_for()
         return job, link.evaluate("(a) => a.closest('.p-toast-message').innerText")
 
-    return _in_browser(comfy_url, steps)
+    return in_editor(comfy_url, steps)
 
 
 def test_a_finished_jobs_toast_names_its_output_and_links_to_the_job_in_the_studio(comfy_url):
@@ -171,3 +148,10 @@ def test_a_finished_jobs_toast_names_its_output_and_links_to_the_job_in_the_stud
     assert "AInfluencer job finished" in toast
     assert job["artifacts"][0]["filename"] in toast
     assert f"/ainfluencer/#/jobs/{job['job_id']}" in toast
+
+
+def test_comfyui_lists_one_template_per_preset_and_no_engine_variant(comfy_url):
+    listed = httpx.get(f"{comfy_url}/workflow_templates").json()
+    ours = next(names for module, names in listed.items() if "cinematic_finish_v1" in names)
+    assert sorted(ours) == sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+    assert not any("@" in name for name in ours)

@@ -2,8 +2,9 @@
 
 Rules, each measured by the editor itself (LiteGraph in headless chromium):
 1. no two nodes' bounding boxes (`node.boundingRect`: pos and size plus the title bar above) overlap;
-2. every node whose type is registered is saved at least as large as `node.computeSize()` (the least
-   size that shows all its inputs, outputs and widgets), in width and in height;
+2. every node whose type is registered is saved at least as large as `computeSize()` of a fresh node of
+   its type (the least size that shows all its inputs, outputs and widgets; a loaded node's media
+   preview is left out, its size follows the node's width), in width and in height;
 3. every node a group holds (LiteGraph's rule: its centre lies inside) lies wholly inside the group,
    below the group's title bar, and no other node cuts through the group's box;
 4. the graph has exactly one core `Note` node that says what the preset does, what to change and
@@ -17,7 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
-from editor_geometry import GraphGeometry, encloses, measure_graphs, overlaps
+from editor_session import GraphGeometry, encloses, measure_graphs, overlaps
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"

@@ -10,29 +10,18 @@ import pytest
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.graph.convert import ui_to_api
 from ainfluencer.sidecar.host.app import Sidecar, build_sidecar
-from ainfluencer.sidecar.http.routes import register_routes
-from aiohttp import web
 from conftest import CANARY, EXAMPLES
 
 V1 = "/ainfluencer/v1"
 
 
 @pytest.fixture
-def editor_sidecar(tmp_path: Path, host, fake_adapters, monkeypatch) -> Sidecar:
-    """The shipped presets over the fake host, with test adapters and no key connected."""
+def sidecar(tmp_path: Path, host, fake_adapters, monkeypatch) -> Sidecar:
+    """The shipped presets over the fake host with test adapters, no key connected (`client` serves it)."""
     for name in ("KLING", "FAL", "RUNWARE", "SYNCLABS"):
         monkeypatch.delenv(f"AINFLUENCER_PROVIDER_{name}_API_KEY", raising=False)
     shutil.copy(EXAMPLES / "portrait.png", host.input_dir / "portrait.png")
     return build_sidecar(host, tmp_path / "user", host.resolve_output, adapters=fake_adapters)
-
-
-@pytest.fixture
-async def api(aiohttp_client, editor_sidecar: Sidecar):
-    routes = web.RouteTableDef()
-    register_routes(routes, lambda: editor_sidecar)
-    app = web.Application()
-    app.add_routes(routes)
-    return await aiohttp_client(app)
 
 
 def _widget_inputs(sidecar: Sidecar, graph_file: Path, node_id: str) -> tuple[str, dict]:
@@ -43,39 +32,39 @@ def _widget_inputs(sidecar: Sidecar, graph_file: Path, node_id: str) -> tuple[st
     return node["class_type"], widgets
 
 
-async def _node_price(api, node_type: str, inputs: dict) -> dict:
-    resp = await api.post(f"{V1}/nodes/price", json={"node_type": node_type, "inputs": inputs})
+async def _node_price(client, node_type: str, inputs: dict) -> dict:
+    resp = await client.post(f"{V1}/nodes/price", json={"node_type": node_type, "inputs": inputs})
     assert resp.status == 200, await resp.text()
     return await resp.json()
 
 
-async def test_a_remote_nodes_price_is_what_the_run_of_its_graph_would_reserve(api, editor_sidecar):
-    editor_sidecar.registry.vault.set("provider_fal", CANARY)
+async def test_a_remote_nodes_price_is_what_the_run_of_its_graph_would_reserve(client, sidecar):
+    sidecar.registry.vault.set("provider_fal", CANARY)
     graph_file = WORKFLOWS_DIR / "variants" / "image_to_video_v1@provider_fal.json"
-    node_type, widgets = _widget_inputs(editor_sidecar, graph_file, "2")
-    price = await _node_price(api, node_type, widgets)
+    node_type, widgets = _widget_inputs(sidecar, graph_file, "2")
+    price = await _node_price(client, node_type, widgets)
     body = {"inputs": {"image": "portrait.png"}, "engine": "provider_fal"}
-    estimate = await (await api.post(f"{V1}/presets/image_to_video_v1/estimate", json=body)).json()
+    estimate = await (await client.post(f"{V1}/presets/image_to_video_v1/estimate", json=body)).json()
     assert [step["credits"] for step in estimate["steps"]] == [price["credits"]] and price["credits"] > 0
     assert (price["engine"], price["engine_connected"]) == ("provider_fal", True)
 
 
-async def test_the_price_follows_the_widgets_a_longer_clip_costs_more(api, editor_sidecar):
+async def test_the_price_follows_the_widgets_a_longer_clip_costs_more(client, sidecar):
     graph_file = WORKFLOWS_DIR / "variants" / "image_to_video_v1@provider_fal.json"
-    node_type, widgets = _widget_inputs(editor_sidecar, graph_file, "2")
+    node_type, widgets = _widget_inputs(sidecar, graph_file, "2")
     model = "fal-ai/minimax/hailuo-02/standard/image-to-video"
-    short = await _node_price(api, node_type, {**widgets, "model": model, "duration": "6"})
-    long = await _node_price(api, node_type, {**widgets, "model": model, "duration": "10"})
+    short = await _node_price(client, node_type, {**widgets, "model": model, "duration": "6"})
+    long = await _node_price(client, node_type, {**widgets, "model": model, "duration": "10"})
     assert long["credits"] > short["credits"] > 0
 
 
-async def test_an_auto_node_without_a_connected_engine_is_priced_on_the_first_engine_that_offers_it(api):
-    price = await _node_price(api, "AInfluencerImageToVideo", {"engine": "auto", "duration": "short"})
+async def test_an_auto_node_without_a_connected_engine_is_priced_on_the_first_engine_that_offers_it(client):
+    price = await _node_price(client, "AInfluencerImageToVideo", {"engine": "auto", "duration": "short"})
     assert (price["engine"], price["engine_connected"]) == ("provider_kling", False) and price["credits"] > 0
 
 
-async def test_a_value_the_model_refuses_is_a_validation_error_naming_it(api):
-    resp = await api.post(
+async def test_a_value_the_model_refuses_is_a_validation_error_naming_it(client):
+    resp = await client.post(
         f"{V1}/nodes/price",
         json={
             "node_type": "AInfluencerFalImageToVideo",
@@ -86,18 +75,18 @@ async def test_a_value_the_model_refuses_is_a_validation_error_naming_it(api):
     assert resp.status == 422 and body["error"] == "VALIDATION_ERROR"
 
 
-async def test_a_local_node_has_no_price_route_answer(api):
-    resp = await api.post(f"{V1}/nodes/price", json={"node_type": "AInfluencerFilmGrain", "inputs": {}})
+async def test_a_local_node_has_no_price_route_answer(client):
+    resp = await client.post(f"{V1}/nodes/price", json={"node_type": "AInfluencerFilmGrain", "inputs": {}})
     assert resp.status == 422 and (await resp.json())["error"] == "VALIDATION_ERROR"
 
 
-async def test_the_price_route_is_in_the_openapi_document(api):
-    doc = await (await api.get(f"{V1}/openapi.json")).json()
+async def test_the_price_route_is_in_the_openapi_document(client):
+    doc = await (await client.get(f"{V1}/openapi.json")).json()
     assert "post" in doc["paths"][f"{V1}/nodes/price"] and "get" in doc["paths"][f"{V1}/templates"]
 
 
-async def test_each_preset_card_has_a_human_title_a_one_line_summary_and_what_it_needs(api):
-    cards = {c["id"]: c for c in (await (await api.get(f"{V1}/templates")).json())["templates"]}
+async def test_each_preset_card_has_a_human_title_a_one_line_summary_and_what_it_needs(client):
+    cards = {c["id"]: c for c in (await (await client.get(f"{V1}/templates")).json())["templates"]}
     assert set(cards) == {p.stem for p in WORKFLOWS_DIR.glob("*.json")}  # one card per top-level graph
     for card in cards.values():
         assert card["title"] != card["id"] and "_" not in card["title"]

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from editor_geometry import GraphGeometry, measure_graphs, overlaps  # noqa: E402
+from editor_session import GraphGeometry, measure_graphs, overlaps  # noqa: E402
 
 TITLE = 30  # LiteGraph.NODE_TITLE_HEIGHT: the title bar drawn above a node's pos
 COLUMN_GAP = 60

@@ -34,6 +34,12 @@ def keyed_table(name: str, key: str, key_length: int, *columns: Any) -> Table:
     return Table(name, metadata, Column(key, String(key_length), primary_key=True), *columns)
 
 
+def composite_keyed_table(name: str, keys: dict[str, int], *columns: Any) -> Table:
+    """A table of the store keyed by several string columns, each `name: max length`, in that order."""
+    key_columns = [Column(key, String(length), primary_key=True) for key, length in keys.items()]
+    return Table(name, metadata, *key_columns, *columns)
+
+
 def numbered_table(name: str, *columns: Any) -> Table:
     """A table of the store whose rows are numbered by an integer `id` the database assigns."""
     return Table(name, metadata, Column("id", Integer, primary_key=True, autoincrement=True), *columns)
@@ -207,13 +213,14 @@ job_prompts = Table(
 
 # The work rate each (preset, engine variant, quality level, work unit) ran at on this machine: the time
 # estimates answer from it instead of the manifest's constant once a run of the same kind has finished.
-throughput = Table(
+throughput = composite_keyed_table(
     "throughput",
-    metadata,
-    Column("preset_id", String(200), primary_key=True),
-    Column("engine", String(64), primary_key=True),
-    Column("quality_level", String(16), primary_key=True),
-    Column("unit", String(32), primary_key=True),  # frame_megapixels | megapixels | runs
+    {
+        "preset_id": 200,
+        "engine": 64,
+        "quality_level": 16,
+        "unit": 32,
+    },  # unit: frame_megapixels | megapixels | runs
     Column("units_per_second", Float, nullable=False),
     Column("samples", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -33,8 +33,7 @@ WorkUnit = Literal["frame_megapixels", "megapixels", "runs"]
 TimeBasis = Literal["measured", "manifest default"]
 
 
-@dataclass(frozen=True)
-class Work:
+class Work(NamedTuple):
     """How much work an input is, in the unit its kind is measured in."""
 
     unit: WorkUnit

@@ -133,17 +133,17 @@ def card_summary(manifest: WorkflowPreset) -> str:
     return first if len(first) <= 100 else first[:97].rsplit(" ", 1)[0] + " …"
 
 
+PRICE_SUMMARY = (
+    "The credits a remote node would reserve with these widget values (shown on the node before Run)"
+)
+
+
 def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
     """Add the graph-editor routes."""
 
     api = Endpoints(routes)
 
-    @api.post(
-        "/nodes/price",
-        "The credits a remote node would reserve with these widget values (shown on the node before Run)",
-        body=NodePriceBody,
-        answer=NodePrice,
-    )
+    @api.post("/nodes/price", PRICE_SUMMARY, body=NodePriceBody, answer=NodePrice)
     async def node_price(_request: web.Request, body: NodePriceBody) -> dict:
         return price_node(need(get_sidecar().remote, "remote step runner"), body).model_dump()
 

@@ -1,18 +1,22 @@
-"""Ask the real ComfyUI editor (headless Debian chromium) where each node and group of a UI graph lies.
+"""A session in the real ComfyUI editor (headless Debian chromium), and where each node and group lies.
 
 LiteGraph draws a node's title bar above `pos`, so its `boundingRect` is `[x, y - title, w, h + title]`;
-`computeSize()` is the least size that shows every input, output and widget; a group holds the nodes
-whose centre lies inside it (`recomputeInsideNodes`). These are the editor's own answers, not a copy.
+`computeSize()` of a fresh node of the type is the least size that shows its inputs, outputs and
+widgets; a group holds the nodes whose centre lies inside it (`recomputeInsideNodes`). These are the
+editor's own answers, not a copy. Graphs are measured once their video previews have loaded.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from browser_oracle import CHROMIUM, CHROMIUM_ARGS
+
+T = TypeVar("T")
 
 _MEASURE_JS = """
 async (graphJson) => {
@@ -22,15 +26,22 @@ async (graphJson) => {
     showMissingModelsDialog: false,
   })
   await document.fonts.ready  // computeSize() measures titles and labels in the editor's fonts
+  // a video preview widget grows its node once the clip's metadata arrives; measure what a person sees
+  const loaded = () => Array.from(document.querySelectorAll('video')).every((v) => v.readyState >= 1)
+  for (let waited = 0; waited < 5000 && !loaded(); waited += 100) await new Promise((r) => setTimeout(r, 100))
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))
   await new Promise((r) => setTimeout(r, 100))
   const known = window.LiteGraph.registered_node_types
+  // the least size of a node's widgets, from a fresh node of its type: a loaded node's computeSize()
+  // also counts a media preview, which follows the node's current width and so bounds nothing
+  const least = (n) =>
+    (known[n.type] && window.LiteGraph.createNode(n.type)?.computeSize()) || n.computeSize()
   const nodes = app.graph._nodes.map((n) => ({
     id: String(n.id),
     type: n.type,
     registered: !!known[n.type],
     size: [n.size[0], n.size[1]],
-    computed: Array.from(n.computeSize()),
+    computed: Array.from(least(n)),
     bounding: Array.from(n.boundingRect),
   }))
   const groups = app.graph._groups.map((g) => {
@@ -88,26 +99,36 @@ def _parse(text: str) -> GraphGeometry:
     return GraphGeometry(nodes, groups)
 
 
-def _run(comfy_url: str, texts: list[str], timeout_s: float) -> list[GraphGeometry]:
-    from playwright.sync_api import sync_playwright
+def in_editor(comfy_url: str, steps: Callable[[Any], T], timeout_s: float = 60.0) -> T:
+    """Open the editor, wait until it is ready, and return what `steps(page)` returns.
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(timeout_s * 1000)
-            page.goto(comfy_url.rstrip("/") + "/")
-            page.wait_for_function("() => !!(window.app && window.app.graph && window.app.vueAppReady)")
-            return [_parse(page.evaluate(_MEASURE_JS, text)) for text in texts]
-        finally:
-            browser.close()
+    Playwright's sync API refuses to run inside a running asyncio loop, so the session has a thread.
+    """
+
+    def session() -> T:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(timeout_s * 1000)
+                page.goto(comfy_url.rstrip("/") + "/")
+                page.wait_for_function("() => !!(window.app && window.app.graph && window.app.vueAppReady)")
+                return steps(page)
+            finally:
+                browser.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(session).result()
 
 
 def measure_graphs(comfy_url: str, graphs: list[dict], timeout_s: float = 60.0) -> list[GraphGeometry]:
     """Load each UI graph in one editor session and return its nodes' and groups' geometry."""
     texts = [json.dumps(graph) for graph in graphs]
-    with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's sync API wants a loop-free thread
-        return pool.submit(_run, comfy_url, texts, timeout_s).result()
+    return in_editor(
+        comfy_url, lambda page: [_parse(page.evaluate(_MEASURE_JS, t)) for t in texts], timeout_s
+    )
 
 
 def overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
