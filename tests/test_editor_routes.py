@@ -100,3 +100,10 @@ async def test_each_preset_card_has_a_human_title_a_one_line_summary_and_what_it
     assert ("key", "fal.ai key", True) in needs["hybrid_portrait_v1"]
     assert needs["upscale_denoise_image_v1"] == {("key", "Runware key", True)}
     assert needs["cinematic_finish_v1"] == set()
+
+
+def test_a_manifest_summary_reads_the_same_on_the_card_no_hyphens_or_underscores():
+    # the template browser shows a description's "-" and "_" as spaces (getTemplateDescription)
+    for path in sorted(WORKFLOWS_DIR.glob("*.json")) + sorted((WORKFLOWS_DIR / "variants").glob("*.json")):
+        summary = json.loads(path.read_text(encoding="utf-8"))["extra"]["ainfluencer"].get("summary", "")
+        assert not set(summary) & set("-_\n"), (path.name, summary)
