@@ -70,7 +70,8 @@ def test_run_takes_its_ephemeral_comfyui_down_when_stopped_mid_run(tmp_path, sig
         text=True,
     )
     try:
-        first = cli.stdout.readline()
+        estimate, first = cli.stdout.readline(), cli.stdout.readline()  # the estimate comes before the run
+        assert estimate and json.loads(estimate)["event"] == "estimate", estimate + cli.stderr.read()
         assert first and json.loads(first)["event"] == "queued", first + cli.stderr.read()
         (comfy,) = children(cli.pid)
         cli.send_signal(signum)

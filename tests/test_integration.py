@@ -99,7 +99,8 @@ def test_the_cli_runs_the_preset_against_a_server_with_json_lines(comfy_url):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
     assert done.returncode == 0, done.stderr + done.stdout
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    assert events[0]["event"] == "queued" and events[-1]["event"] == "finished"
+    assert [e["event"] for e in events[:2]] == ["estimate", "queued"] and events[-1]["event"] == "finished"
+    assert events[0]["time_basis"] in ("measured", "manifest default")
     assert events[-1]["status"] == "completed" and events[-1]["quality_level"] == "low"
     out = Path(events[-1]["artifacts"][0]["path"])
     assert _probe(out)["frames"] == _probe(EXAMPLES / "portrait_push_in.mp4")["frames"]
