@@ -84,3 +84,26 @@ def test_a_first_visit_asks_for_a_budget_with_the_spend_and_prices_and_the_budge
     assert "Budget set" in seen["ledger_row"] and "12.5" in seen["ledger_row"]
     assert seen["prompt_after"] == 0 and "12.50 credits" in seen["available"]
     assert seen["problems"] == []
+
+
+def _without_the_cost_table(base_url: str) -> dict:
+    with studio_browser(base_url) as browser:
+        page, _watch = browser.open_full("budget")
+        page.route("**/ainfluencer/v1/credits/cost-table", lambda route: route.abort())
+        page.reload()
+        page.locator(".ainf-budget-costs-body .ainf-error").wait_for()
+        return {
+            "costs": page.locator(".ainf-budget-costs-body").inner_text(),
+            "figures": page.locator(".ainf-budget-figure").count(),
+            "ledger_errors": page.locator(".ainf-budget-ledger .ainf-error").count(),
+            "ledger_text": page.locator(".ainf-budget-ledger").inner_text(),
+        }
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_an_unreachable_cost_table_says_so_and_the_rest_of_the_page_keeps_working(server):
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(_without_the_cost_table, server.url).result()
+    assert "Not configured / unavailable" in seen["costs"] and "Copy details" in seen["costs"]
+    assert seen["figures"] == 4 and seen["ledger_errors"] == 0 and seen["ledger_text"].strip()

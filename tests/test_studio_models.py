@@ -171,3 +171,30 @@ def test_an_unknown_licence_and_a_missing_checksum_each_need_their_acknowledgmen
         custom["Studio no checksum"]["license"] == "mit"
         and "license-unknown" not in custom["Studio no checksum"]["license_flags"]
     )
+
+
+def _start_then_cancel(base_url: str, url: str) -> dict:
+    with studio_browser(base_url) as browser:
+        page, watch = browser.open_full("models")
+        _fill_source(page, "Studio slow", url, "slow.safetensors", "MIT", "1" * 64)
+        page.get_by_role("button", name="Add model source").click()
+        card = page.locator("li.ainf-models-card", has_text="Studio slow")
+        card.get_by_role("button", name="Install Studio slow").click()
+        bar = card.get_by_role("progressbar", name="Download of Studio slow")
+        page.wait_for_function("(bar) => bar.value > 0", arg=bar.element_handle())
+        seen = {"progress_shown": bar.is_visible()}
+        card.get_by_role("button", name="Cancel the download of Studio slow").click()
+        card.get_by_role("status").filter(has_text="Download cancelled").wait_for()
+        seen["bar_after"] = bar.is_visible()
+        seen["problems"] = watch.problems()
+        return seen
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_a_running_install_shows_its_progress_and_cancel_stops_it_without_leaving_a_file(server, files):
+    files.add("/slow.safetensors", body=safetensors_bytes(n_floats=400_000), delay_per_chunk=0.2)
+    seen = _in_browser(_start_then_cancel, server.url, files.url("/slow.safetensors"))
+    assert seen == {"progress_shown": True, "bar_after": False, "problems": []}
+    loras = server.base_dir / "models" / "loras"
+    assert not (loras / "slow.safetensors").exists()
