@@ -9,10 +9,24 @@ from aiohttp import web
 from ...host.app import Sidecar, pack_version
 from ..helpers import PREFIX, Endpoints
 from ..openapi import documented_routes, openapi_document
-from . import characters, credits, generate, jobs, models, presets, provenance, providers, setup, uploads
+from . import (
+    characters,
+    credits,
+    generate,
+    jobs,
+    models,
+    presets,
+    provenance,
+    providers,
+    setup,
+    studio,
+    uploads,
+)
 
 # registration order is the order of the OpenAPI document
-RESOURCES = (presets, generate, jobs, uploads, providers, credits, characters, setup, models, provenance)
+RESOURCES = (
+    presets, generate, jobs, uploads, providers, credits, characters, setup, models, provenance, studio,
+)  # fmt: skip
 
 
 def register_routes(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> None:
