@@ -234,8 +234,11 @@ export default {
         providers.replaceChildren();
       } else {
         const b = balance.value;
-        top.replaceChildren(...(b.budget === null ? [firstUsePrompt(ctx, b, costTable)] : []),
-          summaryCards(ctx, b), budgetForm(ctx, b, () => refresh()));
+        const form = budgetForm(ctx, b, () => refresh());
+        // on first use the question comes first, with its answer right below it; then the figures
+        top.replaceChildren(...(b.budget === null
+          ? [firstUsePrompt(ctx, b, costTable), form, summaryCards(ctx, b)]
+          : [summaryCards(ctx, b), form]));
         providers.replaceChildren(providerTable(ctx, b));
       }
       await ledger.load();
