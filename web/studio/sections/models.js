@@ -220,6 +220,32 @@ function checkbox(h, id, label) {
   return { input, row: h("p", { class: "ainf-check" }, input, h("label", { for: id }, label)) };
 }
 
+/** The acknowledgments the form may ask for, each in its own warning box (shown only when it applies). */
+function sourceGates(h) {
+  const licenseAck = checkbox(h, "ainf-model-ack-license",
+    "I acknowledge the licence is unknown to AInfluencer: I will check its terms before using the outputs");
+  const riskAck = checkbox(h, "ainf-model-ack-checksum", "I understand the risks");
+  const pickleAck = checkbox(h, "ainf-model-ack-pickle", "I trust this publisher: loading a pickle file can run code");
+  const riskWarning = h("div", { class: "ainf-warning", role: "note" },
+    h("strong", {}, "Download at your risk: "),
+    "without a SHA256 checksum the file cannot be verified; a changed or corrupted file would be installed as is.",
+    riskAck.row);
+  const licenseGate = h("div", { class: "ainf-warning", role: "note" }, licenseAck.row);
+  const pickleGate = h("div", { class: "ainf-warning", role: "note" }, pickleAck.row);
+  return { licenseAck, riskAck, pickleAck, licenseGate, riskWarning, pickleGate };
+}
+
+/** The spec's safety gate when both the licence and the checksum are missing: a confirmation dialog. */
+function confirmBothMissing(h, root) {
+  return confirmDialog(h, root, {
+    title: "No licence and no checksum",
+    body: [h("p", {}, "This source has neither known licence terms nor a checksum: AInfluencer cannot tell "
+      + "whether you may use its outputs, nor whether the file that arrives is the one the publisher made.")],
+    confirmLabel: "Add anyway",
+    ackLabel: "I understand the risks",
+  });
+}
+
 /** The "Add model source" form (spec §4.4): required fields, licence and checksum gates, a dialog when both are missing. */
 function addSourceForm(ctx, root, onAdded) {
   const { h } = ctx;
@@ -233,16 +259,7 @@ function addSourceForm(ctx, root, onAdded) {
     tags: h("input", { type: "text", placeholder: "portrait, sdxl", autocomplete: "off" }),
     notes: h("textarea", { maxlength: "1000", rows: "2" }),
   };
-  const licenseAck = checkbox(h, "ainf-model-ack-license",
-    "I acknowledge the licence is unknown to AInfluencer: I will check its terms before using the outputs");
-  const riskAck = checkbox(h, "ainf-model-ack-checksum", "I understand the risks");
-  const pickleAck = checkbox(h, "ainf-model-ack-pickle", "I trust this publisher: loading a pickle file can run code");
-  const riskWarning = h("div", { class: "ainf-warning", role: "note" },
-    h("strong", {}, "Download at your risk: "),
-    "without a SHA256 checksum the file cannot be verified; a changed or corrupted file would be installed as is.",
-    riskAck.row);
-  const licenseGate = h("div", { class: "ainf-warning", role: "note" }, licenseAck.row);
-  const pickleGate = h("div", { class: "ainf-warning", role: "note" }, pickleAck.row);
+  const { licenseAck, riskAck, pickleAck, licenseGate, riskWarning, pickleGate } = sourceGates(h);
   const submit = h("button", { type: "submit", class: "ainf-button ainf-button-primary" }, "Add model source");
   const result = h("div", { class: "ainf-models-add-result" });
   const form = h("form", { class: "ainf-models-add", "aria-labelledby": "ainf-models-add-title", novalidate: "" },
@@ -272,43 +289,37 @@ function addSourceForm(ctx, root, onAdded) {
       || (need.pickle && !pickleAck.input.checked);
   };
   keepInStep(form, refresh);
-  onSubmit(form, result, async () => {
-    for (const input of Object.values(inputs)) input.removeAttribute("aria-invalid");
-    const problems = localProblems(inputs);
-    if (problems.length) {
-      for (const [name] of problems) inputs[name].setAttribute("aria-invalid", "true");
-      result.replaceChildren(ctx.errorBox(new StudioError({
-        code: "VALIDATION_ERROR", message: "Some fields need a change before the source can be added.",
-        remediation: problems.map(([, text]) => text),
-      })));
-      return;
-    }
-    const need = gates();
-    if (need.license && need.checksum) {
-      const ok = await confirmDialog(h, root, {
-        title: "No licence and no checksum",
-        body: [h("p", {}, "This source has neither known licence terms nor a checksum: AInfluencer cannot tell "
-          + "whether you may use its outputs, nor whether the file that arrives is the one the publisher made.")],
-        confirmLabel: "Add anyway",
-        ackLabel: "I understand the risks",
-      });
-      if (!ok) return;
-    }
-    submit.disabled = true;
-    try {
-      const added = await ctx.api.post("/models/custom", requestBody(inputs, need));
-      ctx.toast(`${added.model.name} was added to the catalog.`, "success");
-      form.reset();
-      refresh();
-      onAdded(added.id);
-    } catch (err) {
-      markProblems(inputs, err);
-      result.replaceChildren(ctx.errorBox(err));
-    } finally {
-      refresh();
-    }
-  });
+  onSubmit(form, result, () => submitSource(ctx, root, { form, inputs, gates, refresh, submit, result }, onAdded));
   return form;
+}
+
+/** Check the form here first, ask the dialog where both gates apply, then add the entry through the route. */
+async function submitSource(ctx, root, { form, inputs, gates, refresh, submit, result }, onAdded) {
+  const { h } = ctx;
+  for (const input of Object.values(inputs)) input.removeAttribute("aria-invalid");
+  const problems = localProblems(inputs);
+  if (problems.length) {
+    for (const [name] of problems) inputs[name].setAttribute("aria-invalid", "true");
+    result.replaceChildren(ctx.errorBox(new StudioError({
+      code: "VALIDATION_ERROR", message: "Some fields need a change before the source can be added.",
+      remediation: problems.map(([, text]) => text),
+    })));
+    return;
+  }
+  const need = gates();
+  if (need.license && need.checksum && !(await confirmBothMissing(h, root))) return;
+  submit.disabled = true;
+  try {
+    const added = await ctx.api.post("/models/custom", requestBody(inputs, need));
+    ctx.toast(`${added.model.name} was added to the catalog.`, "success");
+    form.reset();
+    onAdded(added.id);
+  } catch (err) {
+    markProblems(inputs, err);
+    result.replaceChildren(ctx.errorBox(err));
+  } finally {
+    refresh();
+  }
 }
 
 function localProblems(inputs) {
