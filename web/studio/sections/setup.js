@@ -16,7 +16,7 @@ const GIB = 1024 ** 3;
 function statusLine(h, p) {
   if (p.status === "connected") {
     const balance = p.balance !== null && p.balance !== undefined ? ` — balance ${p.balance}` : "";
-    return h("p", { class: "ainf-provider-status" }, statusBadge(h, "connected"), balance ? ` ${balance.slice(3)}` : "");
+    return h("p", { class: "ainf-provider-status" }, statusBadge(h, "connected"), balance);
   }
   if (p.status === "error") {
     return h("p", { class: "ainf-provider-status" }, statusBadge(h, "error"), ` Error: ${p.message || "the last check failed"}`);
