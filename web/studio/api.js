@@ -25,6 +25,17 @@ export class StudioError extends Error {
   }
 }
 
+/** A StudioError from an error body a route embedded in its answer (a provider's last failure …). */
+export function errorFromBody(body, status = 0) {
+  return new StudioError({
+    code: body.error || "ERROR",
+    message: body.message || "The operation failed.",
+    remediation: Array.isArray(body.remediation) ? body.remediation : [],
+    status,
+    detail: body.detail ?? null,
+  });
+}
+
 function unavailable(status, detail) {
   return new StudioError({
     code: UNAVAILABLE,

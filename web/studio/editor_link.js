@@ -25,3 +25,17 @@ export function takePendingGraph() {
     return null;
   }
 }
+
+/** The bound UI graph ComfyUI ran for a job (kept in its history with the prompt), or null. */
+export async function jobGraph(promptId) {
+  if (!promptId) return null;
+  try {
+    const response = await fetch(`/history/${encodeURIComponent(promptId)}`);
+    if (!response.ok) return null;
+    const history = await response.json();
+    const extra = history?.[promptId]?.prompt?.[3];
+    return extra?.extra_pnginfo?.workflow || null;
+  } catch {
+    return null;
+  }
+}
