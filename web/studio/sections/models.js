@@ -37,7 +37,7 @@ function entryBadges(h, model) {
   if (flags.has("non-commercial")) out.push(badge(h, "Non-commercial", "warn"));
   if (flags.has("license-unknown")) out.push(badge(h, "Licence unknown", "warn"));
   out.push(model.sha256 ? badge(h, "sha256 verified", "ok") : badge(h, "No checksum", "warn"));
-  if (model.pickle) out.push(badge(h, "Pickle: can run code", "danger"));
+  if (model.pickle) out.push(badge(h, "Pickle: can run code", "error"));
   if (model.recommended) out.push(badge(h, "Recommended", "ok"));
   if (model.custom) out.push(badge(h, "Your entry", "neutral"));
   out.push(model.installed ? badge(h, "Installed", "ok") : badge(h, "Not installed", "neutral"));
