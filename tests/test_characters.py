@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, timedelta
 
+from ainfluencer.sidecar.core.storage import character_references, consents
 from conftest import CONSENT_PRESET, EXAMPLES
+from sqlalchemy import select
 
 V1 = "/ainfluencer/v1"
 CHECKLIST = {"is_adult": True, "person_consented": True, "may_withdraw": True, "no_deception": True}
@@ -121,3 +123,37 @@ async def test_a_run_naming_an_unknown_character_is_refused_before_queueing(paid
     assert resp.status == 404
     _assert_error(await resp.json(), "CHARACTER_NOT_FOUND")
     assert host.queued == []
+
+
+async def test_a_deleted_character_is_gone_but_its_consent_records_stay_for_the_audit(
+    paid_client, paid_sidecar, host
+):
+    made = await _character(paid_client)
+    shutil.copy(EXAMPLES / "portrait.png", host.input_dir / "face.png")
+    await paid_client.post(f"{V1}/characters/{made['id']}/references", json={"image": "face.png"})
+    await paid_client.post(
+        f"{V1}/characters/{made['id']}/consent", json={"confirmed_by": "Ana", "checklist": CHECKLIST}
+    )
+    resp = await paid_client.delete(f"{V1}/characters/{made['id']}")
+    assert resp.status == 200 and await resp.json() == {"id": made["id"], "deleted": True}
+    assert (await (await paid_client.get(f"{V1}/characters")).json())["total"] == 0
+    _assert_error(
+        await (await paid_client.get(f"{V1}/characters/{made['id']}")).json(), "CHARACTER_NOT_FOUND"
+    )
+    again = await paid_client.delete(f"{V1}/characters/{made['id']}")
+    assert again.status == 404
+    with paid_sidecar.store.engine.connect() as conn:
+        kept = conn.execute(select(consents.c.character_id)).scalars().all()
+        refs = conn.execute(select(character_references.c.id)).all()
+    assert kept == [made["id"]] and refs == []
+    assert (host.input_dir / "face.png").is_file()
+
+
+async def test_deleting_a_character_from_another_site_is_refused(paid_client):
+    made = await _character(paid_client)
+    resp = await paid_client.delete(
+        f"{V1}/characters/{made['id']}", headers={"Origin": "https://evil.example"}
+    )
+    assert resp.status == 403
+    _assert_error(await resp.json(), "CROSS_SITE_REFUSED")
+    assert (await (await paid_client.get(f"{V1}/characters")).json())["total"] == 1

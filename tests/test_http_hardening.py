@@ -27,7 +27,7 @@ ROUTES = every_route()
 
 def test_the_route_list_covers_reads_and_state_changes():
     methods = {m for m, _ in ROUTES}
-    assert methods == {"GET", "POST"} and len(ROUTES) >= 38
+    assert methods == {"GET", "POST", "DELETE"} and len(ROUTES) >= 39
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.storage import jobs, ledger_account, ledger_transfers, open_ledger_engine
 from ..jobs.presets import WorkflowPreset
 from ..jobs.store import CANCELLED, COMPLETED, FAILED, JobStore
-from .cost_table import DEFAULT_COST_TABLE, PricedRequest, model_price
+from .cost_table import DEFAULT_COST_TABLE, MODEL_PRICES, PricedRequest, model_price
 from .step_ids import is_node_step
 
 MILLI = 1000
@@ -484,5 +485,13 @@ class CreditLedger:
         return {"transfers": items, "total": total}
 
     def cost_table_dump(self) -> list[dict[str, Any]]:
-        """The effective cost table."""
-        return [json.loads(e.model_dump_json()) for e in self.cost_table]
+        """The effective cost table; `user_row` marks the rows the user's own file set."""
+        mine = {(e.engine, e.operation, e.quality) for e in self.user_rows}
+        return [
+            {**json.loads(e.model_dump_json()), "user_row": (e.engine, e.operation, e.quality) in mine}
+            for e in self.cost_table
+        ]
+
+    def model_prices_dump(self) -> list[dict[str, Any]]:
+        """The published per-model rates a remote request is priced from, with their sources."""
+        return [asdict(p) for p in MODEL_PRICES]

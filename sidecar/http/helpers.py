@@ -273,6 +273,8 @@ def endpoint(
         async def handler(request: web.Request) -> web.StreamResponse:
             refuse_rebound_host(request)  # reads too: a rebound page is same-origin and could read answers
             if body is None:
+                if method != "GET":  # a body-less state change (DELETE) is refused from other sites too
+                    refuse_cross_site(request)
                 result = await fn(request)
             else:
                 result = await fn(request, body.model_validate(await json_body(request)))
@@ -301,3 +303,9 @@ class Endpoints:
     def post(self, path: str, summary: str, **doc: Any) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
         """A documented POST route (its body, if any, is validated JSON)."""
         return endpoint(self.routes, "POST", path, summary, **doc)
+
+    def delete(
+        self, path: str, summary: str, **doc: Any
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
+        """A documented DELETE route (no body; other sites are refused)."""
+        return endpoint(self.routes, "DELETE", path, summary, **doc)

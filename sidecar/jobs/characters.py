@@ -143,6 +143,16 @@ class CharacterStore:
             total = conn.execute(select(func.count()).select_from(characters)).scalar() or 0
         return {"characters": [self.get(i) for i in ids], "total": total}
 
+    def delete(self, character_id: str) -> dict[str, Any]:
+        """Remove a character and its reference list; its consent records stay as the audit trail of runs."""
+        self.get(character_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                character_references.delete().where(character_references.c.character_id == character_id)
+            )
+            conn.execute(characters.delete().where(characters.c.character_id == character_id))
+        return {"id": character_id, "deleted": True}
+
     def add_reference(self, character_id: str, body: ReferenceAdd) -> dict[str, Any]:
         """Attach an uploaded image (checked to be a real image inside the input folder)."""
         self.get(character_id)

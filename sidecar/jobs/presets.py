@@ -197,4 +197,6 @@ class PresetCatalog:
         data["estimated_time_seconds"] = {
             k: v.estimated_time_seconds for k, v in manifest.quality_levels.items()
         }
+        # the template browser's thumbnail beside the primary graph; the Studio shows it when present
+        data["has_thumbnail"] = (self.folder / f"{preset_id}.jpg").is_file()
         return data

@@ -17,13 +17,13 @@ def make_png(width: int = 64, height: int = 48) -> bytes:
 
 
 def make_mp4(frames: int = 6, size: int = 64) -> bytes:
-    """A small real MP4 (MPEG-4 part 2 video), made with PyAV."""
+    """A small real MP4 (H.264, as the providers deliver and browsers play), made with PyAV."""
     import av
     import numpy as np
 
     out = io.BytesIO()
     with av.open(out, mode="w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=8)
+        stream = container.add_stream("libx264", rate=8)
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
         for i in range(frames):

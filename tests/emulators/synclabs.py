@@ -39,13 +39,13 @@ COST_PER_SECOND = 0.05
 
 @functools.lru_cache(maxsize=4)
 def make_talking_mp4(frames: int = 8, size: int = 64, rate: int = 16000) -> bytes:
-    """A small real MP4 with an MPEG-4 video track and an AAC tone track, made with PyAV."""
+    """A small real MP4 with an H.264 video track and an AAC tone track, made with PyAV."""
     import av
     import numpy as np
 
     out = io.BytesIO()
     with av.open(out, mode="w", format="mp4") as container:
-        video = container.add_stream("mpeg4", rate=8)
+        video = container.add_stream("libx264", rate=8)
         video.width = video.height = size
         video.pix_fmt = "yuv420p"
         audio = container.add_stream("aac", rate=rate)

@@ -20,6 +20,7 @@ from . import (
     provenance,
     providers,
     setup,
+    studio,
     uploads,
 )
 
@@ -36,6 +37,7 @@ RESOURCES = (
     models,
     provenance,
     editor,
+    studio,
 )
 
 

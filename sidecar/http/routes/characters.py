@@ -37,6 +37,13 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     async def get_character(request: web.Request) -> dict:
         return characters().get(request.match_info["character_id"])
 
+    @api.delete(
+        "/characters/{character_id}",
+        "Delete a character and its reference list (consent records are kept for the audit trail)",
+    )
+    async def delete_character(request: web.Request) -> dict:
+        return characters().delete(request.match_info["character_id"])
+
     @api.post(
         "/characters/{character_id}/references",
         "Attach an uploaded reference image",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ...billing.ledger import CreditLedger
+from ...billing.ledger import COST_TABLE_FILE, CreditLedger
 from ...host.app import Sidecar
 from ..helpers import PAGING, Endpoints, int_query, need
 from ..schemas import BudgetBody, CreditsAnswer, ReleaseHoldBody
@@ -29,9 +29,17 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
         limit = int_query(request, "limit", 100, 1, 1000)
         return ledger().transfers(limit, int_query(request, "offset", 0, 0, 10**9))
 
-    @api.get("/credits/cost-table", "The effective cost table (assumed rows are marked)")
+    @api.get(
+        "/credits/cost-table",
+        "The effective cost table and the per-model rates, each with its source (assumed prices are marked)",
+    )
     async def cost_table(_request: web.Request) -> dict:
-        return {"entries": ledger().cost_table_dump()}
+        book = ledger()
+        return {
+            "entries": book.cost_table_dump(),
+            "model_prices": book.model_prices_dump(),
+            "user_file": str(book.folder / COST_TABLE_FILE),
+        }
 
     @api.post("/credits/budget", "Set the available balance", body=BudgetBody, answer=CreditsAnswer)
     async def set_budget(request: web.Request, body: BudgetBody) -> dict:
