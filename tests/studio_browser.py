@@ -75,7 +75,8 @@ def watch_page(page: Any, ignore: tuple[str, ...] = ()) -> PageWatch:
     def on_failed(request: Any) -> None:
         failure = request.failure or ""
         # a navigation away aborts in-flight media and polling requests: not a failure the user sees
-        if "ERR_ABORTED" not in failure and not any(part in request.url for part in ignore):
+        skipped = any(part in request.url or part in failure for part in ignore)
+        if "ERR_ABORTED" not in failure and not skipped:
             watch.failed_requests.append(f"failed {request.method} {request.url}: {failure}")
 
     page.on("console", on_console)
