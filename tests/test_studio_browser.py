@@ -103,13 +103,14 @@ def test_2_the_journey_connect_budget_image_to_video_estimate_generate_and_the_c
     page.goto(f"{browser.base_url}/ainfluencer/#/create")
     wait_section(page, "create")
     assert page.locator("[data-budget-prompt]").count() == 0
+    problems = section_checks(page, watch, "create")
     page.locator("[data-preset='image_to_video_v1'] h3 a").click()
     page.locator("[data-input='image'] input[type=file]").set_input_files(str(EXAMPLES / "portrait.png"))
     page.locator("[data-input='image'] img.ainf-media").wait_for()
     credits = page.locator("[data-estimate-credits]")
     credits.wait_for()
     assert "credit" in credits.inner_text() and "fal.ai" in page.locator(".ainf-estimate").inner_text()
-    problems = section_checks(page, watch, "create-image_to_video")
+    problems += section_checks(page, watch, "create-image_to_video")
 
     page.get_by_role("button", name="Generate").click()
     run = page.locator(".ainf-run")

@@ -62,3 +62,13 @@ def test_no_studio_module_builds_markup_from_strings():
         if re.search(r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write\(", path.read_text("utf-8"))
     ]
     assert offenders == []
+
+
+async def test_each_preset_says_whether_its_template_thumbnail_exists_so_none_missing_is_requested(
+    client,
+):
+    presets = (await (await client.get("/ainfluencer/v1/presets")).json())["presets"]
+    workflows = WEB.parent / "workflows"
+    assert presets
+    for preset in presets:
+        assert preset["has_thumbnail"] is (workflows / f"{preset['id']}.jpg").is_file(), preset["id"]

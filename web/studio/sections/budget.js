@@ -206,14 +206,6 @@ function costTables(ctx, table) {
   ];
 }
 
-async function settle(promise) {
-  try {
-    return { value: await promise };
-  } catch (error) {
-    return { error };
-  }
-}
-
 export default {
   id: "budget",
   title: "Budget",
@@ -225,12 +217,13 @@ export default {
     const ledger = new LedgerView(ctx, () => refresh());
     let costTable = null;
     const refresh = async () => {
-      const [balance, table] = await Promise.all([settle(ctx.api.get("/credits")),
-        costTable ? { value: costTable } : settle(ctx.api.get("/credits/cost-table"))]);
-      if (table.value) costTable = table.value;
-      costs.replaceChildren(...(table.value ? costTables(ctx, table.value) : [ctx.errorBox(table.error)]));
-      if (balance.error) {
-        top.replaceChildren(ctx.errorBox(balance.error));
+      // each part answers on its own: a route that fails leaves the others on the page
+      const [balance, table] = await Promise.allSettled([ctx.api.get("/credits"),
+        costTable ?? ctx.api.get("/credits/cost-table")]);
+      if (table.status === "fulfilled") costTable = table.value;
+      costs.replaceChildren(...(costTable ? costTables(ctx, costTable) : [ctx.errorBox(table.reason)]));
+      if (balance.status === "rejected") {
+        top.replaceChildren(ctx.errorBox(balance.reason));
         providers.replaceChildren();
       } else {
         const b = balance.value;

@@ -22,10 +22,16 @@ function jobLink(ctx, job, text) {
   return ctx.h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, onClick: (e) => { e.preventDefault(); ctx.navigate("jobs", { id: job.job_id }); } }, text);
 }
 
-function jobCard(ctx, job) {
+// the preset's saved output, not an intermediate a remote step kept (…/remote/node2_0.mp4)
+function mainOutput(job) {
+  const files = job.artifacts || [];
+  return files.find((a) => !/(^|\/)remote$/.test(a.subfolder || "")) || files[0];
+}
+
+function jobCard(ctx, job, names) {
   const { h } = ctx;
-  const first = (job.artifacts || [])[0];
-  const title = job.preset_id || "Editor graph";
+  const first = mainOutput(job);
+  const title = names[job.preset_id] || job.preset_id || "Editor graph";
   return h("article", { class: "ainf-card ainf-job", "data-job-id": job.job_id, "data-status": job.status },
     first ? mediaPreview(h, first, `${first.kind} output of ${title}`) : h("div", { class: "ainf-job-thumb-none", "aria-hidden": "true" }, job.status === "failed" ? "No output" : "…"),
     h("h3", {}, jobLink(ctx, job, title)),
@@ -45,6 +51,7 @@ async function gallery(container, ctx) {
   } catch {
     presets = [];
   }
+  const names = Object.fromEntries(presets.map((p) => [p.id, p.name]));
   const statusId = uid("filter");
   const presetId = uid("filter");
   const statusSel = h("select", { id: statusId, onChange: () => { filters.status = statusSel.value; load(); } },
@@ -59,7 +66,7 @@ async function gallery(container, ctx) {
       const answer = await ctx.api.get(`/jobs?${q}`);
       const jobs = answer.jobs.filter((j) => !filters.preset || j.preset_id === filters.preset);
       count.textContent = `${jobs.length} job(s)`;
-      replace(grid, jobs.length ? jobs.map((j) => jobCard(ctx, j)) : h("p", { class: "ainf-muted" }, "No jobs yet. ",
+      replace(grid, jobs.length ? jobs.map((j) => jobCard(ctx, j, names)) : h("p", { class: "ainf-muted" }, "No jobs yet. ",
         h("a", { href: "#/create", onClick: (e) => { e.preventDefault(); ctx.navigate("create"); } }, "Create one"), "."));
     } catch (err) {
       replace(grid, ctx.errorBox(err));
@@ -80,6 +87,12 @@ async function gallery(container, ctx) {
     off();
     clearTimeout(pending);
   };
+}
+
+function logLine(entry) {
+  const { ts, level, message, ...extra } = entry;
+  const fields = Object.entries(extra).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+  return [ts, level || "info", message || "", ...fields].join(" ");
 }
 
 function definitionList(h, entries) {
@@ -165,7 +178,7 @@ async function jobPage(container, ctx, jobId) {
     h("h4", {}, "Ledger"), ledger,
     h("h4", {}, "Consent"), consent,
     h("h4", {}, "Log"),
-    logs instanceof Error ? ctx.errorBox(logs) : h("pre", { class: "ainf-log", tabindex: "0", "aria-label": "Job log" }, (logs.lines || []).join("\n") || "No log lines."));
+    logs instanceof Error ? ctx.errorBox(logs) : h("pre", { class: "ainf-log", tabindex: "0", "aria-label": "Job log" }, (logs.lines || []).map(logLine).join("\n") || "No log lines."));
   if (job.status === "queued" || job.status === "running") {
     stop = followJob(ctx, live, job.job_id);
     const off = ctx.on("ainfluencer.job", (event) => {
