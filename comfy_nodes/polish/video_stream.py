@@ -323,6 +323,7 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "veryfast",
         extra_options: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise AInfError(
@@ -334,7 +335,9 @@ class VideoWriter:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
-        self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        # use_metadata_tags keeps custom keys (ComfyUI's prompt and workflow) in the MP4
+        flags = "+faststart+use_metadata_tags" if metadata else "+faststart"
+        self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": flags})
         try:
             self.stream = self.container.add_stream("libx264", rate=self.fps)
             self.stream.width, self.stream.height = width, height
@@ -343,7 +346,10 @@ class VideoWriter:
             ctx = self.stream.codec_context
             ctx.color_primaries, ctx.color_trc = AVCOL_PRI_BT709, AVCOL_TRC_BT709
             ctx.colorspace, ctx.color_range = AVCOL_SPC_BT709, AVCOL_RANGE_MPEG
+            ctx.thread_count = 0  # libx264 picks its thread count from the cores (x264's "auto")
             self.stream.options = {"crf": str(crf), "preset": preset, **(extra_options or {})}
+            for key, value in (metadata or {}).items():
+                self.container.metadata[key] = value
             self.audio: _AudioPass | _AudioEncode | None = None
             if audio_samples is not None:
                 self.audio = _AudioEncode(audio_samples, audio_rate, self.container)
