@@ -116,22 +116,17 @@ def _output(job: dict) -> Path:
     return Path(artifact["path"])
 
 
-def test_the_grade_preset_streams_a_1080p_clip_with_its_frames_duration_audio_and_size(api, clips):
-    job = _run(api, GRADE, clips["hd2"], "pro")
-    got, src = probe(_output(job)), probe(clips["hd2"])
-    assert got["frames"] == src["frames"] == 60 and got["size"] == (1920, 1080)
-    assert abs(got["duration"] - src["duration"]) < 0.1
-    assert got["audio"] == ["aac"]
-    assert job["progress"] == 1.0
-
-
-def test_peak_memory_of_comfyui_does_not_grow_with_the_clip_length(api, server, clips):
+def test_the_grade_preset_streams_1080p_clips_in_flat_memory_keeping_frames_duration_audio_and_size(
+    api, server, clips
+):
     peaks = {}
     for name in ("hd2", "hd4"):
         _reset_peak(server.pid)
         job = _run(api, GRADE, clips[name], "standard")
         peaks[name] = _peak_rss(server.pid)
-        assert probe(_output(job))["frames"] == probe(clips[name])["frames"]
+        got, src = probe(_output(job)), probe(clips[name])
+        assert got["frames"] == src["frames"] and got["size"] == (1920, 1080) and got["audio"] == ["aac"]
+        assert abs(got["duration"] - src["duration"]) < 0.1 and job["progress"] == 1.0
     # twice the frames, the same working set: a pass that held the clip would add ~750 MB (60 x 1080p float)
     assert peaks["hd4"] <= peaks["hd2"] * 1.2 + 50e6, peaks
     assert max(peaks.values()) < 4e9, peaks
@@ -146,16 +141,17 @@ def test_the_deflicker_upscale_preset_streams_to_twice_the_size_in_one_encode(ap
 
 def test_a_cancel_during_a_long_pass_stops_it_within_seconds_and_lists_no_artifact(api, server, clips):
     name = api.upload(clips["hd4"])["name"]
-    job_id = api.run(DEFLICKER, {"inputs": {"video": name}, "quality_level": "standard"})["job_id"]
+    job_id = api.run(GRADE, {"inputs": {"video": name}, "quality_level": "standard"})["job_id"]
     deadline = time.monotonic() + 300
     while api.job(job_id)["progress"] <= 0.81 and time.monotonic() < deadline:
-        time.sleep(0.2)  # the steps are chained (4 of 5 nodes); the save node runs them: wait for its frames
+        time.sleep(0.1)  # the steps are chained (4 of 5 nodes); the save node runs them: wait for its frames
     asked = time.monotonic()
     api.cancel(job_id)
     job = wait_for_job(api, job_id, timeout_s=60)
     stopped_after = time.monotonic() - asked
     assert job["status"] == "cancelled" and job["artifacts"] == []
-    assert stopped_after < 10, stopped_after  # one upscaled frame on a loaded 2-core machine at most
+    # the interrupt is checked before every chunk of 8 frames; a loaded 2-core machine needs a margin
+    assert stopped_after < 5, stopped_after
     leftovers = [p for p in (server.base_dir / "output").rglob("*") if job_id in p.as_posix() and p.is_file()]
     assert leftovers == []
 
