@@ -8,6 +8,7 @@ length fits in memory and nothing is re-encoded between steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from comfy_api.latest import io
@@ -15,16 +16,16 @@ from comfy_api.latest import io
 from .node_helpers import node_schema
 from .nodes_polish import (
     NO_LUT,
+    ColorGradeNode,
     FilmGrainNode,
     ToneMapNode,
     grade_inputs,
     grain_inputs,
     resolve_lut,
     tonemap_inputs,
-    validate_grade,
 )
 from .polish.grade import GradeAdjust
-from .polish.passes import GradePass, GrainPass, ToneMapPass
+from .polish.passes import GradePass, GrainPass, PassSpec, ToneMapPass
 from .streamed_video import StreamedVideo
 
 __all__ = ["LOOK_VIDEO_NODES", "ColorGradeVideoNode", "FilmGrainVideoNode", "ToneMapVideoNode"]
@@ -33,93 +34,80 @@ CATEGORY = "AInfluencer/polish"
 _STREAMED = " Streams with the other video steps: one decode, one encode, flat memory at any clip length."
 
 
-def _clip_in(what: str) -> io.Video.Input:
-    return io.Video.Input("video", tooltip=f"The clip to {what}; its audio passes through untouched.")
+class _ChainedLookNode(io.ComfyNode):
+    """A look step on a VIDEO: the IMAGE node's widgets; executing appends its pass to the clip."""
+
+    NODE_ID = DISPLAY_NAME = DESCRIPTION = VERB = OUTPUT_ID = ""
+    WIDGETS: staticmethod  # () -> the IMAGE node's widget inputs
+    PASS: Callable[..., PassSpec]  # the pass spec, built from the widget values by name
+
+    @classmethod
+    def spec(cls, **widgets: Any) -> PassSpec:
+        """The pass for these widget values."""
+        return cls.PASS(**widgets)
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Describe the node: video + the IMAGE node's widgets -> video."""
+        clip = io.Video.Input("video", tooltip=f"The clip to {cls.VERB}; its audio passes through untouched.")
+        return node_schema(
+            cls.NODE_ID,
+            cls.DISPLAY_NAME,
+            CATEGORY,
+            cls.DESCRIPTION + _STREAMED,
+            inputs=[clip, *cls.WIDGETS()],
+            outputs=[io.Video.Output(cls.OUTPUT_ID, display_name="video")],
+        )
+
+    @classmethod
+    def execute(cls, video: Any, **widgets: Any) -> io.NodeOutput:
+        """Append this step's pass to the clip's passes (nothing is decoded here)."""
+        return io.NodeOutput(StreamedVideo.chained(video, cls.spec(**widgets)))
 
 
-class ColorGradeVideoNode(io.ComfyNode):
+class ColorGradeVideoNode(_ChainedLookNode):
     """Colour grade a clip, streamed (the VIDEO twin of AInfluencer Colour Grade)."""
 
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        """Describe the node: video + the grade's widgets -> video."""
-        return node_schema(
-            "AInfluencerColorGradeVideo",
-            "AInfluencer Colour Grade (video)",
-            CATEGORY,
-            "Primary colour grade of a clip, blended with the input by intensity." + _STREAMED,
-            inputs=[_clip_in("grade"), *grade_inputs()],
-            outputs=[io.Video.Output("graded_video", display_name="video")],
-        )
+    NODE_ID, DISPLAY_NAME, VERB, OUTPUT_ID = (
+        "AInfluencerColorGradeVideo", "AInfluencer Colour Grade (video)", "grade", "graded_video"
+    )  # fmt: skip
+    DESCRIPTION = "Primary colour grade of a clip, blended with the input by intensity."
+
+    WIDGETS = staticmethod(grade_inputs)
+    validate_inputs = ColorGradeNode.validate_inputs  # the same combo checks as the IMAGE node
 
     @classmethod
-    def validate_inputs(cls, style: str | None = None, look_lut: str | None = None) -> bool | str:
-        """Reject unknown styles and LUTs (V3 combos skip core's list check)."""
-        return validate_grade(style, look_lut)
-
-    @classmethod
-    def execute(
-        cls, video: Any, style: str, intensity: float, look_lut: str = NO_LUT, **trims: float
-    ) -> io.NodeOutput:
-        """Append the grade to the clip's passes (nothing is decoded here)."""
-        # The trim inputs (temperature, tint, saturation, lift, gamma, gain) are GradeAdjust's fields.
+    def spec(cls, style: str, intensity: float, look_lut: str = NO_LUT, **trims: float) -> PassSpec:
+        """The grade; the trim inputs (temperature, tint, saturation, ...) are GradeAdjust's fields."""
         look = None if look_lut == NO_LUT else resolve_lut(look_lut)
-        spec = GradePass(style, intensity, GradeAdjust(**trims), look)
-        return io.NodeOutput(StreamedVideo.chained(video, spec))
+        return GradePass(style, intensity, GradeAdjust(**trims), look)
 
 
-class ToneMapVideoNode(io.ComfyNode):
-    """Tone-map a clip in linear light, streamed (the VIDEO twin of AInfluencer Tone Map)."""
-
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        """Describe the node: video + the tone map's widgets -> video."""
-        return node_schema(
-            "AInfluencerToneMapVideo",
-            "AInfluencer Tone Map (video)",
-            CATEGORY,
-            "Filmic highlight roll-off in linear light (exposure, then the curve)." + _STREAMED,
-            inputs=[_clip_in("tone-map"), *tonemap_inputs()],
-            outputs=[io.Video.Output("tonemapped_video", display_name="video")],
-        )
-
-    @classmethod
-    def validate_inputs(cls, operator: str | None = None) -> bool | str:
-        """Reject an unknown operator."""
-        return ToneMapNode.validate_inputs(operator=operator)
-
-    @classmethod
-    def execute(cls, video: Any, operator: str, exposure: float, white_point: float) -> io.NodeOutput:
-        """Append the tone map to the clip's passes."""
-        return io.NodeOutput(StreamedVideo.chained(video, ToneMapPass(operator, exposure, white_point)))
+def _look_node(
+    name: str, twin: type[io.ComfyNode], ids: str, description: str, widgets: Any, spec: Any
+) -> type:
+    """A look node class from ``ids`` ("node id|display name|verb|output id"); ``twin`` is the IMAGE node."""
+    node_id, display_name, verb, output_id = ids.split("|")
+    body = {
+        "__doc__": f"{description} (the VIDEO twin of {twin.__name__}).",
+        "NODE_ID": node_id, "DISPLAY_NAME": display_name, "VERB": verb, "OUTPUT_ID": output_id,
+        "DESCRIPTION": description, "WIDGETS": staticmethod(widgets), "PASS": spec,
+        "validate_inputs": twin.validate_inputs,  # the same combo checks (its signature names the combos)
+    }  # fmt: skip
+    return type(name, (_ChainedLookNode,), body)
 
 
-class FilmGrainVideoNode(io.ComfyNode):
-    """Film grain on a clip, fresh every frame, streamed (the VIDEO twin of AInfluencer Film Grain)."""
-
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        """Describe the node: video + the grain's widgets -> video."""
-        return node_schema(
-            "AInfluencerFilmGrainVideo",
-            "AInfluencer Film Grain (video)",
-            CATEGORY,
-            "Mean-preserving film grain, strongest in the mid-tones, fresh on every frame." + _STREAMED,
-            inputs=[_clip_in("add grain to"), *grain_inputs()],
-            outputs=[io.Video.Output("grained_video", display_name="video")],
-        )
-
-    @classmethod
-    def validate_inputs(cls, look: str | None = None) -> bool | str:
-        """Reject an unknown film look."""
-        return FilmGrainNode.validate_inputs(look=look)
-
-    @classmethod
-    def execute(
-        cls, video: Any, strength: float, size: float, chroma: float, seed: int, look: str = "custom"
-    ) -> io.NodeOutput:
-        """Append the grain to the clip's passes."""
-        return io.NodeOutput(StreamedVideo.chained(video, GrainPass(strength, size, chroma, seed, look)))
+ToneMapVideoNode, FilmGrainVideoNode = (
+    _look_node(*row)
+    for row in [
+        ("ToneMapVideoNode", ToneMapNode, "AInfluencerToneMapVideo|AInfluencer Tone Map (video)|tone-map|"
+         "tonemapped_video", "Filmic highlight roll-off in linear light (exposure, then the curve).",
+         tonemap_inputs, ToneMapPass),
+        ("FilmGrainVideoNode", FilmGrainNode, "AInfluencerFilmGrainVideo|AInfluencer Film Grain (video)|"
+         "add grain to|grained_video", "Mean-preserving film grain, strongest in the mid-tones, fresh on "
+         "every frame.", grain_inputs, GrainPass),
+    ]
+)  # fmt: skip
 
 
 LOOK_VIDEO_NODES: list[type[io.ComfyNode]] = [ColorGradeVideoNode, ToneMapVideoNode, FilmGrainVideoNode]

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import pytest
 from ainfluencer.sidecar.cli.client import SidecarClient
 from ainfluencer.sidecar.host import runtime
 from conftest import start_test_server, wait_for_job
+from test_integration import _probe as probe
 
 pytestmark = pytest.mark.integration
 GRADE = "color_grade_film_grain_v1"
@@ -51,19 +51,6 @@ def make_clip(
     _ffmpeg(*args, "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", pix_fmt, *extra,
             str(path))  # fmt: skip
     return path
-
-
-def probe(path: Path) -> dict:
-    """Frames (decoded), duration, display size, rotation and audio of a clip."""
-    with av.open(str(path)) as container:
-        video = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(video=0))
-        return {
-            "frames": frames,
-            "duration": float(container.duration) / 1_000_000,
-            "size": (video.codec_context.width, video.codec_context.height),
-            "audio": [a.codec_context.name for a in container.streams.audio],
-        }
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +112,11 @@ def test_the_grade_preset_streams_1080p_clips_in_flat_memory_keeping_frames_dura
         job = _run(api, GRADE, clips[name], "standard")
         peaks[name] = _peak_rss(server.pid)
         got, src = probe(_output(job)), probe(clips[name])
-        assert got["frames"] == src["frames"] and got["size"] == (1920, 1080) and got["audio"] == ["aac"]
+        assert (
+            got["frames"] == src["frames"]
+            and got["size"] == (1920, 1080)
+            and [codec for codec, _ in got["audio"]] == ["aac"]
+        )
         assert abs(got["duration"] - src["duration"]) < 0.1 and job["progress"] == 1.0
     # twice the frames, the same working set: a pass that held the clip would add ~750 MB (60 x 1080p float)
     assert peaks["hd4"] <= peaks["hd2"] * 1.2 + 50e6, peaks
@@ -135,7 +126,11 @@ def test_the_grade_preset_streams_1080p_clips_in_flat_memory_keeping_frames_dura
 def test_the_deflicker_upscale_preset_streams_to_twice_the_size_in_one_encode(api, clips):
     job = _run(api, DEFLICKER, clips["hd1"], "low")
     got = probe(_output(job))
-    assert got["size"] == (3840, 2160) and got["frames"] == 30 and got["audio"] == ["aac"]
+    assert (
+        got["size"] == (3840, 2160)
+        and got["frames"] == 30
+        and [codec for codec, _ in got["audio"]] == ["aac"]
+    )
     assert abs(got["duration"] - probe(clips["hd1"])["duration"]) < 0.1
 
 
@@ -150,8 +145,9 @@ def test_a_cancel_during_a_long_pass_stops_it_within_seconds_and_lists_no_artifa
     job = wait_for_job(api, job_id, timeout_s=60)
     stopped_after = time.monotonic() - asked
     assert job["status"] == "cancelled" and job["artifacts"] == []
-    # the interrupt is checked before every chunk of 8 frames; a loaded 2-core machine needs a margin
-    assert stopped_after < 5, stopped_after
+    # the interrupt is checked before every frame (well under a second each on an idle laptop); the margin
+    # is for a 2-core machine shared with other work
+    assert stopped_after < 10, stopped_after
     leftovers = [p for p in (server.base_dir / "output").rglob("*") if job_id in p.as_posix() and p.is_file()]
     assert leftovers == []
 
@@ -182,7 +178,7 @@ def test_awkward_inputs_come_out_upright_even_sized_and_in_sync(
     got, before = probe(_output(job)), probe(src)
     assert got["size"] == expected_size and got["frames"] == expected_frames
     assert abs(got["duration"] - before["duration"]) < 0.15
-    assert got["audio"] == ([] if case == "silent" else ["aac"])
+    assert [codec for codec, _ in got["audio"]] == ([] if case == "silent" else ["aac"])
 
 
 def _rotated(src: Path, dst: Path) -> Path:

@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from ...sidecar.core.errors import AInfError
-from .video_stream import AVCOL_SPC_BT709, invalid_media, probe_video
+from .video_stream import invalid_media, iter_rgb_batches, probe_video
 
 __all__ = ["HDR_TRANSFERS", "SourceFormat", "decode_ahead", "source_format"]
 
@@ -108,12 +109,6 @@ def source_format(path: str | Path) -> SourceFormat:
     )
 
 
-def _rgb(frame: av.VideoFrame) -> np.ndarray:
-    if frame.colorspace == AVCOL_SPC_BT709:
-        return frame.to_ndarray(format="rgb24", src_colorspace="ITU709")
-    return frame.to_ndarray(format="rgb24")
-
-
 class _Decoder(threading.Thread):
     """Decodes ``source`` into uint8 chunks on a bounded queue until done, failed or told to stop."""
 
@@ -140,32 +135,24 @@ class _Decoder(threading.Thread):
         return batch[:, : self.source.height, : self.source.width].contiguous()
 
     def run(self) -> None:
-        """Decode and queue chunks; an error is queued in place of the next chunk."""
-        path = self.source.path
+        """Decode and queue chunks; an error is queued in place of the next chunk.
+
+        Frames are decoded one at a time so a stop is seen within one frame's decode.
+        """
         buffer: list[np.ndarray] = []
-        produced = 0
         try:
-            with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                for frame in container.decode(stream):
-                    buffer.append(_rgb(frame))
+            with closing(iter_rgb_batches(self.source.path, 1)) as frames:
+                for frame in frames:
+                    if self.stop.is_set():
+                        return
+                    buffer += frame
                     if len(buffer) == self.chunk_size:
-                        produced += len(buffer)
                         if not self._put(self._chunk(buffer)):
                             return
                         buffer = []
-            if buffer:
-                produced += len(buffer)
-                if not self._put(self._chunk(buffer)):
-                    return
-            if produced == 0:
-                raise invalid_media(path, "it has no decodable frames")
+            if buffer and not self._put(self._chunk(buffer)):
+                return
             self._put(_END)
-        except av.FFmpegError as exc:
-            error = invalid_media(path, "decoding failed part-way (corrupt or truncated)")
-            error.__cause__ = exc
-            self._put(error)
         except BaseException as exc:  # handed to the consuming thread, which raises it
             self._put(exc)
 

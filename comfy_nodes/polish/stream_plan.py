@@ -87,8 +87,11 @@ class _PackedRun:
     grain addition of the run on cache-sized strips, and is unpacked once, as the cinematic finish does.
     """
 
-    def __init__(self, steps: list[torch.Tensor | PackedGrain], width: int, device: torch.device) -> None:
+    def __init__(
+        self, steps: list[torch.Tensor | PackedGrain], width: int, device: torch.device, tick: Tick
+    ) -> None:
         self.steps = steps
+        self.tick = tick
         self.rows = strip_rows(width) if device.type == "cpu" else 1 << 16  # accelerators: whole frames
         self.work = GrainWorkspace()
         self.frames = 0
@@ -97,6 +100,7 @@ class _PackedRun:
         """Run the steps over each frame of the chunk (in place)."""
         height = frames.shape[1]
         for index in range(frames.shape[0]):
+            self.tick()
             for step in self.steps:
                 if isinstance(step, PackedGrain):
                     step.start_frame(self.frames + index)
@@ -165,7 +169,7 @@ def chain_processor(
     def close_packed() -> None:
         close_colour()
         if packed:
-            stages.append(_PackedRun(list(packed), width, device))
+            stages.append(_PackedRun(list(packed), width, device, tick))
         packed.clear()
 
     for spec in passes:

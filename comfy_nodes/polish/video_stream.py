@@ -31,6 +31,7 @@ __all__ = [
     "VideoWriter",
     "invalid_media",
     "iter_frame_chunks",
+    "iter_rgb_batches",
     "probe_video",
     "process_batch",
     "process_video",
@@ -124,16 +125,8 @@ def _frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def iter_frame_chunks(
-    path: str | Path, chunk_size: int = 16, device: torch.device | str = "cpu", *, uint8: bool = False
-) -> Iterator[torch.Tensor]:
-    """Yield the clip's frames as ``[B,H,W,3]`` chunks on ``device`` (INVALID_MEDIA if bad).
-
-    Float 0..1 by default; ``uint8=True`` yields the decoded bytes as they are (no conversion pass), for
-    passes that work on 8-bit frames directly.
-    """
-    path = Path(path)
-    probe_video(path)
+def iter_rgb_batches(path: Path, chunk_size: int) -> Iterator[list[np.ndarray]]:
+    """Decode ``path`` into lists of up to ``chunk_size`` RGB24 frames (INVALID_MEDIA when decoding fails)."""
     buffer: list[np.ndarray] = []
     produced = 0
     try:
@@ -144,15 +137,29 @@ def iter_frame_chunks(
                 buffer.append(_frame_to_rgb(frame))
                 if len(buffer) == chunk_size:
                     produced += len(buffer)
-                    yield _to_tensor(buffer, device, uint8)
+                    yield buffer
                     buffer = []
     except av.FFmpegError as exc:
         raise invalid_media(path, "decoding failed part-way (corrupt or truncated)") from exc
     if buffer:
         produced += len(buffer)
-        yield _to_tensor(buffer, device, uint8)
+        yield buffer
     if produced == 0:
         raise invalid_media(path, "it has no decodable frames")
+
+
+def iter_frame_chunks(
+    path: str | Path, chunk_size: int = 16, device: torch.device | str = "cpu", *, uint8: bool = False
+) -> Iterator[torch.Tensor]:
+    """Yield the clip's frames as ``[B,H,W,3]`` chunks on ``device`` (INVALID_MEDIA if bad).
+
+    Float 0..1 by default; ``uint8=True`` yields the decoded bytes as they are (no conversion pass), for
+    passes that work on 8-bit frames directly.
+    """
+    path = Path(path)
+    probe_video(path)
+    for frames in iter_rgb_batches(path, chunk_size):
+        yield _to_tensor(frames, device, uint8)
 
 
 def _to_tensor(frames: list[np.ndarray], device: torch.device | str, uint8: bool = False) -> torch.Tensor:
