@@ -34,10 +34,21 @@ CATEGORY = "AInfluencer/polish"
 _STREAMED = " Streams with the other video steps: one decode, one encode, flat memory at any clip length."
 
 
+def _look_schema(kind: str, parts: dict[str, Any]) -> io.Schema:
+    """A look node's schema; its id and name are literals here so every node id stays greppable."""
+    if kind == "grade":
+        return node_schema(
+            "AInfluencerColorGradeVideo", "AInfluencer Colour Grade (video)", CATEGORY, **parts
+        )
+    if kind == "tonemap":
+        return node_schema("AInfluencerToneMapVideo", "AInfluencer Tone Map (video)", CATEGORY, **parts)
+    return node_schema("AInfluencerFilmGrainVideo", "AInfluencer Film Grain (video)", CATEGORY, **parts)
+
+
 class _ChainedLookNode(io.ComfyNode):
     """A look step on a VIDEO: the IMAGE node's widgets; executing appends its pass to the clip."""
 
-    NODE_ID = DISPLAY_NAME = DESCRIPTION = VERB = OUTPUT_ID = ""
+    KIND = DESCRIPTION = VERB = OUTPUT_ID = ""
     WIDGETS: staticmethod  # () -> the IMAGE node's widget inputs
     PASS: Callable[..., PassSpec]  # the pass spec, built from the widget values by name
 
@@ -50,14 +61,12 @@ class _ChainedLookNode(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         """Describe the node: video + the IMAGE node's widgets -> video."""
         clip = io.Video.Input("video", tooltip=f"The clip to {cls.VERB}; its audio passes through untouched.")
-        return node_schema(
-            cls.NODE_ID,
-            cls.DISPLAY_NAME,
-            CATEGORY,
-            cls.DESCRIPTION + _STREAMED,
-            inputs=[clip, *cls.WIDGETS()],
-            outputs=[io.Video.Output(cls.OUTPUT_ID, display_name="video")],
-        )
+        parts = {
+            "description": cls.DESCRIPTION + _STREAMED,
+            "inputs": [clip, *cls.WIDGETS()],
+            "outputs": [io.Video.Output(cls.OUTPUT_ID, display_name="video")],
+        }
+        return _look_schema(cls.KIND, parts)
 
     @classmethod
     def execute(cls, video: Any, **widgets: Any) -> io.NodeOutput:
@@ -68,9 +77,7 @@ class _ChainedLookNode(io.ComfyNode):
 class ColorGradeVideoNode(_ChainedLookNode):
     """Colour grade a clip, streamed (the VIDEO twin of AInfluencer Colour Grade)."""
 
-    NODE_ID, DISPLAY_NAME, VERB, OUTPUT_ID = (
-        "AInfluencerColorGradeVideo", "AInfluencer Colour Grade (video)", "grade", "graded_video"
-    )  # fmt: skip
+    KIND, VERB, OUTPUT_ID = "grade", "grade", "graded_video"
     DESCRIPTION = "Primary colour grade of a clip, blended with the input by intensity."
 
     WIDGETS = staticmethod(grade_inputs)
@@ -86,11 +93,11 @@ class ColorGradeVideoNode(_ChainedLookNode):
 def _look_node(
     name: str, twin: type[io.ComfyNode], ids: str, description: str, widgets: Any, spec: Any
 ) -> type:
-    """A look node class from ``ids`` ("node id|display name|verb|output id"); ``twin`` is the IMAGE node."""
-    node_id, display_name, verb, output_id = ids.split("|")
+    """A look node class from ``ids`` ("kind|verb|output id"); ``twin`` is the IMAGE node."""
+    kind, verb, output_id = ids.split("|")
     body = {
         "__doc__": f"{description} (the VIDEO twin of {twin.__name__}).",
-        "NODE_ID": node_id, "DISPLAY_NAME": display_name, "VERB": verb, "OUTPUT_ID": output_id,
+        "KIND": kind, "VERB": verb, "OUTPUT_ID": output_id,
         "DESCRIPTION": description, "WIDGETS": staticmethod(widgets), "PASS": spec,
         "validate_inputs": twin.validate_inputs,  # the same combo checks (its signature names the combos)
     }  # fmt: skip
@@ -100,12 +107,12 @@ def _look_node(
 ToneMapVideoNode, FilmGrainVideoNode = (
     _look_node(*row)
     for row in [
-        ("ToneMapVideoNode", ToneMapNode, "AInfluencerToneMapVideo|AInfluencer Tone Map (video)|tone-map|"
-         "tonemapped_video", "Filmic highlight roll-off in linear light (exposure, then the curve).",
+        ("ToneMapVideoNode", ToneMapNode, "tonemap|tone-map|tonemapped_video",
+         "Filmic highlight roll-off in linear light (exposure, then the curve).",
          tonemap_inputs, ToneMapPass),
-        ("FilmGrainVideoNode", FilmGrainNode, "AInfluencerFilmGrainVideo|AInfluencer Film Grain (video)|"
-         "add grain to|grained_video", "Mean-preserving film grain, strongest in the mid-tones, fresh on "
-         "every frame.", grain_inputs, GrainPass),
+        ("FilmGrainVideoNode", FilmGrainNode, "grain|add grain to|grained_video",
+         "Mean-preserving film grain, strongest in the mid-tones, fresh on every frame.",
+         grain_inputs, GrainPass),
     ]
 )  # fmt: skip
 
