@@ -15,7 +15,7 @@ import comfy.model_management
 import comfy.utils
 import folder_paths
 import torch
-from comfy_api.latest import InputImpl, io
+from comfy_api.latest import io
 
 __all__ = [
     "OnChunk",
@@ -26,7 +26,6 @@ __all__ = [
     "node_schema",
     "progress_callback",
     "run_on_device",
-    "stream_video",
     "temp_video_path",
     "video_bytes",
     "video_path",
@@ -126,12 +125,3 @@ def video_bytes(video: Any) -> bytes:
     buffer = stdio.BytesIO()
     video.save_to(buffer)
     return buffer.getvalue()
-
-
-def stream_video(
-    process: Callable[..., Path], video: Any, tag: str, *args: Any, **kwargs: Any
-) -> io.NodeOutput:
-    """Stream a VIDEO input through a ``.polish`` pass into a temp MP4 and return that file as the VIDEO."""
-    source, target = video_path(video), temp_video_path(tag)
-    out = process(source, target, *args, device=device(), on_chunk=progress_callback(), **kwargs)
-    return io.NodeOutput(InputImpl.VideoFromFile(str(out)))

@@ -19,7 +19,19 @@ from .polish.grain import GRAIN_LOOK_NAMES, apply_film_grain
 from .polish.lut import Lut3D, LutError, apply_lut, load_cube
 from .polish.tonemap import DEFAULT_WHITE_POINT, TONEMAP_OPERATORS, apply_tonemap
 
-__all__ = ["POLISH_NODES", "ApplyLUTNode", "ColorGradeNode", "FilmGrainNode", "ToneMapNode", "lut_options"]
+__all__ = [
+    "POLISH_NODES",
+    "ApplyLUTNode",
+    "ColorGradeNode",
+    "FilmGrainNode",
+    "ToneMapNode",
+    "grade_inputs",
+    "grain_inputs",
+    "lut_options",
+    "resolve_lut",
+    "tonemap_inputs",
+    "validate_grade",
+]
 
 CATEGORY = "AInfluencer/polish"
 GRADE_STYLE_NAMES: list[str] = list(GRADE_STYLES)
@@ -72,6 +84,130 @@ def _check_lut_choice(name: str | None, include_none: bool) -> bool | str:
     return f"Unknown LUT {name!r}; put .cube files in ComfyUI's models/{LUT_FOLDER} folder."
 
 
+def _images_in(what: str) -> io.Image.Input:
+    """An IMAGE input whose tooltip says what it takes and where a long clip belongs instead."""
+    tip = f"{what}; for clips longer than a few seconds use the (video) node, which streams them."
+    return io.Image.Input("images", tooltip=tip)
+
+
+def grade_inputs() -> list[io.Input]:
+    """The grade's widgets, shared by the IMAGE and VIDEO nodes."""
+    return [
+        io.Combo.Input(
+            "style",
+            options=GRADE_STYLE_NAMES,
+            default="cinematic",
+            tooltip=(
+                "Look: neutral (clean contrast), warm (golden), cool (daylight blue), "
+                "cinematic (teal shadows, orange highlights and skin, gentle S-curve)."
+            ),
+        ),
+        float_input(
+            "intensity", 0.7, 0.0, 1.0, 0.01, "Blend between the original (0) and the full look (1)."
+        ),
+        float_input(
+            "temperature",
+            0.0,
+            -1.0,
+            1.0,
+            0.01,
+            "White balance trim in linear light: < 0 cooler (blue), > 0 warmer (amber).",
+        ),
+        float_input("tint", 0.0, -1.0, 1.0, 0.01, "< 0 greener, > 0 more magenta."),
+        float_input("saturation", 1.0, 0.0, 2.0, 0.01, "Multiplies the style's."),
+        float_input("lift", 0.0, -0.5, 0.5, 0.005, "Raises (> 0) or sinks blacks."),
+        float_input("gamma", 1.0, 0.2, 5.0, 0.01, "> 1 brightens the mid-tones."),
+        float_input("gain", 1.0, 0.2, 2.0, 0.01, "Scales the highlights."),
+        io.Combo.Input(
+            "look_lut",
+            options=lut_options(include_none=True),
+            default=NO_LUT,
+            tooltip=(
+                "Optional LUT applied after the grade; grade and LUT are baked into one LUT and "
+                "applied in a single pass."
+            ),
+        ),
+    ]
+
+
+def grain_inputs() -> list[io.Input]:
+    """The film grain's widgets, shared by the IMAGE and VIDEO nodes."""
+    return [
+        float_input(
+            "strength",
+            0.3,
+            0.0,
+            1.0,
+            0.01,
+            "Grain amount; 0 leaves the frames untouched, 1 is heavy grain.",
+        ),
+        float_input(
+            "size",
+            1.0,
+            0.5,
+            4.0,
+            0.05,
+            "Grain size relative to the frame height; larger is coarser, softer grain.",
+        ),
+        float_input(
+            "chroma",
+            0.0,
+            0.0,
+            1.0,
+            0.01,
+            "Colour grain on top of the monochrome grain; 0 is monochrome film grain.",
+        ),
+        io.Int.Input(
+            "seed",
+            default=0,
+            min=0,
+            max=SEED_MAX,
+            control_after_generate=True,
+            tooltip="Grain pattern seed; each frame derives its own pattern from it.",
+        ),
+        io.Combo.Input(
+            "look",
+            options=list(GRAIN_LOOK_NAMES),
+            default="custom",
+            tooltip=(
+                "Film stock: custom uses the parameters as given; 35mm fine, 16mm and 8mm scale "
+                "size and strength, add colour grain and set the grain texture and luma response."
+            ),
+        ),
+    ]
+
+
+def tonemap_inputs() -> list[io.Input]:
+    """The tone map's widgets, shared by the IMAGE and VIDEO nodes."""
+    return [
+        io.Combo.Input(
+            "operator",
+            options=list(TONEMAP_OPERATORS),
+            default="reinhard",
+            tooltip=(
+                "reinhard: extended Reinhard on luminance, keeps hue (safest); hable: filmic, "
+                "a little darker; aces: punchy, crushes deep shadows; agx: soft, bright skin, flat."
+            ),
+        ),
+        float_input(
+            "exposure",
+            0.0,
+            -4.0,
+            4.0,
+            0.05,
+            "Exposure in stops applied in linear light before the curve.",
+        ),
+        float_input("white_point", DEFAULT_WHITE_POINT, 0.1, 64.0, 0.05, _WHITE_POINT_TIP),
+    ]
+
+
+def validate_grade(style: str | None, look_lut: str | None) -> bool | str:
+    """The grade nodes' combo check: a known style and an installed (or built-in) LUT."""
+    if style is not None and style not in GRADE_STYLES:
+        return f"Unknown colour grade style {style!r}; valid styles: {', '.join(GRADE_STYLE_NAMES)}."
+    return _check_lut_choice(look_lut, include_none=True)
+
+
 class ColorGradeNode(io.ComfyNode):
     """Apply a named primary colour grade to an image batch."""
 
@@ -87,41 +223,8 @@ class ColorGradeNode(io.ComfyNode):
                 "blended with the input by intensity."
             ),
             inputs=[
-                io.Image.Input("images", tooltip="Frames to grade (IMAGE batch, sRGB 0..1)."),
-                io.Combo.Input(
-                    "style",
-                    options=GRADE_STYLE_NAMES,
-                    default="cinematic",
-                    tooltip=(
-                        "Look: neutral (clean contrast), warm (golden), cool (daylight blue), "
-                        "cinematic (teal shadows, orange highlights and skin, gentle S-curve)."
-                    ),
-                ),
-                float_input(
-                    "intensity", 0.7, 0.0, 1.0, 0.01, "Blend between the original (0) and the full look (1)."
-                ),
-                float_input(
-                    "temperature",
-                    0.0,
-                    -1.0,
-                    1.0,
-                    0.01,
-                    "White balance trim in linear light: < 0 cooler (blue), > 0 warmer (amber).",
-                ),
-                float_input("tint", 0.0, -1.0, 1.0, 0.01, "< 0 greener, > 0 more magenta."),
-                float_input("saturation", 1.0, 0.0, 2.0, 0.01, "Multiplies the style's."),
-                float_input("lift", 0.0, -0.5, 0.5, 0.005, "Raises (> 0) or sinks blacks."),
-                float_input("gamma", 1.0, 0.2, 5.0, 0.01, "> 1 brightens the mid-tones."),
-                float_input("gain", 1.0, 0.2, 2.0, 0.01, "Scales the highlights."),
-                io.Combo.Input(
-                    "look_lut",
-                    options=lut_options(include_none=True),
-                    default=NO_LUT,
-                    tooltip=(
-                        "Optional LUT applied after the grade; grade and LUT are baked into one LUT and "
-                        "applied in a single pass."
-                    ),
-                ),
+                _images_in("Frames to grade (IMAGE batch, sRGB 0..1)"),
+                *grade_inputs(),
             ],
             # Output ids must differ from input ids; the graph and UI see the name "images".
             outputs=[io.Image.Output("graded_images", display_name="images", tooltip="The graded frames.")],
@@ -130,9 +233,7 @@ class ColorGradeNode(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, style: str | None = None, look_lut: str | None = None) -> bool | str:
         """Reject unknown styles and LUTs (V3 combos skip core's list check)."""
-        if style is not None and style not in GRADE_STYLES:
-            return f"Unknown colour grade style {style!r}; valid styles: {', '.join(GRADE_STYLE_NAMES)}."
-        return _check_lut_choice(look_lut, include_none=True)
+        return validate_grade(style, look_lut)
 
     @classmethod
     def execute(
@@ -162,48 +263,8 @@ class FilmGrainNode(io.ComfyNode):
                 "sized relative to the frame so it looks alike at 720p and 1080p."
             ),
             inputs=[
-                io.Image.Input("images", tooltip="Frames to add grain to (IMAGE batch, sRGB 0..1)."),
-                float_input(
-                    "strength",
-                    0.3,
-                    0.0,
-                    1.0,
-                    0.01,
-                    "Grain amount; 0 leaves the frames untouched, 1 is heavy grain.",
-                ),
-                float_input(
-                    "size",
-                    1.0,
-                    0.5,
-                    4.0,
-                    0.05,
-                    "Grain size relative to the frame height; larger is coarser, softer grain.",
-                ),
-                float_input(
-                    "chroma",
-                    0.0,
-                    0.0,
-                    1.0,
-                    0.01,
-                    "Colour grain on top of the monochrome grain; 0 is monochrome film grain.",
-                ),
-                io.Int.Input(
-                    "seed",
-                    default=0,
-                    min=0,
-                    max=SEED_MAX,
-                    control_after_generate=True,
-                    tooltip="Grain pattern seed; each frame derives its own pattern from it.",
-                ),
-                io.Combo.Input(
-                    "look",
-                    options=list(GRAIN_LOOK_NAMES),
-                    default="custom",
-                    tooltip=(
-                        "Film stock: custom uses the parameters as given; 35mm fine, 16mm and 8mm scale "
-                        "size and strength, add colour grain and set the grain texture and luma response."
-                    ),
-                ),
+                _images_in("Frames to add grain to (IMAGE batch, sRGB 0..1)"),
+                *grain_inputs(),
             ],
             # Output ids must differ from input ids; the graph and UI see the name "images".
             outputs=[
@@ -249,25 +310,8 @@ class ToneMapNode(io.ComfyNode):
                 "and re-encodes."
             ),
             inputs=[
-                io.Image.Input("images", tooltip="Frames to tone-map (IMAGE batch, sRGB 0..1)."),
-                io.Combo.Input(
-                    "operator",
-                    options=list(TONEMAP_OPERATORS),
-                    default="reinhard",
-                    tooltip=(
-                        "reinhard: extended Reinhard on luminance, keeps hue (safest); hable: filmic, "
-                        "a little darker; aces: punchy, crushes deep shadows; agx: soft, bright skin, flat."
-                    ),
-                ),
-                float_input(
-                    "exposure",
-                    0.0,
-                    -4.0,
-                    4.0,
-                    0.05,
-                    "Exposure in stops applied in linear light before the curve.",
-                ),
-                float_input("white_point", DEFAULT_WHITE_POINT, 0.1, 64.0, 0.05, _WHITE_POINT_TIP),
+                _images_in("Frames to tone-map (IMAGE batch, sRGB 0..1)"),
+                *tonemap_inputs(),
             ],
             outputs=[io.Image.Output("tonemapped_images", display_name="images", tooltip="The frames.")],
         )
@@ -304,7 +348,13 @@ class ApplyLUTNode(io.ComfyNode):
                 "tetrahedral interpolation, blended with the input by intensity."
             ),
             inputs=[
-                io.Image.Input("images", tooltip="Frames to grade (IMAGE batch, sRGB 0..1)."),
+                io.Image.Input(
+                    "images",
+                    tooltip=(
+                        "Frames to grade (IMAGE batch, sRGB 0..1); for long clips use Colour Grade (video) "
+                        "with look_lut, which streams them."
+                    ),
+                ),
                 io.Combo.Input(
                     "lut",
                     options=lut_options(include_none=False),

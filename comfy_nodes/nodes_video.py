@@ -1,9 +1,10 @@
 """V3 ComfyUI nodes for the video polish passes (deflicker, upscale + denoise, interpolation, social export).
 
-Video nodes take and return core ``VIDEO`` values and stream them chunk by chunk through ``.polish`` (the
-result is an MP4 in ComfyUI's temp folder, returned as ``VideoFromFile``); the ``IMAGE`` variants work on
-batches for graph users. Progress is reported per chunk or tile through ``comfy.utils.ProgressBar``, whose
-hook also honours interrupts. Imported only inside ComfyUI.
+Video nodes take and return core ``VIDEO`` values lazily: each appends its pass to a ``StreamedVideo`` and
+returns at once, and the consumer (the signed save node, the social export, any core node) runs the whole
+chain in one streamed pass with one encode (see ``polish.stream_plan``). The ``IMAGE`` variants work on
+batches for graph users. Progress is reported per chunk of frames or per tile through
+``comfy.utils.ProgressBar``, and the interrupt is checked as often. Imported only inside ComfyUI.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from .node_helpers import (
     node_schema,
     progress_callback,
     run_on_device,
-    stream_video,
-    video_path,
 )
 from .nodes_provenance import sign_export
-from .polish.deflicker import deflicker_frames, deflicker_video
+from .nodes_video_look import LOOK_VIDEO_NODES
+from .polish.deflicker import deflicker_frames
 from .polish.interpolate import PRESETS as FLOW_PRESETS
-from .polish.interpolate import interpolate_frames, interpolate_video
+from .polish.interpolate import interpolate_frames
+from .polish.passes import DeflickerPass, InterpolatePass, UpscalePass
 from .polish.social_export import FIT_MODES, PLATFORMS, export_social
-from .polish.upscale import upscale_images, upscale_video
+from .polish.upscale import upscale_images
+from .streamed_video import StreamedVideo, plan_of
 
 __all__ = [
     "VIDEO_NODES",
@@ -144,8 +146,9 @@ class DeflickerVideoNode(io.ComfyNode):
     def execute(
         cls, video: Any, window_size: int, strength: float, colour: bool, cut_threshold: float
     ) -> io.NodeOutput:
-        """Stream the clip through the deflicker into a temp MP4."""
-        return stream_video(deflicker_video, video, "deflicker", window_size, strength, colour, cut_threshold)
+        """Append the deflicker to the clip's passes (nothing is decoded here)."""
+        spec = DeflickerPass(window_size, strength, colour, cut_threshold)
+        return io.NodeOutput(StreamedVideo.chained(video, spec))
 
 
 class DeflickerImagesNode(io.ComfyNode):
@@ -244,11 +247,9 @@ class UpscaleVideoNode(io.ComfyNode):
     def execute(
         cls, video: Any, scale: str, denoise: float, sharpen: float, upscale_model: str, tile_size: int
     ) -> io.NodeOutput:
-        """Upscale the clip chunk by chunk into a temp MP4."""
-        model = _load_upscale_model(upscale_model)
-        return stream_video(
-            upscale_video, video, "upscale", _scale(scale), denoise, sharpen, model=model, tile=tile_size
-        )
+        """Append the upscale to the clip's passes (the model is loaded now, run when rendered)."""
+        spec = UpscalePass(_scale(scale), denoise, sharpen, _load_upscale_model(upscale_model), tile_size)
+        return io.NodeOutput(StreamedVideo.chained(video, spec))
 
 
 class InterpolateVideoNode(io.ComfyNode):
@@ -273,10 +274,10 @@ class InterpolateVideoNode(io.ComfyNode):
 
     @classmethod
     def execute(cls, video: Any, multiplier: int, flow_quality: str) -> io.NodeOutput:
-        """Interpolate chunk by chunk into a temp MP4 (or pass the clip through at multiplier 1)."""
+        """Append the interpolation to the clip's passes (or pass the clip through at multiplier 1)."""
         if multiplier == 1:
             return io.NodeOutput(video)
-        return stream_video(interpolate_video, video, "interpolate", flow_quality)
+        return io.NodeOutput(StreamedVideo.chained(video, InterpolatePass(flow_quality)))
 
 
 class InterpolateImagesNode(io.ComfyNode):
@@ -362,8 +363,9 @@ class SocialExportNode(io.ComfyNode):
             filename_prefix, folder_paths.get_output_directory(), target.width, target.height
         )
         name = f"{filename}_{counter:05}_.mp4"
+        plan = plan_of(video)
         report = export_social(
-            video_path(video),
+            plan,
             Path(folder) / name,
             platform,
             fit,
@@ -371,8 +373,9 @@ class SocialExportNode(io.ComfyNode):
             crf=crf,
             device=device(),
             on_chunk=progress_callback(),
+            tick=comfy.model_management.throw_exception_if_processing_interrupted,
         )
-        sign_export(report.path, video_path(video))
+        sign_export(report.path, plan.source)
         return io.NodeOutput(
             InputImpl.VideoFromFile(str(report.path)),
             ui=ui.PreviewVideo([ui.SavedResult(name, subfolder, io.FolderType.output)]),
@@ -380,6 +383,7 @@ class SocialExportNode(io.ComfyNode):
 
 
 VIDEO_NODES: list[type[io.ComfyNode]] = [
+    *LOOK_VIDEO_NODES,
     DeflickerVideoNode,
     DeflickerImagesNode,
     UpscaleImageNode,

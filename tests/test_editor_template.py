@@ -34,7 +34,7 @@ def _open_template_and_queue(page) -> list[str]:
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "template_browser.png"))
     page.get_by_text(CARD_TITLE, exact=True).first.click()
-    page.wait_for_function(f"() => ({_GRAPH_TYPES_JS})().includes('AInfluencerFilmGrain')")
+    page.wait_for_function(f"() => ({_GRAPH_TYPES_JS})().includes('AInfluencerFilmGrainVideo')")
     page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOTS / f"editor_{PRESET}.png"))
     types = page.evaluate(_GRAPH_TYPES_JS)
@@ -50,7 +50,7 @@ def _open_template_and_queue(page) -> list[str]:
 def test_the_template_opens_in_the_editor_and_its_queue_button_run_is_recorded(comfy_url):
     before = {j["job_id"] for j in httpx.get(f"{comfy_url}/ainfluencer/v1/jobs?limit=500").json()["jobs"]}
     types = in_editor(comfy_url, _open_template_and_queue)
-    assert {"AInfluencerColorGrade", "AInfluencerFilmGrain", "AInfluencerSaveVideo"} <= set(types)
+    assert {"AInfluencerColorGradeVideo", "AInfluencerFilmGrainVideo", "AInfluencerSaveVideo"} <= set(types)
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         jobs = httpx.get(f"{comfy_url}/ainfluencer/v1/jobs?limit=500").json()["jobs"]

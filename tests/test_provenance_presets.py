@@ -33,6 +33,7 @@ DEFS = {
 SHIPPED = preset_files(WORKFLOWS_DIR)
 SIGNED_SAVERS = {"image": "AInfluencerSaveImage", "video": "AInfluencerSaveVideo"}
 GRADE, TONE, GRAIN = "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerFilmGrain"
+GRADE_V, TONE_V, GRAIN_V = (f"{t}Video" for t in (GRADE, TONE, GRAIN))
 COLOUR, FILTER, RESIZE, OPENED = "c2pa.color_adjustments", "c2pa.filtered", "c2pa.resized", "c2pa.opened"
 CREATED = "c2pa.created"
 # preset → the actions its output's manifest lists, in order: (action, node type, digital source type)
@@ -41,7 +42,7 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
         (OPENED, "input", None), (FILTER, GRAIN, None), (COLOUR, TONE, None), (COLOUR, GRADE, None),
     ],
     "color_grade_film_grain_v1": [
-        (OPENED, "input", None), (COLOUR, GRADE, None), (COLOUR, TONE, None), (FILTER, GRAIN, None),
+        (OPENED, "input", None), (COLOUR, GRADE_V, None), (COLOUR, TONE_V, None), (FILTER, GRAIN_V, None),
     ],
     "hybrid_portrait_v1": [
         (CREATED, "KSampler", GENERATED), (RESIZE, "AInfluencerUpscale", TRANSFORMED), (FILTER, GRAIN, None),

@@ -65,7 +65,7 @@ async def test_upload_then_run_queues_a_bound_prompt_with_the_ui_graph(client, s
     prompt = queued["prompt"]
     assert prompt["1"]["inputs"]["file"] == "clip.mp4"
     grade = prompt["3"]["inputs"]
-    assert (grade["images"], grade["style"], grade["intensity"]) == (["2", 0], "warm", 0.85)
+    assert (grade["video"], grade["style"], grade["intensity"]) == (["1", 0], "warm", 0.85)
     assert prompt["4"]["inputs"]["seed"] == 7 and prompt["4"]["inputs"]["chroma"] == 0.15
     assert prompt["6"]["inputs"]["filename_prefix"] == f"ainfluencer/{job['job_id']}/{PRESET}"
     assert queued["extra_data"]["extra_pnginfo"]["workflow"]["extra"]["ainfluencer"]["id"] == PRESET

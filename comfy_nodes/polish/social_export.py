@@ -19,7 +19,9 @@ import torch.nn.functional as F
 
 from ...sidecar.core.errors import AInfError, ErrorCode
 from .loudness import integrated_loudness, normalize_loudness, true_peak_db
-from .video_stream import VideoWriter, iter_frame_chunks, probe_video, read_audio
+from .passes import NO_TICK, Tick
+from .stream_plan import StreamPlan
+from .video_stream import VideoWriter, read_audio
 
 __all__ = ["FIT_MODES", "PLATFORMS", "ExportReport", "PlatformTarget", "export_social", "fit_frames"]
 
@@ -130,7 +132,7 @@ def _pick(first: int, count: int, ratio: Fraction, emitted: int) -> list[int]:
 
 
 def export_social(
-    src: str | Path,
+    src: str | Path | StreamPlan,
     dst: str | Path,
     platform: str = "tiktok",
     fit: str = "blur",
@@ -140,8 +142,13 @@ def export_social(
     chunk_size: int = 8,
     device: torch.device | str = "cpu",
     on_chunk: Callable[[int, int], None] | None = None,
+    tick: Tick = NO_TICK,
 ) -> ExportReport:
-    """Export ``src`` as a platform-ready MP4 at ``dst`` (limits checked; nothing left behind on failure)."""
+    """Export a clip (a file, or a lazily streamed plan) as a platform-ready MP4 at ``dst``.
+
+    A plan's passes run in the same streamed pass as the export (one decode, one encode); limits are
+    checked before anything is written and nothing is left behind on failure.
+    """
     if platform not in PLATFORMS:
         raise AInfError(
             ErrorCode.VALIDATION_ERROR, f"Platform must be one of {', '.join(PLATFORMS)}, not {platform!r}."
@@ -151,9 +158,10 @@ def export_social(
             ErrorCode.VALIDATION_ERROR, f"Fit must be one of {', '.join(FIT_MODES)}, not {fit!r}."
         )
     target = PLATFORMS[platform]
-    src, dst = Path(src), Path(dst)
-    info = probe_video(src)
-    duration = info.frame_count / float(info.fps) if info.frame_count else info.duration
+    plan = src if isinstance(src, StreamPlan) else StreamPlan(Path(src))
+    dst = Path(dst)
+    shape = plan.shape()
+    duration = shape.duration
     if duration > target.max_seconds:
         raise AInfError(
             ErrorCode.VALIDATION_ERROR,
@@ -161,24 +169,16 @@ def export_social(
             remediation=[f"Trim the clip to {target.max_seconds:g} s or less, or pick another platform."],
             detail={"duration_s": round(duration, 3), "max_s": target.max_seconds, "platform": platform},
         )
-    out_fps = _output_fps(info.fps, fps, target.max_fps)
-    ratio = info.fps / out_fps
-    out_frames = math.ceil(info.frame_count / ratio) if info.frame_count else 0
-    seconds = out_frames / float(out_fps) if out_frames else duration
-    audio = read_audio(src, AUDIO_RATE, "stereo")
-    samples = round(seconds * AUDIO_RATE)
-    if audio is None:
-        audio = np.zeros((2, samples), dtype=np.float32)
-    audio = audio[:, :samples]
-    if audio.shape[1] < samples:
-        audio = np.pad(audio, ((0, 0), (0, samples - audio.shape[1])))
-    audio, before, after = normalize_loudness(audio, AUDIO_RATE, target.target_lufs, target.peak_dbtp)
+    out_fps = _output_fps(shape.fps, fps, target.max_fps)
+    ratio = shape.fps / out_fps
+    seconds = math.ceil(shape.frame_count / ratio) / float(out_fps)
+    audio = _loud_audio(plan.source, seconds, target)
     writer = VideoWriter(
         dst,
         target.width,
         target.height,
         out_fps,
-        audio_samples=audio,
+        audio_samples=audio.samples,
         audio_rate=AUDIO_RATE,
         crf=crf,
         preset="veryfast",
@@ -189,17 +189,15 @@ def export_social(
             "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709",
         },
     )
-    total = max(1, -(-info.frame_count // chunk_size))
     index = 0
     try:
-        for number, chunk in enumerate(iter_frame_chunks(src, chunk_size, device)):
+        for chunk in plan.frames(device=device, tick=tick, on_frames=on_chunk, chunk_size=chunk_size):
             picks = _pick(index, chunk.shape[0], ratio, writer.frames)
             index += chunk.shape[0]
             chunk = chunk[torch.tensor(picks, dtype=torch.long, device=chunk.device)]
             if chunk.shape[0]:
-                writer.write(fit_frames(chunk, target.width, target.height, fit))
-            if on_chunk is not None:
-                on_chunk(min(number + 1, total), total)
+                frames = chunk.float().div_(255.0)
+                writer.write(fit_frames(frames, target.width, target.height, fit))
     except BaseException:
         writer.abort()
         raise
@@ -217,8 +215,30 @@ def export_social(
         path=path,
         fps=out_fps,
         frames=writer.frames,
-        loudness_before=before,
-        loudness_after=after if math.isfinite(after) else integrated_loudness(audio, AUDIO_RATE),
-        true_peak_dbtp=true_peak_db(audio),
+        loudness_before=audio.before,
+        loudness_after=audio.after
+        if math.isfinite(audio.after)
+        else integrated_loudness(audio.samples, AUDIO_RATE),
+        true_peak_dbtp=true_peak_db(audio.samples),
         size_bytes=size,
     )
+
+
+@dataclass(frozen=True)
+class _LoudAudio:
+    samples: np.ndarray
+    before: float
+    after: float
+
+
+def _loud_audio(source: Path, seconds: float, target: PlatformTarget) -> _LoudAudio:
+    """The source's audio (or silence) cut or padded to ``seconds``, normalised to the platform's loudness."""
+    audio = read_audio(source, AUDIO_RATE, "stereo")
+    samples = round(seconds * AUDIO_RATE)
+    if audio is None:
+        audio = np.zeros((2, samples), dtype=np.float32)
+    audio = audio[:, :samples]
+    if audio.shape[1] < samples:
+        audio = np.pad(audio, ((0, 0), (0, samples - audio.shape[1])))
+    audio, before, after = normalize_loudness(audio, AUDIO_RATE, target.target_lufs, target.peak_dbtp)
+    return _LoudAudio(audio, before, after)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,7 @@ __all__ = [
     "lanczos_resize",
     "load_rgb_image",
     "tile_working_bytes",
+    "upscale_frame_cpu",
     "upscale_image_file",
     "upscale_images",
     "upscale_tile",
@@ -197,6 +199,49 @@ def upscale_images(
                 if on_tile is not None:
                     on_tile(done, total)
     return out
+
+
+def upscale_frame_cpu(frame: np.ndarray, scale: int, denoise: float, sharpen: float) -> np.ndarray:
+    """The weight-free upscale of one uint8 ``[H,W,3]`` frame with OpenCV's vectorised filters (CPU video).
+
+    The same steps as :func:`upscale_tile` (self-guided denoise, resize, edge-gated unsharp mask with halo
+    clamping) on whole frames, but the resize is OpenCV's Lanczos-4 (8x8 taps,
+    https://docs.opencv.org/4.x/da/d54/group__imgproc__transform.html) instead of the tensor Lanczos-3:
+    on a CPU it is tens of times faster than gathering taps in torch, which is what decides whether a
+    1080p clip upscales in minutes or in hours.
+    """
+    replicate = cv2.BORDER_REPLICATE
+    x = frame.astype(np.float32) * np.float32(1.0 / 255.0)
+    if denoise > 0:
+        eps = np.float32((0.02 + 0.1 * denoise) ** 2)
+
+        def box(v: np.ndarray) -> np.ndarray:
+            return cv2.boxFilter(v, -1, (5, 5), borderType=replicate)
+
+        mean = box(x)
+        var = np.maximum(box(x * x) - mean * mean, 0, dtype=np.float32)
+        a = var / (var + eps)
+        b = mean - a * mean
+        smoothed = box(a) * x + box(b)
+        x = cv2.addWeighted(x, 1.0 - min(denoise * 1.5, 1.0), smoothed, min(denoise * 1.5, 1.0), 0.0)
+    height, width = frame.shape[0] * scale, frame.shape[1] * scale
+    x = cv2.resize(x, (width, height), interpolation=cv2.INTER_LANCZOS4)
+    if sharpen > 0:
+        sigma = 0.5 * scale
+        radius = max(1, math.ceil(3 * sigma))
+        detail = x - cv2.GaussianBlur(x, (2 * radius + 1, 2 * radius + 1), sigma, borderType=replicate)
+        luma = cv2.transform(x, np.array([LUMA_WEIGHTS], dtype=np.float32))
+        kernel = np.array([[-1.0, 0.0, 1.0]], dtype=np.float32)
+        gx = cv2.filter2D(luma, -1, kernel, borderType=replicate)
+        gy = cv2.filter2D(luma, -1, kernel.T, borderType=replicate)
+        edge2 = gx * gx + gy * gy
+        gate = edge2 / (edge2 + np.float32(0.02**2))
+        square = np.ones((3, 3), np.uint8)
+        high = cv2.dilate(x, square, borderType=replicate) + np.float32(0.02)
+        low = cv2.erode(x, square, borderType=replicate) - np.float32(0.02)
+        x = x + detail * (gate * np.float32(sharpen * 1.5))[..., None]
+        np.clip(x, low, high, out=x)
+    return cv2.convertScaleAbs(x, alpha=255.0)
 
 
 def load_rgb_image(path: str | Path) -> torch.Tensor:

@@ -31,6 +31,7 @@ __all__ = [
     "VideoWriter",
     "invalid_media",
     "iter_frame_chunks",
+    "iter_rgb_batches",
     "probe_video",
     "process_batch",
     "process_video",
@@ -124,16 +125,8 @@ def _frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def iter_frame_chunks(
-    path: str | Path, chunk_size: int = 16, device: torch.device | str = "cpu", *, uint8: bool = False
-) -> Iterator[torch.Tensor]:
-    """Yield the clip's frames as ``[B,H,W,3]`` chunks on ``device`` (INVALID_MEDIA if bad).
-
-    Float 0..1 by default; ``uint8=True`` yields the decoded bytes as they are (no conversion pass), for
-    passes that work on 8-bit frames directly.
-    """
-    path = Path(path)
-    probe_video(path)
+def iter_rgb_batches(path: Path, chunk_size: int) -> Iterator[list[np.ndarray]]:
+    """Decode ``path`` into lists of up to ``chunk_size`` RGB24 frames (INVALID_MEDIA when decoding fails)."""
     buffer: list[np.ndarray] = []
     produced = 0
     try:
@@ -144,15 +137,29 @@ def iter_frame_chunks(
                 buffer.append(_frame_to_rgb(frame))
                 if len(buffer) == chunk_size:
                     produced += len(buffer)
-                    yield _to_tensor(buffer, device, uint8)
+                    yield buffer
                     buffer = []
     except av.FFmpegError as exc:
         raise invalid_media(path, "decoding failed part-way (corrupt or truncated)") from exc
     if buffer:
         produced += len(buffer)
-        yield _to_tensor(buffer, device, uint8)
+        yield buffer
     if produced == 0:
         raise invalid_media(path, "it has no decodable frames")
+
+
+def iter_frame_chunks(
+    path: str | Path, chunk_size: int = 16, device: torch.device | str = "cpu", *, uint8: bool = False
+) -> Iterator[torch.Tensor]:
+    """Yield the clip's frames as ``[B,H,W,3]`` chunks on ``device`` (INVALID_MEDIA if bad).
+
+    Float 0..1 by default; ``uint8=True`` yields the decoded bytes as they are (no conversion pass), for
+    passes that work on 8-bit frames directly.
+    """
+    path = Path(path)
+    probe_video(path)
+    for frames in iter_rgb_batches(path, chunk_size):
+        yield _to_tensor(frames, device, uint8)
 
 
 def _to_tensor(frames: list[np.ndarray], device: torch.device | str, uint8: bool = False) -> torch.Tensor:
@@ -323,6 +330,7 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "veryfast",
         extra_options: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise AInfError(
@@ -334,7 +342,9 @@ class VideoWriter:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
-        self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        # use_metadata_tags keeps custom keys (ComfyUI's prompt and workflow) in the MP4
+        flags = "+faststart+use_metadata_tags" if metadata else "+faststart"
+        self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": flags})
         try:
             self.stream = self.container.add_stream("libx264", rate=self.fps)
             self.stream.width, self.stream.height = width, height
@@ -343,7 +353,10 @@ class VideoWriter:
             ctx = self.stream.codec_context
             ctx.color_primaries, ctx.color_trc = AVCOL_PRI_BT709, AVCOL_TRC_BT709
             ctx.colorspace, ctx.color_range = AVCOL_SPC_BT709, AVCOL_RANGE_MPEG
+            ctx.thread_count = 0  # libx264 picks its thread count from the cores (x264's "auto")
             self.stream.options = {"crf": str(crf), "preset": preset, **(extra_options or {})}
+            for key, value in (metadata or {}).items():
+                self.container.metadata[key] = value
             self.audio: _AudioPass | _AudioEncode | None = None
             if audio_samples is not None:
                 self.audio = _AudioEncode(audio_samples, audio_rate, self.container)

@@ -25,9 +25,11 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     )},
     **{t: ("c2pa.color_adjustments", None) for t in (
         "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerApplyLUT",
+        "AInfluencerColorGradeVideo", "AInfluencerToneMapVideo",
     )},
     **{t: ("c2pa.filtered", None) for t in (
-        "AInfluencerFilmGrain", "AInfluencerDeflickerVideo", "AInfluencerDeflickerImages",
+        "AInfluencerFilmGrain", "AInfluencerFilmGrainVideo",
+        "AInfluencerDeflickerVideo", "AInfluencerDeflickerImages",
         "AInfluencerInterpolateVideo", "AInfluencerInterpolateImages",
     )},
     **{t: ("c2pa.resized", None) for t in (
