@@ -270,11 +270,7 @@ async function presetForm(container, ctx, presetId) {
   };
 }
 
-export default {
-  id: "create",
-  title: "Create",
-  async render(container, ctx) {
-    if (ctx.params.id) return presetForm(container, ctx, ctx.params.id);
-    return listPresets(container, ctx);
-  },
-};
+// #/create lists the presets; #/create/<preset_id> opens that preset's form
+const render = (container, ctx) => (ctx.params.id ? presetForm(container, ctx, ctx.params.id) : listPresets(container, ctx));
+
+export default { id: "create", title: "Create", render };
