@@ -1,45 +1,19 @@
 """The face embedder on real faces: the sample portrait against itself, edits of it and a different face."""
 
-from pathlib import Path
-
 import av
-import cv2
 import numpy as np
 import pytest
 from ainfluencer.comfy_nodes.identity.faces import face_embedder, sample_frame_indices, sampled_frames
 from ainfluencer.sidecar.jobs.identity import measure
-from PIL import Image, ImageOps
+from face_samples import PORTRAIT, other_face, portrait
+from PIL import ImageOps
 
-PORTRAIT = Path(__file__).resolve().parents[1] / "assets" / "examples" / "portrait.png"
 PUSH_IN = PORTRAIT.with_name("portrait_push_in.mp4")
-
-
-def _portrait() -> Image.Image:
-    return Image.open(PORTRAIT).convert("RGB")
-
-
-def _other_face(image: Image.Image) -> np.ndarray:
-    """A synthetic different person: the face's features pushed 1.6x wider and 0.7x shorter.
-
-    The sample set has one real person; reshaping the face's proportions this far moves the descriptor
-    past dlib's 0.6 same-person threshold, which is what a generator that lost the identity produces.
-    """
-    pixels = np.asarray(image, dtype=np.float32)
-    height, width = pixels.shape[:2]
-    embedder = face_embedder()
-    face = embedder.detector(np.asarray(image), 1)[0]
-    cx, cy = face.center().x, face.center().y
-    radius = 0.9 * max(face.width(), face.height())
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    dx, dy = xx - cx, yy - cy
-    weight = np.clip(1 - np.sqrt(dx * dx + dy * dy) / radius, 0, 1)
-    map_x, map_y = cx + dx / (1 + 0.6 * weight), cy + dy / (1 - 0.3 * weight)
-    return cv2.remap(pixels, map_x, map_y, cv2.INTER_LINEAR).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
 def reference():
-    return face_embedder().embed(np.asarray(_portrait()))
+    return face_embedder().embed(np.asarray(portrait()))
 
 
 def test_the_sample_portrait_has_a_face(reference):
@@ -57,13 +31,13 @@ def test_the_sample_portrait_has_a_face(reference):
     ids=["mirrored", "half-resolution", "tilted", "greyscale"],
 )
 def test_the_same_face_after_an_edit_is_not_flagged(reference, edit):
-    output = face_embedder().embed(np.asarray(edit(_portrait())))
+    output = face_embedder().embed(np.asarray(edit(portrait())))
     report = measure([reference], [output], subject="shot")
     assert report.warning is None and report.worst < 0.4
 
 
 def test_a_different_face_than_the_reference_is_flagged(reference):
-    output = face_embedder().embed(_other_face(_portrait()))
+    output = face_embedder().embed(other_face(portrait()))
     report = measure([reference], [output], subject="shot")
     assert report.drifted == (1,) and report.worst > 0.6
 

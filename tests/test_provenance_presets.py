@@ -46,6 +46,7 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     "hybrid_portrait_v1": [
         (CREATED, "KSampler", GENERATED), (RESIZE, "AInfluencerUpscale", TRANSFORMED), (FILTER, GRAIN, None),
     ],
+    "identity_lock_portrait_v1": [(CREATED, "AInfluencerFalFluxPulid", TRANSFORMED)],
     "image_to_video_v1": [(CREATED, "AInfluencerKlingImageToVideo", TRANSFORMED)],
     "image_to_video_v1@provider_fal": [(CREATED, "AInfluencerFalImageToVideo", TRANSFORMED)],
     "photoreal_portrait_v1": [(CREATED, "KSampler", GENERATED), (FILTER, GRAIN, None)],

@@ -73,6 +73,10 @@ MODEL_PRICES: tuple[ModelPrice, ...] = (
                _FAL + "fal-ai/wan/v2.7/image-to-video"),
     ModelPrice("provider_fal", "fal-ai/clarity-upscaler", "output_megapixel", {ANY_TIER: 0.03},
                _FAL + "fal-ai/clarity-upscaler"),
+    ModelPrice("provider_fal", "fal-ai/flux-pulid", "output_megapixel", {ANY_TIER: 0.0333},
+               _FAL + "fal-ai/flux-pulid/llms.txt"),
+    ModelPrice("provider_fal", "fal-ai/bytedance/omnihuman", "second", {ANY_TIER: 0.14},
+               _FAL + "fal-ai/bytedance/omnihuman/llms.txt"),
     # Runware: the Kling 3 Pro rate with audio is held, since the request does not switch the sound off
     ModelPrice("provider_runware", "klingai:kling-video@3-pro", "second", {"silent": 0.112, "audio": 0.168},
                "https://runware.ai/docs/models/klingai-video-3-0-pro"),

@@ -36,7 +36,8 @@ REST_URL = "https://rest.fal.ai"
 API_URL = "https://api.fal.ai"
 
 FLUX_PRO = "fal-ai/flux-pro/v1.1"
-IMAGE_MODELS = (FLUX_PRO,)
+FLUX_PULID = "fal-ai/flux-pulid"  # FLUX with a face reference (https://fal.ai/models/fal-ai/flux-pulid)
+IMAGE_MODELS = (FLUX_PRO, FLUX_PULID)
 HAILUO_STANDARD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
 HAILUO_PRO = "fal-ai/minimax/hailuo-02/pro/image-to-video"
 WAN_25 = "fal-ai/wan-25-preview/image-to-video"
@@ -44,6 +45,10 @@ WAN_27 = "fal-ai/wan/v2.7/image-to-video"
 VIDEO_MODELS = (HAILUO_STANDARD, HAILUO_PRO, WAN_25, WAN_27)
 CLARITY_UPSCALER = "fal-ai/clarity-upscaler"
 UPSCALE_MODELS = (CLARITY_UPSCALER,)
+# one portrait + speech -> a talking clip (https://fal.ai/models/fal-ai/bytedance/omnihuman): `image_url`
+# and `audio_url` (audio under 30 s), the clip in `video`
+OMNIHUMAN = "fal-ai/bytedance/omnihuman"
+TALKING_HEAD_MODELS = (OMNIHUMAN,)
 IMAGE_SIZES = ("square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9")
 BALANCE_CACHE_S = 60.0
 LOCK_WORDS = ("user is locked", "exhausted balance", "top_up", "admin lock")
@@ -356,6 +361,9 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
         """Flux Pro v1.1 text-to-image; returns the decoded-checked image bytes (all images in `media`)."""
         model = self.pick_model(request, FLUX_PRO, IMAGE_MODELS, "image")
         arguments: dict[str, Any] = {"prompt": required_prompt(request)}
+        if model == FLUX_PULID:
+            reference = await self._image_url(api_key, request, control, "reference_image")
+            arguments["reference_image_url"] = reference
         size = request.get("image_size")
         if isinstance(size, str) and size in IMAGE_SIZES:
             arguments["image_size"] = size
@@ -365,10 +373,45 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR, detail={"field": "image_size", "allowed": list(IMAGE_SIZES)}
             )
-        for name, cast in (("num_images", int), ("seed", int), ("safety_tolerance", str)):
-            if request.get(name) is not None:
+        for name, cast in _IMAGE_FIELDS[model]:
+            if request.get(name) not in (None, ""):
                 arguments[name] = cast(request[name])
         return await self.run_job(api_key, FalJob(model, "image", arguments, "images"), control)
+
+    async def animate_portrait(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
+        """OmniHuman: one portrait (`image`) speaks the `audio` (WAV bytes, under 30 s); returns MP4 bytes."""
+        model = self.pick_model(request, OMNIHUMAN, TALKING_HEAD_MODELS, "talking head")
+        seconds = fal_models.audio_seconds(request)
+        if seconds is not None and seconds >= fal_models.OMNIHUMAN_MAX_SECONDS:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"OmniHuman takes speech under 30 s; this is {seconds:.1f} s.",
+                remediation=["Split the audio into parts under 30 s and run one clip per part."],
+                detail={"engine": self.engine_id, "model": model, "seconds": round(seconds, 2)},
+            )
+        arguments = {
+            "image_url": await self._image_url(api_key, request, control),
+            "audio_url": await self._audio_url(api_key, request, control),
+        }
+        return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)
+
+    async def _audio_url(self, api_key: str, request: dict[str, Any], control: RunControl) -> str:
+        """The speech as a URL: a given http(s) URL as is, else its bytes uploaded to fal's CDN first."""
+        if control.resume_request_id:
+            return ""
+        url = request.get("audio_url")
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            return url
+        local = local_input(request, "audio", "audio/wav", "application/octet-stream")
+        if local is None:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                "fal.ai needs the speech (`audio` as bytes or a file, or `audio_url`).",
+                detail={"engine": self.engine_id, "missing": "audio"},
+            )
+        return await self.upload_file(api_key, *local)
 
     async def generate_video(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
@@ -408,6 +451,14 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
         if request.get("prompt"):
             arguments["prompt"] = str(request["prompt"])
         return await self.run_job(api_key, FalJob(model, "image", arguments, "image"), control)
+
+
+# the optional inputs each image model takes, with their types (each model page's input schema)
+_IMAGE_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+    FLUX_PRO: (("num_images", int), ("seed", int), ("safety_tolerance", str)),
+    FLUX_PULID: (("seed", int), ("negative_prompt", str), ("num_inference_steps", int),
+                 ("guidance_scale", float), ("id_weight", float)),
+}  # fmt: skip
 
 
 def _number(value: Any) -> float | None:
