@@ -15,6 +15,7 @@ from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.host import runtime
 from conftest import EXAMPLES, wait_for_job
 from emulators.fal import FalEmulator
+from emulators.media import make_wav
 from emulators.threaded import ThreadedEmulator
 from face_samples import other_face_png
 from PIL import Image
@@ -72,7 +73,7 @@ def test_identity_lock_without_consent_is_refused_before_anything_is_sent(client
 def test_identity_lock_keeps_the_face_posts_fal_cost_and_records_the_identity(client, fal):
     job = client.run("identity_lock_portrait_v1", {**IDENTITY_LOCK, "consent_given": True})
     done = wait_for_job(client, job["job_id"], timeout_s=240)
-    assert done["status"] == "completed", done
+    assert done["status"] == "completed", done["error_detail"]
     model, body = fal.emulator.submits[-1]
     assert model == "fal-ai/flux-pulid" and body["image_size"] == "portrait_4_3"
     with Image.open(_final(done)) as image:
@@ -91,7 +92,7 @@ def test_an_output_with_another_face_makes_the_job_warn_of_identity_drift(client
         done = wait_for_job(client, job["job_id"], timeout_s=240)
     finally:
         fal.emulator.pulid_render = None
-    assert done["status"] == "completed", done
+    assert done["status"] == "completed", done["error_detail"]
     assert done["warnings"] and done["warnings"][0].startswith("identity drift in shot 1")
     assert done["identity"]["checks"][0]["drifted"] == [1]
 
@@ -100,3 +101,54 @@ def test_a_rerun_served_from_comfyuis_cache_is_still_measured_on_its_own_job(cli
     body = {**IDENTITY_LOCK, "consent_given": True, "seed": 23}
     jobs = [wait_for_job(client, client.run("identity_lock_portrait_v1", body)["job_id"]) for _ in range(2)]
     assert [len(job["identity"]["checks"]) for job in jobs] == [1, 1]
+
+
+HERO = {"inputs": {"image": "portrait.png", "audio": "speech.wav"}, "consent_given": True}
+SPEECH_SECONDS = 7.607
+
+
+def _clip_facts(path: Path) -> tuple[int, int, float, float]:
+    """Width, height, duration and integrated loudness (LUFS) of a finished clip."""
+    from ainfluencer.comfy_nodes.polish.loudness import integrated_loudness
+    from ainfluencer.comfy_nodes.polish.video_stream import probe_video, read_audio
+
+    info = probe_video(path)
+    audio = read_audio(path)
+    assert audio is not None, "the clip lost its audio"
+    return info.width, info.height, info.duration, integrated_loudness(audio, 48000)
+
+
+def _hero_run(client, preset: str, body: dict) -> tuple[dict, tuple[int, int, float, float]]:
+    with pytest.raises(AInfError) as refused:
+        client.run(preset, {**body, "consent_given": False})
+    assert refused.value.code == ErrorCode.CONSENT_MISSING
+    job = client.run(preset, body)
+    done = wait_for_job(client, job["job_id"], timeout_s=400)
+    assert done["status"] == "completed", done["error_detail"]
+    return done, _clip_facts(_final(done))
+
+
+def test_hero_journey_one_photo_and_speech_become_a_9_16_clip_of_the_speech_at_minus_14_lufs(client, fal):
+    done, (width, height, seconds, lufs) = _hero_run(client, "cinematic_talking_head_v1", HERO)
+    assert fal.emulator.submits[-1][0] == "fal-ai/bytedance/omnihuman"
+    assert (width, height) == (1080, 1920)
+    assert seconds == pytest.approx(SPEECH_SECONDS, abs=0.25) and lufs == pytest.approx(-14.0, abs=1.0)
+    # fal bills the 7.6 s clip at $0.14/s
+    assert [(t["kind"], t["credits"]) for t in _settled(client, done["job_id"])] == [("post", 1.065)]
+    (check,) = done["identity"]["checks"]
+    assert check["subject"] == "frame" and len(check["labels"]) == 16 and done["warnings"] == []
+
+
+def test_talking_clip_from_one_photo_is_the_fal_variant_and_follows_the_audio(client, fal, tmp_path):
+    speech = tmp_path / "two_seconds.wav"
+    speech.write_bytes(make_wav(seconds=2.0, rate=48000))
+    client.upload(speech)
+    body = {"inputs": {"image": "portrait.png", "audio": speech.name}, "consent_given": True,
+            "engine": "provider_fal"}  # fmt: skip
+    done, (width, height, seconds, lufs) = _hero_run(client, "talking_clip_v1", body)
+    assert done["engine_used"] == "provider_fal"
+    assert fal.emulator.submits[-1][0] == "fal-ai/bytedance/omnihuman"
+    assert (width, height) == (1080, 1920)
+    assert seconds == pytest.approx(2.0, abs=0.25) and lufs == pytest.approx(-14.0, abs=1.0)
+    # a 2 s clip is held at the 10 s a talking head is planned at, and fal's 2 billed seconds are posted
+    assert [(t["kind"], t["credits"]) for t in _settled(client, done["job_id"])] == [("post", 0.28)]

@@ -71,7 +71,11 @@ def wav_seconds(data: bytes) -> float:
 
 
 def make_talking_mp4(image: bytes, wav: bytes, fps: int = 12) -> bytes:
-    """An MP4 of the image with a slight push-in, as long as the speech, carrying the speech as AAC."""
+    """An MP4 of the image with a slight push-in, as long as the speech, carrying the speech as AAC.
+
+    512 px a side, so a portrait's face stays large enough to be found in every frame.
+    """
+    side = 512
     import wave
 
     import av
@@ -79,7 +83,7 @@ def make_talking_mp4(image: bytes, wav: bytes, fps: int = 12) -> bytes:
     from PIL import Image
 
     with Image.open(io.BytesIO(image)) as img:
-        still = img.convert("RGB").resize((256, 256))
+        still = img.convert("RGB").resize((side, side))
     with wave.open(io.BytesIO(wav)) as source:
         rate, channels = source.getframerate(), source.getnchannels()
         pcm = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2").reshape(-1, channels)
@@ -87,13 +91,13 @@ def make_talking_mp4(image: bytes, wav: bytes, fps: int = 12) -> bytes:
     out = io.BytesIO()
     with av.open(out, mode="w", format="mp4") as container:
         video = container.add_stream("mpeg4", rate=fps)
-        video.width = video.height = 256
+        video.width = video.height = side
         video.pix_fmt = "yuv420p"
         audio = container.add_stream("aac", rate=rate)
         audio.layout = "mono" if channels == 1 else "stereo"
         for i in range(frames):
             inset = i * 16 // frames  # a slow push-in, so frames differ
-            frame = still.crop((inset, inset, 256 - inset, 256 - inset)).resize((256, 256))
+            frame = still.crop((inset, inset, side - inset, side - inset)).resize((side, side))
             for packet in video.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
                 container.mux(packet)
         for packet in video.encode():
