@@ -215,6 +215,35 @@ class FalTalkingHeadNode(io.ComfyNode):
         return io.NodeOutput(await _video(call, request, fal.OMNIHUMAN))
 
 
+class FalFaceSwapVideoNode(io.ComfyNode):
+    """fal.ai video face swap: the face of one photo onto the person in a clip."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """VIDEO and face IMAGE → VIDEO."""
+        return remote_schema(
+            "AInfluencerFalFaceSwapVideo",
+            "AInfluencer fal.ai Video Face Swap",
+            CATEGORY,
+            "Half Moon AI face swap on fal.ai: keeps one face through every frame of the clip. Needs consent "
+            "for the face.",
+            inputs=[
+                io.Video.Input("video", tooltip="The clip whose person gets the face."),
+                io.Image.Input("face", tooltip="The face to keep (the first image of the batch)."),
+            ],
+            outputs=[io.Video.Output("swapped_video", display_name="video")],
+        )
+
+    @classmethod
+    async def execute(cls, video, face) -> io.NodeOutput:
+        """Swap on fal.ai and return the clip."""
+        call = RemoteCall("face_swap", "provider_fal")
+        request = {"model": fal.FACE_SWAP_VIDEO, "video": video_bytes(video),
+                   "video_content_type": "video/mp4", "face": image_to_png(face),
+                   "face_content_type": "image/png"}  # fmt: skip
+        return io.NodeOutput(await _video(call, request, fal.FACE_SWAP_VIDEO))
+
+
 class KlingImageToVideoNode(io.ComfyNode):
     """Kling image → video."""
 
@@ -373,6 +402,7 @@ PROVIDER_NODES: list[type[io.ComfyNode]] = [
     FalUpscaleNode,
     FalFluxPulidNode,
     FalTalkingHeadNode,
+    FalFaceSwapVideoNode,
     KlingImageToVideoNode,
     RunwareImageNode,
     RunwareUpscaleNode,

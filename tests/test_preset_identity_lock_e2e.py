@@ -123,7 +123,7 @@ def _hero_run(client, preset: str, body: dict) -> tuple[dict, tuple[int, int, fl
         client.run(preset, {**body, "consent_given": False})
     assert refused.value.code == ErrorCode.CONSENT_MISSING
     job = client.run(preset, body)
-    done = wait_for_job(client, job["job_id"], timeout_s=400)
+    done = wait_for_job(client, job["job_id"], timeout_s=900)
     assert done["status"] == "completed", done["error_detail"]
     return done, _clip_facts(_final(done))
 
@@ -152,3 +152,25 @@ def test_talking_clip_from_one_photo_is_the_fal_variant_and_follows_the_audio(cl
     assert seconds == pytest.approx(2.0, abs=0.25) and lufs == pytest.approx(-14.0, abs=1.0)
     # a 2 s clip is held at the 10 s a talking head is planned at, and fal's 2 billed seconds are posted
     assert [(t["kind"], t["credits"]) for t in _settled(client, done["job_id"])] == [("post", 0.28)]
+
+
+VIDEO_IDENTITY = {"inputs": {"video": "portrait_push_in.mp4", "identity_reference": "portrait.png"}}
+
+
+def test_video_identity_pass_keeps_the_face_and_interpolates_at_pro(client, fal):
+    with pytest.raises(AInfError) as refused:
+        client.run("video_identity_consistency_v1", VIDEO_IDENTITY)
+    assert refused.value.code == ErrorCode.CONSENT_MISSING
+    body = {**VIDEO_IDENTITY, "consent_given": True, "quality_level": "pro"}
+    done = wait_for_job(client, client.run("video_identity_consistency_v1", body)["job_id"], timeout_s=900)
+    assert done["status"] == "completed", done["error_detail"]
+    assert fal.emulator.submits[-1][0] == "half-moon-ai/ai-face-swap/faceswapvideo"
+    from ainfluencer.comfy_nodes.polish.video_stream import probe_video
+
+    swapped = probe_video(next(a for a in done["artifacts"] if a["metadata"].get("remote"))["path"])
+    final = probe_video(_final(done))
+    assert final.frame_count >= 2 * swapped.frame_count - 2 and final.duration == pytest.approx(5.0, abs=0.2)
+    # fal bills the 5 s clip at the emulated $0.10/s
+    assert [(t["kind"], t["credits"]) for t in _settled(client, done["job_id"])] == [("post", 0.5)]
+    (check,) = done["identity"]["checks"]
+    assert check["subject"] == "frame" and done["warnings"] == []

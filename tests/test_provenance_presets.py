@@ -63,6 +63,9 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
         (RESIZE, "AInfluencerSocialExport", None),
     ],
     "talking_clip_v1@provider_liveportrait": [(CREATED, "LivePortraitProcess", TRANSFORMED)],
+    "video_identity_consistency_v1": [
+        (CREATED, "AInfluencerFalFaceSwapVideo", TRANSFORMED), (FILTER, "AInfluencerInterpolateVideo", None),
+    ],
     "upscale_deflicker_video_v1": [
         (OPENED, "input", None), (FILTER, "AInfluencerDeflickerVideo", None),
         (RESIZE, "AInfluencerUpscaleVideo", None), (FILTER, "AInfluencerInterpolateVideo", None),

@@ -23,6 +23,7 @@ _TABLES: dict[tuple[str, str], tuple[str, tuple[ModelRule, ...]]] = {
     ("provider_fal", "video"): (fal.HAILUO_STANDARD, fal_models.RULES),
     ("provider_fal", "upscale"): (fal.CLARITY_UPSCALER, fal_models.RULES),
     ("provider_fal", "talking_head"): (fal.OMNIHUMAN, fal_models.RULES),
+    ("provider_fal", "face_swap"): (fal.FACE_SWAP_VIDEO, fal_models.RULES),
     ("provider_kling", "video"): (kling.DEFAULT_VIDEO_MODEL, kling_models.VIDEO_RULES),
     ("provider_kling", "image"): (kling.DEFAULT_IMAGE_MODEL, kling_models.IMAGE_RULES),
     ("provider_runware", "video"): (runware.HAILUO_02, runware_models.VIDEO_RULES),
@@ -104,4 +105,8 @@ def node_request(class_type: str, engine: str, inputs: dict[str, Any]) -> dict[s
 
 
 # provider nodes that run one model and so have no `model` input
-NODE_MODELS = {"AInfluencerFalFluxPulid": fal.FLUX_PULID, "AInfluencerFalTalkingHead": fal.OMNIHUMAN}
+NODE_MODELS = {
+    "AInfluencerFalFluxPulid": fal.FLUX_PULID,
+    "AInfluencerFalTalkingHead": fal.OMNIHUMAN,
+    "AInfluencerFalFaceSwapVideo": fal.FACE_SWAP_VIDEO,
+}

@@ -15,10 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
 from aiohttp import web
 
 from .faults import answer_after_create
-from .media import fit_png, make_mp4, make_png, make_talking_mp4, wav_seconds
+from .media import fit_png, make_mp4, make_png, make_swapped_mp4, make_talking_mp4, wav_seconds
 from .serve import serve, shutdown
 
 FLUX = "fal-ai/flux-pro/v1.1"
@@ -28,6 +29,8 @@ WAN = ("fal-ai/wan-25-preview/image-to-video", "fal-ai/wan/v2.7/image-to-video")
 CLARITY = "fal-ai/clarity-upscaler"
 PULID = "fal-ai/flux-pulid"  # https://fal.ai/models/fal-ai/flux-pulid/llms.txt
 OMNIHUMAN = "fal-ai/bytedance/omnihuman"  # https://fal.ai/models/fal-ai/bytedance/omnihuman/llms.txt
+# https://fal.ai/models/half-moon-ai/ai-face-swap/faceswapvideo/api
+FACE_SWAP = "half-moon-ai/ai-face-swap/faceswapvideo"
 PULID_FIELDS = {"prompt", "reference_image_url", "image_size", "num_inference_steps", "seed",
                 "guidance_scale", "negative_prompt", "sync_mode", "true_cfg", "id_weight",
                 "enable_safety_checker", "max_sequence_length", "start_step"}  # fmt: skip
@@ -39,7 +42,8 @@ SIZE_PIXELS = {
     "landscape_4_3": (1024, 768),
     "landscape_16_9": (1024, 576),
 }
-UNIT_PRICES = {CLARITY: (0.03, "megapixels"), PULID: (0.0333, "megapixels"), OMNIHUMAN: (0.14, "seconds")}
+UNIT_PRICES = {CLARITY: (0.03, "megapixels"), PULID: (0.0333, "megapixels"), OMNIHUMAN: (0.14, "seconds"),
+               FACE_SWAP: (0.1, "seconds")}  # fmt: skip
 
 
 def charge(model: str, body: dict, input_size: tuple[int, int] = (1024, 1024)) -> float:
@@ -238,8 +242,8 @@ class FalEmulator:
             return web.json_response({"detail": "invalid upload token"}, status=401)
         content_type = request.headers.get("Content-Type", "")
         data = await request.read()
-        if not content_type.startswith(("image/", "audio/")) or not data:
-            return self._invalid("file", "an image or audio body with its Content-Type is required")
+        if not content_type.startswith(("image/", "audio/", "video/")) or not data:
+            return self._invalid("file", "a media body with its Content-Type is required")
         return web.json_response({"access_url": self._store(data, content_type, content_type.split("/")[1])})
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
@@ -297,6 +301,11 @@ class FalEmulator:
             allowed = {"image_url", "audio_url"}
             if (invalid := self._omnihuman(body)) is not None:
                 return invalid
+        elif model == FACE_SWAP:
+            allowed = {"source_face_url", "target_video_url", "enable_occlusion_prevention"}
+            for name in ("source_face_url", "target_video_url"):
+                if not self._input_url(body.get(name)):
+                    return self._invalid(name, "must be a fetchable URL (upload it first)")
         elif model == CLARITY:
             allowed = {"image_url", "prompt", "upscale_factor", "negative_prompt", "seed"}
             factor = body.get("upscale_factor", 2)
@@ -307,7 +316,7 @@ class FalEmulator:
         extra = set(body) - allowed
         if extra:
             return self._invalid(sorted(extra)[0], "extra fields not permitted")
-        if model not in (FLUX, PULID, OMNIHUMAN):
+        if model not in (FLUX, PULID, OMNIHUMAN, FACE_SWAP):
             if not isinstance(body.get("prompt", ""), str) or (model != CLARITY and "prompt" not in body):
                 return self._invalid("prompt", "field required")
             for name in ("image_url", "end_image_url"):
@@ -501,6 +510,13 @@ class FalEmulator:
             return web.json_response(
                 {"video": video, "duration": seconds}, headers={"X-Fal-Billable-Units": f"{seconds:.3f}"}
             )
+        if job.model == FACE_SWAP:
+            target = self._uploaded(job.body["target_video_url"])
+            clip = make_swapped_mp4(self._uploaded(job.body["source_face_url"]), target)
+            with av.open(io.BytesIO(target)) as source:
+                seconds = float(source.duration or 0) / 1e6
+            video = {"url": self._store(clip, "video/mp4", "mp4"), "content_type": "video/mp4"}
+            return web.json_response({"video": video}, headers={"X-Fal-Billable-Units": f"{seconds:.3f}"})
         if job.model == CLARITY:
             image = {"url": self._store(self._big_png, "image/png", "png"), "width": 128, "height": 96,
                      "content_type": "image/png"}  # fmt: skip

@@ -111,3 +111,28 @@ def make_talking_mp4(image: bytes, wav: bytes, fps: int = 12) -> bytes:
         for packet in audio.encode():
             container.mux(packet)
     return out.getvalue()
+
+
+def make_swapped_mp4(face: bytes, target: bytes, side: int = 512) -> bytes:
+    """An MP4 with the target clip's frame count and rate whose every frame shows the face photo."""
+    import av
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    with av.open(io.BytesIO(target)) as source:
+        stream = source.streams.video[0]
+        rate = stream.average_rate or 24
+        frames = sum(1 for _ in source.decode(stream))
+    with Image.open(io.BytesIO(face)) as img:
+        pixels = np.asarray(ImageOps.fit(img.convert("RGB"), (side, side)))
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        video = container.add_stream("mpeg4", rate=rate)
+        video.width = video.height = side
+        video.pix_fmt = "yuv420p"
+        for _ in range(frames):
+            for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    return out.getvalue()

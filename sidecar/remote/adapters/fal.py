@@ -49,6 +49,10 @@ UPSCALE_MODELS = (CLARITY_UPSCALER,)
 # and `audio_url` (audio under 30 s), the clip in `video`
 OMNIHUMAN = "fal-ai/bytedance/omnihuman"
 TALKING_HEAD_MODELS = (OMNIHUMAN,)
+# the face of one photo onto the person in a clip (https://fal.ai/models/half-moon-ai/ai-face-swap/faceswapvideo/api):
+# `source_face_url` and `target_video_url`, the clip in `video`
+FACE_SWAP_VIDEO = "half-moon-ai/ai-face-swap/faceswapvideo"
+FACE_SWAP_MODELS = (FACE_SWAP_VIDEO,)
 IMAGE_SIZES = ("square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9")
 BALANCE_CACHE_S = 60.0
 LOCK_WORDS = ("user is locked", "exhausted balance", "top_up", "admin lock")
@@ -222,17 +226,31 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
     async def _image_url(
         self, api_key: str, request: dict[str, Any], control: RunControl, name: str = "image"
     ) -> str:
-        """An input image as a URL: a given http(s) URL as is, bytes or a file path uploaded first."""
+        """An input image as a URL: a given http(s) or data URL as is, bytes or a file path uploaded first."""
+        schemes = ("https://", "http://", "data:")
+        return await self._media_url(api_key, request, control, name, "image/png", schemes)
+
+    async def _media_url(
+        self,
+        api_key: str,
+        request: dict[str, Any],
+        control: RunControl,
+        name: str,
+        bytes_type: str,
+        schemes: tuple[str, ...] = ("https://", "http://"),
+    ) -> str:
+        """An input (`{name}` bytes or file, or `{name}_url`) as a URL on fal's CDN, uploaded when local."""
         if control.resume_request_id:
             return ""  # a resumed request was submitted with its inputs already; nothing to upload again
         url = request.get(f"{name}_url")
-        if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
+        if isinstance(url, str) and url.startswith(schemes):
             return url
-        local = local_input(request, name, "image/png", "application/octet-stream")
+        local = local_input(request, name, bytes_type, "application/octet-stream")
         if local is None:
+            kind = "an input image" if bytes_type.startswith("image/") else f"the {name}"
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
-                f"fal.ai needs an input image (`{name}` as bytes or a file, or `{name}_url`).",
+                f"fal.ai needs {kind} (`{name}` as bytes or a file, or `{name}_url`).",
                 detail={"engine": self.engine_id, "missing": name},
             )
         return await self.upload_file(api_key, *local)
@@ -393,25 +411,20 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
             )
         arguments = {
             "image_url": await self._image_url(api_key, request, control),
-            "audio_url": await self._audio_url(api_key, request, control),
+            "audio_url": await self._media_url(api_key, request, control, "audio", "audio/wav"),
         }
         return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)
 
-    async def _audio_url(self, api_key: str, request: dict[str, Any], control: RunControl) -> str:
-        """The speech as a URL: a given http(s) URL as is, else its bytes uploaded to fal's CDN first."""
-        if control.resume_request_id:
-            return ""
-        url = request.get("audio_url")
-        if isinstance(url, str) and url.startswith(("https://", "http://")):
-            return url
-        local = local_input(request, "audio", "audio/wav", "application/octet-stream")
-        if local is None:
-            raise AInfError(
-                ErrorCode.VALIDATION_ERROR,
-                "fal.ai needs the speech (`audio` as bytes or a file, or `audio_url`).",
-                detail={"engine": self.engine_id, "missing": "audio"},
-            )
-        return await self.upload_file(api_key, *local)
+    async def swap_face(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
+        """The face of one photo (`face`) onto the person in a clip (`video`, MP4 bytes); returns MP4."""
+        model = self.pick_model(request, FACE_SWAP_VIDEO, FACE_SWAP_MODELS, "face swap")
+        arguments = {
+            "source_face_url": await self._image_url(api_key, request, control, "face"),
+            "target_video_url": await self._media_url(api_key, request, control, "video", "video/mp4"),
+        }
+        return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)
 
     async def generate_video(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL

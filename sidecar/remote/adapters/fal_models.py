@@ -21,6 +21,7 @@ ASSUMED_INPUT_SIDE = 1024  # an input image whose size is not known yet (plannin
 # the audio is not known yet (planning), and grown to the real speech's length before submitting
 ASSUMED_SPEECH_SECONDS = 10.0
 OMNIHUMAN_MAX_SECONDS = 30.0  # "Audio must be under 30s long" (the model page's input schema)
+ASSUMED_CLIP_SECONDS = 10.0  # a face swap whose clip is not known yet (planning) is held for this long
 # fal's preset sizes (https://fal.ai/docs/model-endpoints, image_size); PuLID is billed per output megapixel
 IMAGE_SIZE_PIXELS = {
     "square_hd": (1024, 1024), "square": (512, 512), "portrait_4_3": (768, 1024),
@@ -48,6 +49,8 @@ RULES: tuple[ModelRule, ...] = (
               (Choice("image_size", tuple(IMAGE_SIZE_PIXELS), "portrait_4_3"),),
               _PAGE + "fal-ai/flux-pulid"),
     ModelRule(ENGINE, "fal-ai/bytedance/omnihuman", (), _PAGE + "fal-ai/bytedance/omnihuman"),
+    ModelRule(ENGINE, "half-moon-ai/ai-face-swap/faceswapvideo", (),
+              _PAGE + "half-moon-ai/ai-face-swap/faceswapvideo/api"),
 )  # fmt: skip
 
 
@@ -68,6 +71,10 @@ def priced(
     if model == "fal-ai/bytedance/omnihuman":
         measured = audio_seconds(request)
         return PricedRequest(ENGINE, model, seconds=max(measured or 0.0, ASSUMED_SPEECH_SECONDS))
+    if model == "half-moon-ai/ai-face-swap/faceswapvideo":
+        data = request.get("video")
+        measured = duration_of(bytes(data)) if isinstance(data, (bytes, bytearray)) else None
+        return PricedRequest(ENGINE, model, seconds=max(measured or 0.0, ASSUMED_CLIP_SECONDS))
     return PricedRequest(ENGINE, model, images=int(request.get("num_images") or 1))
 
 
