@@ -62,13 +62,6 @@ def measure_outputs(
     raise AInfError(ErrorCode.VALIDATION_ERROR, "Connect the images or the video to measure.")
 
 
-def report_text(report: IdentityReport) -> str:
-    """One line for the node's preview: the warning, or the mean and worst distance."""
-    if report.warning:
-        return report.warning
-    return f"identity holds: mean distance {report.mean}, worst {report.worst} (threshold {report.threshold})"
-
-
 class MeasureIdentityNode(io.ComfyNode):
     """Compares each output's face with the reference face and records the distances on the job."""
 
@@ -114,7 +107,7 @@ class MeasureIdentityNode(io.ComfyNode):
         if context is not None:
             job_id, _quality = job_for_prompt(str(context.prompt_id))
             get_sidecar().store.record_identity(job_id, str(context.node_id), report)
-        text = report_text(report)
+        text = report.summary
         return io.NodeOutput(text, ui=ui.PreviewText(text))
 
 

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import pytest
 from ainfluencer.sidecar.billing.cost_table import model_price
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.remote.adapters.fal import FLUX_PULID, FalAdapter
+from ainfluencer.sidecar.remote.adapters.fal import FLUX_PULID
 from ainfluencer.sidecar.remote.pricing import node_request, priced_request
 from conftest import EXAMPLES
-from emulators.fal import FalEmulator
-from emulators.fast import fast_settings
+from conftest import FAL_TEST_KEY as KEY
 from PIL import Image
 
-KEY = "fal-key-id-7a1c:fal-key-secret-55e0b2c1"
 PORTRAIT = (EXAMPLES / "portrait.png").read_bytes()
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[FalEmulator]:
-    emulator = FalEmulator(key=KEY)
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
-def fal(emu: FalEmulator) -> FalAdapter:
-    return FalAdapter(emu.base_url, **fast_settings([], 3))
 
 
 def _request(**extra):
@@ -38,11 +22,11 @@ def _request(**extra):
             "num_inference_steps": 20, "guidance_scale": 4.0, "seed": 3, **extra}  # fmt: skip
 
 
-async def test_the_reference_photo_is_uploaded_and_sent_as_reference_image_url(fal, emu):
-    result = await fal.generate_image(KEY, _request(negative_prompt=""))
-    ((model, body),) = emu.submits
-    assert model == FLUX_PULID and body["reference_image_url"].startswith(emu.base_url + "/media/")
-    assert emu.media[body["reference_image_url"].rsplit("/", 1)[1]][0] == PORTRAIT
+async def test_the_reference_photo_is_uploaded_and_sent_as_reference_image_url(fal_adapter, fal_emulator):
+    result = await fal_adapter.generate_image(KEY, _request(negative_prompt=""))
+    ((model, body),) = fal_emulator.submits
+    assert model == FLUX_PULID and body["reference_image_url"].startswith(fal_emulator.base_url + "/media/")
+    assert fal_emulator.media[body["reference_image_url"].rsplit("/", 1)[1]][0] == PORTRAIT
     expected = {"image_size": "portrait_4_3", "id_weight": 1.0, "num_inference_steps": 20,
                 "guidance_scale": 4.0, "seed": 3}  # fmt: skip
     assert {k: body[k] for k in expected} == expected
@@ -51,17 +35,17 @@ async def test_the_reference_photo_is_uploaded_and_sent_as_reference_image_url(f
         assert image.size == (768, 1024)
 
 
-async def test_fal_reported_megapixels_times_the_unit_price_is_the_cost(fal):
-    result = await fal.generate_image(KEY, _request())
+async def test_fal_reported_megapixels_times_the_unit_price_is_the_cost(fal_adapter):
+    result = await fal_adapter.generate_image(KEY, _request())
     assert result.cost == pytest.approx(0.0333)  # 768x1024 bills as one whole megapixel
 
 
-async def test_without_a_reference_nothing_is_sent(fal, emu):
+async def test_without_a_reference_nothing_is_sent(fal_adapter, fal_emulator):
     request = _request()
     del request["reference_image"]
     with pytest.raises(AInfError) as caught:
-        await fal.generate_image(KEY, request)
-    assert caught.value.code == ErrorCode.VALIDATION_ERROR and emu.submits == []
+        await fal_adapter.generate_image(KEY, request)
+    assert caught.value.code == ErrorCode.VALIDATION_ERROR and fal_emulator.submits == []
 
 
 def test_the_hold_is_the_published_rate_per_whole_megapixel_of_the_chosen_size():

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import av
 import pytest
 from ainfluencer.sidecar.billing.cost_table import MODEL_PRICES, model_price
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
-from ainfluencer.sidecar.remote.adapters.fal import FACE_SWAP_VIDEO, FalAdapter
+from ainfluencer.sidecar.remote.adapters.fal import FACE_SWAP_VIDEO
 from ainfluencer.sidecar.remote.pricing import node_request, priced_request
 from conftest import EXAMPLES
-from emulators.fal import FalEmulator
-from emulators.fast import fast_settings
+from conftest import FAL_TEST_KEY as KEY
 
-KEY = "fal-key-id-9c3b:fal-key-secret-1e77aa04"
 PORTRAIT = (EXAMPLES / "portrait.png").read_bytes()
 CLIP = (EXAMPLES / "portrait_push_in.mp4").read_bytes()  # 5 s, 30 fps
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[FalEmulator]:
-    emulator = FalEmulator(key=KEY)
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
-def fal(emu: FalEmulator) -> FalAdapter:
-    return FalAdapter(emu.base_url, **fast_settings([], 3))
 
 
 def _request() -> dict:
@@ -38,23 +22,26 @@ def _request() -> dict:
             "face_content_type": "image/png"}  # fmt: skip
 
 
-async def test_the_clip_and_the_face_are_uploaded_and_a_clip_of_the_same_length_comes_back(fal, emu):
-    result = await fal.swap_face(KEY, _request())
-    ((model, body),) = emu.submits
+async def test_the_clip_and_the_face_are_uploaded_and_a_clip_of_the_same_length_comes_back(
+    fal_adapter, fal_emulator
+):
+    result = await fal_adapter.swap_face(KEY, _request())
+    ((model, body),) = fal_emulator.submits
     assert model == FACE_SWAP_VIDEO and set(body) == {"source_face_url", "target_video_url"}
-    assert emu.media[body["source_face_url"].rsplit("/", 1)[1]][0] == PORTRAIT
-    assert emu.media[body["target_video_url"].rsplit("/", 1)[1]] == (CLIP, "video/mp4")
+    assert fal_emulator.media[body["source_face_url"].rsplit("/", 1)[1]][0] == PORTRAIT
+    assert fal_emulator.media[body["target_video_url"].rsplit("/", 1)[1]] == (CLIP, "video/mp4")
     with av.open(io.BytesIO(result.data)) as clip:
         assert clip.duration / 1e6 == pytest.approx(5.0, abs=0.1)
     assert result.cost == pytest.approx(0.1 * 5.0, abs=0.01)  # fal's billed seconds × the unit price
 
 
-async def test_without_a_face_nothing_is_sent(fal, emu):
-    request = _request()
-    del request["face"]
+@pytest.mark.parametrize("missing", ["face", "video"])
+async def test_without_the_face_or_the_clip_nothing_is_sent(fal_adapter, fal_emulator, missing):
+    request = {k: v for k, v in _request().items() if not k.startswith(missing)}
     with pytest.raises(AInfError) as caught:
-        await fal.swap_face(KEY, request)
-    assert caught.value.code == ErrorCode.VALIDATION_ERROR and emu.submits == []
+        await fal_adapter.swap_face(KEY, request)
+    assert (caught.value.code, caught.value.detail["missing"]) == (ErrorCode.VALIDATION_ERROR, missing)
+    assert fal_emulator.submits == []
 
 
 def test_a_face_swap_is_held_per_second_of_clip_and_its_rate_is_marked_assumed():

@@ -75,6 +75,13 @@ class IdentityReport:
         plural = self.subject + ("s" if len(self.drifted) > 1 else "")
         return f"identity drift in {plural} {_and_list(self.drifted)} (face distance above {self.threshold})"
 
+    @property
+    def summary(self) -> str:
+        """One line: the warning, or the mean and worst distance."""
+        return self.warning or (
+            f"identity holds: mean distance {self.mean}, worst {self.worst} (threshold {self.threshold})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record: every distance plus mean, worst, spread, drifted items and the warning."""
         return {

@@ -409,22 +409,19 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
                 remediation=["Split the audio into parts under 30 s and run one clip per part."],
                 detail={"engine": self.engine_id, "model": model, "seconds": round(seconds, 2)},
             )
-        arguments = {
-            "image_url": await self._image_url(api_key, request, control),
-            "audio_url": await self._media_url(api_key, request, control, "audio", "audio/wav"),
-        }
-        return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)
+        image = await self._image_url(api_key, request, control)
+        audio = await self._media_url(api_key, request, control, "audio", "audio/wav")
+        return await self.run_job(api_key, _clip_job(model, image_url=image, audio_url=audio), control)
 
     async def swap_face(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """The face of one photo (`face`) onto the person in a clip (`video`, MP4 bytes); returns MP4."""
         model = self.pick_model(request, FACE_SWAP_VIDEO, FACE_SWAP_MODELS, "face swap")
-        arguments = {
-            "source_face_url": await self._image_url(api_key, request, control, "face"),
-            "target_video_url": await self._media_url(api_key, request, control, "video", "video/mp4"),
-        }
-        return await self.run_job(api_key, FalJob(model, "video", arguments, "video"), control)
+        face = await self._image_url(api_key, request, control, "face")
+        clip = await self._media_url(api_key, request, control, "video", "video/mp4")
+        job = _clip_job(model, source_face_url=face, target_video_url=clip)
+        return await self.run_job(api_key, job, control)
 
     async def generate_video(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
@@ -472,6 +469,11 @@ _IMAGE_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
     FLUX_PULID: (("seed", int), ("negative_prompt", str), ("num_inference_steps", int),
                  ("guidance_scale", float), ("id_weight", float)),
 }  # fmt: skip
+
+
+def _clip_job(model: str, **arguments: str) -> FalJob:
+    """A queue run whose result is one clip in `video`."""
+    return FalJob(model, "video", arguments, "video")
 
 
 def _number(value: Any) -> float | None:
