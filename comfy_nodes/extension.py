@@ -5,6 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .nodes_audio import AUDIO_NODES
+from .nodes_identity import IDENTITY_NODES
 from .nodes_models import MODEL_NODES
 from .nodes_polish import POLISH_NODES
 from .nodes_provenance import PROVENANCE_NODES
@@ -26,6 +27,7 @@ class AInfluencerExtension(ComfyExtension):
             *PROVIDER_NODES,
             *AUDIO_NODES,
             *PROVENANCE_NODES,
+            *IDENTITY_NODES,
         ]
 
 

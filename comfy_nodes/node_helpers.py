@@ -100,7 +100,11 @@ def temp_video_path(tag: str) -> Path:
 
 
 def _own_file(video: Any) -> str | None:
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    # only a file-backed VIDEO has a file of its own; asking one made from components (CreateVideo) for its
+    # stream source encodes it into a format-less buffer, which PyAV refuses
+    if not isinstance(video, InputImpl.VideoFromFile):
+        return None
+    source = video.get_stream_source()
     return source if isinstance(source, str) else None
 
 

@@ -19,6 +19,7 @@ from .remote_media import image_to_png
 __all__ = ["PROVIDER_NODES"]
 
 CATEGORY = "AInfluencer/providers"
+_PULID_SIZES = list(fal_models.IMAGE_SIZE_PIXELS)
 _KLING_CFG_TIP = "Prompt adherence (only kling-v1 models take it; v2 models ignore it)."
 
 
@@ -148,6 +149,99 @@ class FalUpscaleNode(io.ComfyNode):
             for i in range(len(images))
         ]
         return io.NodeOutput(await _images(call, requests, fal.CLARITY_UPSCALER))
+
+
+class FalFluxPulidNode(io.ComfyNode):
+    """fal.ai FLUX PuLID: a new image of the person in the reference photo."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Reference IMAGE, prompt, negative prompt, size, identity weight, steps, guidance, seed → IMAGE."""
+        return remote_schema(
+            "AInfluencerFalFluxPulid",
+            "AInfluencer fal.ai FLUX PuLID (identity)",
+            CATEGORY,
+            "FLUX with PuLID on fal.ai: the prompt's scene with the face of the reference photo (the first "
+            "image of the batch is sent). Billed per output megapixel. Use only faces you have consent for.",
+            inputs=[
+                io.Image.Input("reference", tooltip="The face to keep (the first image of the batch)."),
+                _prompt(),
+                _prompt("negative_prompt"),
+                io.Combo.Input("image_size", options=_PULID_SIZES, default="portrait_4_3"),
+                float_input("id_weight", 1.0, 0.0, 3.0, 0.05, "How strongly the face is kept."),
+                io.Int.Input("num_inference_steps", default=20, min=1, max=50),
+                float_input("guidance_scale", 4.0, 0.0, 20.0, 0.5, "How closely the prompt is followed."),
+                _seed(),
+            ],
+            outputs=[io.Image.Output("image")],
+        )
+
+    @classmethod
+    async def execute(cls, reference, prompt, negative_prompt, image_size, **settings) -> io.NodeOutput:
+        """Generate on fal.ai and return the image (settings: id_weight, steps, guidance, seed)."""
+        call = RemoteCall("image", "provider_fal")
+        request = {"model": fal.FLUX_PULID, "prompt": prompt, "negative_prompt": negative_prompt,
+                   "reference_image": image_to_png(reference), "reference_image_content_type": "image/png",
+                   "image_size": image_size, **settings}  # fmt: skip
+        return io.NodeOutput(await _images(call, [request], fal.FLUX_PULID))
+
+
+class FalTalkingHeadNode(io.ComfyNode):
+    """fal.ai OmniHuman: one photo speaks the audio."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Portrait IMAGE and AUDIO → VIDEO as long as the speech."""
+        return remote_schema(
+            "AInfluencerFalTalkingHead",
+            "AInfluencer fal.ai Talking Head (OmniHuman)",
+            CATEGORY,
+            "ByteDance OmniHuman on fal.ai: the person in one photo speaks the audio (under 30 s), with head "
+            "and body motion; the clip is as long as the speech. Billed per second; needs consent.",
+            inputs=[
+                io.Image.Input("image", tooltip="The portrait; the first image of the batch is sent."),
+                speech_input(),
+            ],
+            outputs=[io.Video.Output("video")],
+        )
+
+    @classmethod
+    async def execute(cls, image, audio) -> io.NodeOutput:
+        """Animate on fal.ai and return the clip."""
+        call = RemoteCall("talking_head", "provider_fal")
+        audio_data, audio_type = speech_wav(audio)
+        request = {"model": fal.OMNIHUMAN, "image": image_to_png(image), "image_content_type": "image/png",
+                   "audio": audio_data, "audio_content_type": audio_type}  # fmt: skip
+        return io.NodeOutput(await _video(call, request, fal.OMNIHUMAN))
+
+
+class FalFaceSwapVideoNode(io.ComfyNode):
+    """fal.ai video face swap: the face of one photo onto the person in a clip."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """VIDEO and face IMAGE → VIDEO."""
+        return remote_schema(
+            "AInfluencerFalFaceSwapVideo",
+            "AInfluencer fal.ai Video Face Swap",
+            CATEGORY,
+            "Half Moon AI face swap on fal.ai: keeps one face through every frame of the clip. Needs consent "
+            "for the face.",
+            inputs=[
+                io.Video.Input("video", tooltip="The clip whose person gets the face."),
+                io.Image.Input("face", tooltip="The face to keep (the first image of the batch)."),
+            ],
+            outputs=[io.Video.Output("swapped_video", display_name="video")],
+        )
+
+    @classmethod
+    async def execute(cls, video, face) -> io.NodeOutput:
+        """Swap on fal.ai and return the clip."""
+        call = RemoteCall("face_swap", "provider_fal")
+        request = {"model": fal.FACE_SWAP_VIDEO, "video": video_bytes(video),
+                   "video_content_type": "video/mp4", "face": image_to_png(face),
+                   "face_content_type": "image/png"}  # fmt: skip
+        return io.NodeOutput(await _video(call, request, fal.FACE_SWAP_VIDEO))
 
 
 class KlingImageToVideoNode(io.ComfyNode):
@@ -306,6 +400,9 @@ PROVIDER_NODES: list[type[io.ComfyNode]] = [
     FalFluxProNode,
     FalImageToVideoNode,
     FalUpscaleNode,
+    FalFluxPulidNode,
+    FalTalkingHeadNode,
+    FalFaceSwapVideoNode,
     KlingImageToVideoNode,
     RunwareImageNode,
     RunwareUpscaleNode,

@@ -35,7 +35,7 @@ def _preference(extra_pnginfo: Any) -> list[str]:
     return [str(e) for e in order] if isinstance(order, list) else []
 
 
-def _job_for(prompt_id: str) -> tuple[str, str]:
+def job_for_prompt(prompt_id: str) -> tuple[str, str]:
     """(job id, quality level) of the prompt being executed; an untracked prompt becomes an editor job."""
     store = get_sidecar().store
     job_id = store.job_id_for_prompt(prompt_id)
@@ -53,7 +53,7 @@ class RemoteCall:
             raise AInfError(ErrorCode.INTERNAL_ERROR, "A remote node ran outside ComfyUI's executor.")
         self.node_id = str(context.node_id)
         self.capability = capability
-        self.job_id, self.quality = _job_for(str(context.prompt_id))
+        self.job_id, self.quality = job_for_prompt(str(context.prompt_id))
         self.sidecar = get_sidecar()
         self.engine = self.sidecar.remote.resolve_engine(engine, capability, _preference(extra_pnginfo))
         self.started = time.monotonic()

@@ -150,3 +150,26 @@ async def paid_client(aiohttp_client, paid_sidecar: Sidecar):
     app = web.Application()
     app.add_routes(routes)
     return await aiohttp_client(app)
+
+
+FAL_TEST_KEY = "fal-key-id-7a1c:fal-key-secret-55e0b2c1"
+
+
+@pytest.fixture
+async def fal_emulator():
+    """The strict fal.ai emulator on a free loopback port, accepting FAL_TEST_KEY."""
+    from emulators.fal import FalEmulator
+
+    emulator = FalEmulator(key=FAL_TEST_KEY)
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+def fal_adapter(fal_emulator):
+    """The fal.ai adapter pointed at the emulator, polling fast."""
+    from ainfluencer.sidecar.remote.adapters.fal import FalAdapter
+    from emulators.fast import fast_settings
+
+    return FalAdapter(fal_emulator.base_url, **fast_settings([], 3))

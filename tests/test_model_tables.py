@@ -40,7 +40,8 @@ def _combinations(rule):
 
 
 def _fal_body(rule, values):
-    return {"prompt": "x", "image_url": "https://v3.fal.media/files/in.png", **sent(rule, values)}
+    image = "reference_image_url" if rule.model == "fal-ai/flux-pulid" else "image_url"  # PuLID's face input
+    return {"prompt": "x", image: "https://v3.fal.media/files/in.png", **sent(rule, values)}
 
 
 @pytest.fixture

@@ -187,7 +187,7 @@ def test_variant_loads_and_its_manifest_validates() -> None:
         1,
     )
     assert manifest.engine == ENGINE
-    assert manifest.engine_preference == ["provider_synclabs", ENGINE]
+    assert manifest.engine_preference == ["provider_synclabs", ENGINE, "provider_fal"]
     assert [(i.name, i.type, i.required, i.bind.node_id, i.bind.input) for i in manifest.inputs] == [
         ("image", "image", True, "1", "image"),
         ("video", "video", True, "2", "file"),

@@ -47,6 +47,11 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     "hybrid_portrait_v1": [
         (CREATED, "KSampler", GENERATED), (RESIZE, "AInfluencerUpscale", TRANSFORMED), (FILTER, GRAIN, None),
     ],
+    "cinematic_talking_head_v1": [
+        (CREATED, "AInfluencerFalTalkingHead", TRANSFORMED), (COLOUR, GRADE, None), (FILTER, GRAIN, None),
+        (RESIZE, "AInfluencerSocialExport", None),
+    ],
+    "identity_lock_portrait_v1": [(CREATED, "AInfluencerFalFluxPulid", TRANSFORMED)],
     "image_to_video_v1": [(CREATED, "AInfluencerKlingImageToVideo", TRANSFORMED)],
     "image_to_video_v1@provider_fal": [(CREATED, "AInfluencerFalImageToVideo", TRANSFORMED)],
     "photoreal_portrait_v1": [(CREATED, "KSampler", GENERATED), (FILTER, GRAIN, None)],
@@ -54,7 +59,14 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
         (CREATED, "AInfluencerFalFluxPro", GENERATED), (FILTER, GRAIN, None),
     ],
     "talking_clip_v1": [(CREATED, "AInfluencerSyncLipSync", TRANSFORMED)],
+    "talking_clip_v1@provider_fal": [
+        (CREATED, "AInfluencerFalTalkingHead", TRANSFORMED), (COLOUR, GRADE, None), (FILTER, GRAIN, None),
+        (RESIZE, "AInfluencerSocialExport", None),
+    ],
     "talking_clip_v1@provider_liveportrait": [(CREATED, "LivePortraitProcess", TRANSFORMED)],
+    "video_identity_consistency_v1": [
+        (CREATED, "AInfluencerFalFaceSwapVideo", TRANSFORMED), (FILTER, "AInfluencerInterpolateVideo", None),
+    ],
     "upscale_deflicker_video_v1": [
         (OPENED, "input", None), (FILTER, "AInfluencerDeflickerVideo", None),
         (RESIZE, "AInfluencerUpscaleVideo", None), (FILTER, "AInfluencerInterpolateVideo", None),

@@ -73,6 +73,14 @@ MODEL_PRICES: tuple[ModelPrice, ...] = (
                _FAL + "fal-ai/wan/v2.7/image-to-video"),
     ModelPrice("provider_fal", "fal-ai/clarity-upscaler", "output_megapixel", {ANY_TIER: 0.03},
                _FAL + "fal-ai/clarity-upscaler"),
+    ModelPrice("provider_fal", "fal-ai/flux-pulid", "output_megapixel", {ANY_TIER: 0.0333},
+               _FAL + "fal-ai/flux-pulid/llms.txt"),
+    ModelPrice("provider_fal", "fal-ai/bytedance/omnihuman", "second", {ANY_TIER: 0.14},
+               _FAL + "fal-ai/bytedance/omnihuman/llms.txt"),
+    # the model page publishes no rate: held high per second of clip; the post is fal's billed units
+    ModelPrice("provider_fal", "half-moon-ai/ai-face-swap/faceswapvideo", "second", {ANY_TIER: 0.2},
+               _FAL + "half-moon-ai/ai-face-swap/faceswapvideo/api", assumed=True,
+               note="no published rate; the post is fal's billable units x its unit price"),
     # Runware: the Kling 3 Pro rate with audio is held, since the request does not switch the sound off
     ModelPrice("provider_runware", "klingai:kling-video@3-pro", "second", {"silent": 0.112, "audio": 0.168},
                "https://runware.ai/docs/models/klingai-video-3-0-pro"),

@@ -69,6 +69,7 @@ def render_job(job: dict[str, Any]) -> str:
     for art in job["artifacts"]:
         size = f" ({art['size_bytes'] / 1024**2:.1f} MiB)" if art.get("size_bytes") else ""
         lines.append(f"  {art['kind']:<8}{art['path']}{size}")
+    lines += [f"warning   {text}" for text in job.get("warnings") or []]
     if job["error"]:
         lines.append(f"error     {job['error_code'] or 'ERROR'}: {job['error']}")
         lines += [f"  -> {cli_words(step)}" for step in job.get("remediation") or []]

@@ -147,6 +147,28 @@ class ArtifactAnswer(BaseModel):
     created_at: datetime
 
 
+class IdentityCheckAnswer(BaseModel):
+    """One identity measurement: each shot's or frame's face distance to the nearest reference face."""
+
+    node_id: str | None
+    subject: Literal["shot", "frame"]
+    labels: list[int] = Field(description="shot numbers (from 1) or frame indices")
+    distances: list[float | None] = Field(description="null where no face was found")
+    mean: float | None
+    worst: float | None
+    frame_spread: float | None = Field(description="largest embedding step between neighbouring items")
+    threshold: float
+    drifted: list[int]
+    warning: str | None
+
+
+class IdentityAnswer(BaseModel):
+    """The identity checks of a job and the warnings they raised."""
+
+    checks: list[IdentityCheckAnswer]
+    warnings: list[str]
+
+
 class JobAnswer(BaseModel):
     """`GET …/jobs/{id}`: the spec's run history (`JobHistory`), then progress, artifacts, the full error."""
 
@@ -175,6 +197,10 @@ class JobAnswer(BaseModel):
     progress_text: str | None
     consent_given: bool
     artifacts: list[ArtifactAnswer]
+    identity: IdentityAnswer | None = Field(
+        default=None, description="face distance of each output to the reference (identity presets only)"
+    )
+    warnings: list[str] = Field(default=[], description='e.g. "identity drift in shots 3 and 7"')
 
 
 class JobsAnswer(BaseModel):

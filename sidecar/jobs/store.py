@@ -21,6 +21,7 @@ from ..core.errors import AInfError, ErrorCode, remediation_for
 from ..core.partial_files import remove_leftovers
 from ..core.redact import redact_secrets
 from ..core.storage import artifacts, jobs, row_dict
+from .identity import IdentityRecords, IdentityReport, identity_summary
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
@@ -57,6 +58,7 @@ class JobStore:
         self._log_lock = threading.Lock()
         # called once per job with (job_id, final status) right after it became final (ledger post/void)
         self.final_hooks: tuple[Callable[[str, str], None], ...] = tuple(final_hooks)
+        self.identity = IdentityRecords(engine)
 
     # -- jobs -------------------------------------------------------------------------------------
     def create(
@@ -199,7 +201,8 @@ class JobStore:
             arts = conn.execute(
                 select(artifacts).where(artifacts.c.job_id == job_id).order_by(artifacts.c.id)
             )
-            return _job_dict(row, [_artifact_dict(a) for a in arts.mappings()])
+            answer = _job_dict(row, [_artifact_dict(a) for a in arts.mappings()])
+        return _with_identity(answer, self.identity.for_job(job_id))
 
     def list(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> dict[str, Any]:
         """Newest jobs first, with a total count."""
@@ -219,7 +222,19 @@ class JobStore:
                     select(artifacts).where(artifacts.c.job_id.in_(ids)).order_by(artifacts.c.id)
                 ):
                     arts[a.job_id].append(_artifact_dict(a._mapping))
-        return {"jobs": [_job_dict(r, arts[r["job_id"]]) for r in rows], "total": total}
+        answers = [_job_dict(r, arts[r["job_id"]]) for r in rows]
+        return {
+            "jobs": [_with_identity(a, self.identity.for_job(a["job_id"])) for a in answers],
+            "total": total,
+        }
+
+    def record_identity(self, job_id: str, node_id: str | None, report: IdentityReport) -> None:
+        """Keep an identity measurement on a job; a drift is logged as a warning the job answer carries."""
+        self.identity.record(job_id, node_id, report)
+        if report.warning:
+            self.log(job_id, "warning", report.warning, node_id=node_id, worst=report.worst)
+        else:
+            self.log(job_id, "info", "identity holds", node_id=node_id, worst=report.worst, mean=report.mean)
 
     # -- artifacts --------------------------------------------------------------------------------
     def add_artifact(
@@ -322,6 +337,12 @@ def _outputs(arts: list[dict[str, Any]]) -> dict[str, Any]:
     for art in arts:
         grouped.setdefault(art["kind"], []).append({"path": art["path"], "url": view_url(art)})
     return grouped
+
+
+def _with_identity(answer: dict[str, Any], reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """A job answer with its identity checks (`identity`, None when unmeasured) and `warnings`."""
+    summary = identity_summary(reports)
+    return {**answer, "identity": summary, "warnings": summary["warnings"] if summary else []}
 
 
 def _job_dict(row: Any, arts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     **{t: ("c2pa.created", TRANSFORMED) for t in (
         "AInfluencerKlingImageToVideo", "AInfluencerFalImageToVideo", "AInfluencerImageToVideo",
         "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess",
+        "AInfluencerFalFluxPulid", "AInfluencerFalTalkingHead", "AInfluencerFalFaceSwapVideo",
     )},
     **{t: ("c2pa.color_adjustments", None) for t in (
         "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerApplyLUT",

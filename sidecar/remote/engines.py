@@ -37,6 +37,8 @@ CAPABILITIES: dict[str, Capability] = {
     "video": Capability("generate_video", "video", ("provider_kling", "provider_fal", "provider_runware")),
     "lipsync": Capability("apply_lipsync", "lipsync", ("provider_synclabs",)),
     "upscale": Capability("upscale", "upscale", (LOCAL_ENGINE, "provider_fal", "provider_runware")),
+    "talking_head": Capability("animate_portrait", "talking_head", ("provider_fal",)),
+    "face_swap": Capability("swap_face", "face_swap", ("provider_fal",)),
 }
 
 # remote node class → (capability, fixed engine or None when the node's `engine` input chooses)
@@ -44,6 +46,9 @@ REMOTE_NODE_TYPES: dict[str, tuple[str, str | None]] = {
     "AInfluencerFalFluxPro": ("image", "provider_fal"),
     "AInfluencerFalImageToVideo": ("video", "provider_fal"),
     "AInfluencerFalUpscale": ("upscale", "provider_fal"),
+    "AInfluencerFalFluxPulid": ("image", "provider_fal"),
+    "AInfluencerFalTalkingHead": ("talking_head", "provider_fal"),
+    "AInfluencerFalFaceSwapVideo": ("face_swap", "provider_fal"),
     "AInfluencerKlingImageToVideo": ("video", "provider_kling"),
     "AInfluencerRunwareImage": ("image", "provider_runware"),
     "AInfluencerRunwareUpscale": ("upscale", "provider_runware"),

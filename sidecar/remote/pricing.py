@@ -22,6 +22,8 @@ _TABLES: dict[tuple[str, str], tuple[str, tuple[ModelRule, ...]]] = {
     ("provider_fal", "image"): (fal.FLUX_PRO, fal_models.RULES),
     ("provider_fal", "video"): (fal.HAILUO_STANDARD, fal_models.RULES),
     ("provider_fal", "upscale"): (fal.CLARITY_UPSCALER, fal_models.RULES),
+    ("provider_fal", "talking_head"): (fal.OMNIHUMAN, fal_models.RULES),
+    ("provider_fal", "face_swap"): (fal.FACE_SWAP_VIDEO, fal_models.RULES),
     ("provider_kling", "video"): (kling.DEFAULT_VIDEO_MODEL, kling_models.VIDEO_RULES),
     ("provider_kling", "image"): (kling.DEFAULT_IMAGE_MODEL, kling_models.IMAGE_RULES),
     ("provider_runware", "video"): (runware.HAILUO_02, runware_models.VIDEO_RULES),
@@ -96,5 +98,15 @@ def node_request(class_type: str, engine: str, inputs: dict[str, Any]) -> dict[s
         return video_settings(engine, str(inputs.get("duration") or "short"))
     if class_type == "AInfluencerUpscale":
         return {"upscale_factor": int(str(inputs.get("scale") or "2x").rstrip("x"))}
-    keys = ("model", "duration", "resolution", "mode", "upscale_factor", "num_images")
-    return {key: inputs[key] for key in keys if key in inputs and not isinstance(inputs[key], list)}
+    keys = ("model", "duration", "resolution", "mode", "upscale_factor", "num_images", "image_size")
+    fixed = {"model": NODE_MODELS[class_type]} if class_type in NODE_MODELS else {}
+    given = {key: inputs[key] for key in keys if key in inputs and not isinstance(inputs[key], list)}
+    return {**fixed, **given}
+
+
+# provider nodes that run one model and so have no `model` input
+NODE_MODELS = {
+    "AInfluencerFalFluxPulid": fal.FLUX_PULID,
+    "AInfluencerFalTalkingHead": fal.OMNIHUMAN,
+    "AInfluencerFalFaceSwapVideo": fal.FACE_SWAP_VIDEO,
+}

@@ -15,10 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
 from aiohttp import web
 
 from .faults import answer_after_create
-from .media import make_mp4, make_png
+from .media import fit_png, make_mp4, make_png, make_swapped_mp4, make_talking_mp4, wav_seconds
 from .serve import serve, shutdown
 
 FLUX = "fal-ai/flux-pro/v1.1"
@@ -26,6 +27,23 @@ HAILUO_STD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
 HAILUO_PRO = "fal-ai/minimax/hailuo-02/pro/image-to-video"
 WAN = ("fal-ai/wan-25-preview/image-to-video", "fal-ai/wan/v2.7/image-to-video")
 CLARITY = "fal-ai/clarity-upscaler"
+PULID = "fal-ai/flux-pulid"  # https://fal.ai/models/fal-ai/flux-pulid/llms.txt
+OMNIHUMAN = "fal-ai/bytedance/omnihuman"  # https://fal.ai/models/fal-ai/bytedance/omnihuman/llms.txt
+# https://fal.ai/models/half-moon-ai/ai-face-swap/faceswapvideo/api
+FACE_SWAP = "half-moon-ai/ai-face-swap/faceswapvideo"
+PULID_FIELDS = {"prompt", "reference_image_url", "image_size", "num_inference_steps", "seed",
+                "guidance_scale", "negative_prompt", "sync_mode", "true_cfg", "id_weight",
+                "enable_safety_checker", "max_sequence_length", "start_step"}  # fmt: skip
+SIZE_PIXELS = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+UNIT_PRICES = {CLARITY: (0.03, "megapixels"), PULID: (0.0333, "megapixels"), OMNIHUMAN: (0.14, "seconds"),
+               FACE_SWAP: (0.1, "seconds")}  # fmt: skip
 
 
 def charge(model: str, body: dict, input_size: tuple[int, int] = (1024, 1024)) -> float:
@@ -38,6 +56,9 @@ def charge(model: str, body: dict, input_size: tuple[int, int] = (1024, 1024)) -
         return rate * int(body.get("duration", "6"))
     if model == HAILUO_PRO:  # 1080P, 6 s at $0.08/s
         return 0.08 * 6
+    if model == PULID:  # $0.0333 per megapixel, rounded up to whole megapixels
+        width, height = SIZE_PIXELS[body.get("image_size", "landscape_4_3")]
+        return 0.0333 * -(-width * height // 1_000_000)
     if model in WAN:  # Wan 2.5 $0.05/$0.10/$0.15 per s at 480p/720p/1080p; Wan 2.7 $0.10/$0.15 at 720p/1080p
         rate = {"480p": 0.05, "720p": 0.10}.get(body.get("resolution", "1080p"), 0.15)
         return rate * int(body.get("duration", 5))
@@ -88,6 +109,7 @@ class FalEmulator:
     retry_after: str = "2"
     burst_5xx_n: int = 0
     after_create: str | None = None  # the next submit creates its job, then answers "500" or drops ("drop")
+    pulid_render: bytes | None = None  # what PuLID "renders"; by default the reference photo, fitted to size
     submits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
@@ -177,8 +199,8 @@ class FalEmulator:
         if not ids:
             return self._invalid("endpoint_id", "field required")
         prices = [
-            {"endpoint_id": e, "unit_price": 0.03, "unit": "megapixels", "currency": "USD"}
-            if e == CLARITY  # fal lists the clarity upscaler per output megapixel
+            {"endpoint_id": e, "unit_price": UNIT_PRICES[e][0], "unit": UNIT_PRICES[e][1], "currency": "USD"}
+            if e in UNIT_PRICES  # the clarity upscaler and PuLID per output megapixel, OmniHuman per second
             else {"endpoint_id": e, "unit_price": 0.04, "unit": "image", "currency": "USD"}
             for e in ids.split(",")
         ]
@@ -220,8 +242,8 @@ class FalEmulator:
             return web.json_response({"detail": "invalid upload token"}, status=401)
         content_type = request.headers.get("Content-Type", "")
         data = await request.read()
-        if not content_type.startswith("image/") or not data:
-            return self._invalid("file", "an image body with an image/* Content-Type is required")
+        if not content_type.startswith(("image/", "audio/", "video/")) or not data:
+            return self._invalid("file", "a media body with its Content-Type is required")
         return web.json_response({"access_url": self._store(data, content_type, content_type.split("/")[1])})
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
@@ -271,6 +293,19 @@ class FalEmulator:
             allowed = {"prompt", "image_url", "resolution", "duration", "negative_prompt", "seed"}
             if (invalid := self._wan(model, body)) is not None:
                 return invalid
+        elif model == PULID:
+            allowed = PULID_FIELDS
+            if (invalid := self._pulid(body)) is not None:
+                return invalid
+        elif model == OMNIHUMAN:
+            allowed = {"image_url", "audio_url"}
+            if (invalid := self._omnihuman(body)) is not None:
+                return invalid
+        elif model == FACE_SWAP:
+            allowed = {"source_face_url", "target_video_url", "enable_occlusion_prevention"}
+            for name in ("source_face_url", "target_video_url"):
+                if not self._input_url(body.get(name)):
+                    return self._invalid(name, "must be a fetchable URL (upload it first)")
         elif model == CLARITY:
             allowed = {"image_url", "prompt", "upscale_factor", "negative_prompt", "seed"}
             factor = body.get("upscale_factor", 2)
@@ -281,13 +316,41 @@ class FalEmulator:
         extra = set(body) - allowed
         if extra:
             return self._invalid(sorted(extra)[0], "extra fields not permitted")
-        if model != FLUX:
+        if model not in (FLUX, PULID, OMNIHUMAN, FACE_SWAP):
             if not isinstance(body.get("prompt", ""), str) or (model != CLARITY and "prompt" not in body):
                 return self._invalid("prompt", "field required")
             for name in ("image_url", "end_image_url"):
                 if (name == "image_url" or name in body) and not self._input_url(body.get(name)):
                     return self._invalid(name, "must be a fetchable URL (upload it to fal storage first)")
         return None
+
+    def _pulid(self, body: dict) -> web.Response | None:
+        """PuLID: a prompt and a fetchable reference photo; steps 1-50, guidance 0-20, a known size."""
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            return self._invalid("prompt", "field required")
+        if not self._input_url(body.get("reference_image_url")):
+            return self._invalid("reference_image_url", "must be a fetchable URL (upload it first)")
+        if body.get("image_size", "landscape_4_3") not in SIZE_PIXELS:
+            return self._invalid("image_size", "not a permitted size")
+        steps, guidance = body.get("num_inference_steps", 20), body.get("guidance_scale", 4)
+        if type(steps) is not int or not 1 <= steps <= 50:
+            return self._invalid("num_inference_steps", "must be an integer from 1 to 50")
+        if not isinstance(guidance, (int, float)) or not 0 <= guidance <= 20:
+            return self._invalid("guidance_scale", "must be from 0 to 20")
+        return None
+
+    def _omnihuman(self, body: dict) -> web.Response | None:
+        """OmniHuman: a fetchable portrait and a fetchable speech file under 30 s."""
+        for name in ("image_url", "audio_url"):
+            if not self._input_url(body.get(name)):
+                return self._invalid(name, "must be a fetchable URL (upload it first)")
+        if wav_seconds(self._uploaded(body["audio_url"])) >= 30:
+            return self._invalid("audio_url", "Audio must be under 30s long.")
+        return None
+
+    def _uploaded(self, url: str) -> bytes:
+        """The bytes of a file uploaded to this emulator's storage."""
+        return self.media[url.rsplit("/", 1)[-1]][0]
 
     def _input_size(self, url: str) -> tuple[int, int]:
         """Width and height of an uploaded input image (1024x1024 for one hosted elsewhere)."""
@@ -428,6 +491,32 @@ class FalEmulator:
                 {"images": images, "seed": job.body.get("seed", 42), "has_nsfw_concepts": nsfw,
                  "prompt": job.body["prompt"]}, headers=units,
             )  # fmt: skip
+        if job.model == PULID:
+            width, height = SIZE_PIXELS[job.body.get("image_size", "landscape_4_3")]
+            reference = self._uploaded(job.body["reference_image_url"])
+            render = self.pulid_render or fit_png(reference, width, height)
+            image = {"url": self._store(render, "image/png", "png"), "width": width, "height": height,
+                     "content_type": "image/png"}  # fmt: skip
+            units = {"X-Fal-Billable-Units": str(round(charge(PULID, job.body) / 0.0333))}
+            return web.json_response(
+                {"images": [image], "seed": job.body.get("seed", 42), "has_nsfw_concepts": [False],
+                 "prompt": job.body["prompt"]}, headers=units,
+            )  # fmt: skip
+        if job.model == OMNIHUMAN:
+            speech = self._uploaded(job.body["audio_url"])
+            clip = make_talking_mp4(self._uploaded(job.body["image_url"]), speech)
+            seconds = wav_seconds(speech)
+            video = {"url": self._store(clip, "video/mp4", "mp4"), "content_type": "video/mp4"}
+            return web.json_response(
+                {"video": video, "duration": seconds}, headers={"X-Fal-Billable-Units": f"{seconds:.3f}"}
+            )
+        if job.model == FACE_SWAP:
+            target = self._uploaded(job.body["target_video_url"])
+            clip = make_swapped_mp4(self._uploaded(job.body["source_face_url"]), target)
+            with av.open(io.BytesIO(target)) as source:
+                seconds = float(source.duration or 0) / 1e6
+            video = {"url": self._store(clip, "video/mp4", "mp4"), "content_type": "video/mp4"}
+            return web.json_response({"video": video}, headers={"X-Fal-Billable-Units": f"{seconds:.3f}"})
         if job.model == CLARITY:
             image = {"url": self._store(self._big_png, "image/png", "png"), "width": 128, "height": 96,
                      "content_type": "image/png"}  # fmt: skip

@@ -132,6 +132,18 @@ class EngineAdapter:
         """Upscale an image or video."""
         raise self._unsupported("upscaling")
 
+    async def animate_portrait(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
+        """Make one portrait speak an audio file (a talking head)."""
+        raise self._unsupported("talking heads")
+
+    async def swap_face(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
+        """Put the face of one photo onto the person in a clip."""
+        raise self._unsupported("face swaps")
+
 
 class RemoteAdapter(EngineAdapter, abc.ABC, Generic[J, H, F]):
     """Base of the keyed HTTP adapters: polling settings, retries, keyed requests, checked JSON and media.

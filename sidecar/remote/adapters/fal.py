@@ -36,7 +36,8 @@ REST_URL = "https://rest.fal.ai"
 API_URL = "https://api.fal.ai"
 
 FLUX_PRO = "fal-ai/flux-pro/v1.1"
-IMAGE_MODELS = (FLUX_PRO,)
+FLUX_PULID = "fal-ai/flux-pulid"  # FLUX with a face reference (https://fal.ai/models/fal-ai/flux-pulid)
+IMAGE_MODELS = (FLUX_PRO, FLUX_PULID)
 HAILUO_STANDARD = "fal-ai/minimax/hailuo-02/standard/image-to-video"
 HAILUO_PRO = "fal-ai/minimax/hailuo-02/pro/image-to-video"
 WAN_25 = "fal-ai/wan-25-preview/image-to-video"
@@ -44,6 +45,14 @@ WAN_27 = "fal-ai/wan/v2.7/image-to-video"
 VIDEO_MODELS = (HAILUO_STANDARD, HAILUO_PRO, WAN_25, WAN_27)
 CLARITY_UPSCALER = "fal-ai/clarity-upscaler"
 UPSCALE_MODELS = (CLARITY_UPSCALER,)
+# one portrait + speech -> a talking clip (https://fal.ai/models/fal-ai/bytedance/omnihuman): `image_url`
+# and `audio_url` (audio under 30 s), the clip in `video`
+OMNIHUMAN = "fal-ai/bytedance/omnihuman"
+TALKING_HEAD_MODELS = (OMNIHUMAN,)
+# the face of one photo onto the person in a clip (https://fal.ai/models/half-moon-ai/ai-face-swap/faceswapvideo/api):
+# `source_face_url` and `target_video_url`, the clip in `video`
+FACE_SWAP_VIDEO = "half-moon-ai/ai-face-swap/faceswapvideo"
+FACE_SWAP_MODELS = (FACE_SWAP_VIDEO,)
 IMAGE_SIZES = ("square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9")
 BALANCE_CACHE_S = 60.0
 LOCK_WORDS = ("user is locked", "exhausted balance", "top_up", "admin lock")
@@ -217,17 +226,31 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
     async def _image_url(
         self, api_key: str, request: dict[str, Any], control: RunControl, name: str = "image"
     ) -> str:
-        """An input image as a URL: a given http(s) URL as is, bytes or a file path uploaded first."""
+        """An input image as a URL: a given http(s) or data URL as is, bytes or a file path uploaded first."""
+        schemes = ("https://", "http://", "data:")
+        return await self._media_url(api_key, request, control, name, "image/png", schemes)
+
+    async def _media_url(
+        self,
+        api_key: str,
+        request: dict[str, Any],
+        control: RunControl,
+        name: str,
+        bytes_type: str,
+        schemes: tuple[str, ...] = ("https://", "http://"),
+    ) -> str:
+        """An input (`{name}` bytes or file, or `{name}_url`) as a URL on fal's CDN, uploaded when local."""
         if control.resume_request_id:
             return ""  # a resumed request was submitted with its inputs already; nothing to upload again
         url = request.get(f"{name}_url")
-        if isinstance(url, str) and url.startswith(("https://", "http://", "data:")):
+        if isinstance(url, str) and url.startswith(schemes):
             return url
-        local = local_input(request, name, "image/png", "application/octet-stream")
+        local = local_input(request, name, bytes_type, "application/octet-stream")
         if local is None:
+            kind = "an input image" if bytes_type.startswith("image/") else f"the {name}"
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
-                f"fal.ai needs an input image (`{name}` as bytes or a file, or `{name}_url`).",
+                f"fal.ai needs {kind} (`{name}` as bytes or a file, or `{name}_url`).",
                 detail={"engine": self.engine_id, "missing": name},
             )
         return await self.upload_file(api_key, *local)
@@ -356,6 +379,9 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
         """Flux Pro v1.1 text-to-image; returns the decoded-checked image bytes (all images in `media`)."""
         model = self.pick_model(request, FLUX_PRO, IMAGE_MODELS, "image")
         arguments: dict[str, Any] = {"prompt": required_prompt(request)}
+        if model == FLUX_PULID:
+            reference = await self._image_url(api_key, request, control, "reference_image")
+            arguments["reference_image_url"] = reference
         size = request.get("image_size")
         if isinstance(size, str) and size in IMAGE_SIZES:
             arguments["image_size"] = size
@@ -365,10 +391,37 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR, detail={"field": "image_size", "allowed": list(IMAGE_SIZES)}
             )
-        for name, cast in (("num_images", int), ("seed", int), ("safety_tolerance", str)):
-            if request.get(name) is not None:
+        for name, cast in _IMAGE_FIELDS[model]:
+            if request.get(name) not in (None, ""):
                 arguments[name] = cast(request[name])
         return await self.run_job(api_key, FalJob(model, "image", arguments, "images"), control)
+
+    async def animate_portrait(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
+        """OmniHuman: one portrait (`image`) speaks the `audio` (WAV bytes, under 30 s); returns MP4 bytes."""
+        model = self.pick_model(request, OMNIHUMAN, TALKING_HEAD_MODELS, "talking head")
+        seconds = fal_models.audio_seconds(request)
+        if seconds is not None and seconds >= fal_models.OMNIHUMAN_MAX_SECONDS:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"OmniHuman takes speech under 30 s; this is {seconds:.1f} s.",
+                remediation=["Split the audio into parts under 30 s and run one clip per part."],
+                detail={"engine": self.engine_id, "model": model, "seconds": round(seconds, 2)},
+            )
+        image = await self._image_url(api_key, request, control)
+        audio = await self._media_url(api_key, request, control, "audio", "audio/wav")
+        return await self.run_job(api_key, _clip_job(model, image_url=image, audio_url=audio), control)
+
+    async def swap_face(
+        self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
+    ) -> RemoteResult:
+        """The face of one photo (`face`) onto the person in a clip (`video`, MP4 bytes); returns MP4."""
+        model = self.pick_model(request, FACE_SWAP_VIDEO, FACE_SWAP_MODELS, "face swap")
+        face = await self._image_url(api_key, request, control, "face")
+        clip = await self._media_url(api_key, request, control, "video", "video/mp4")
+        job = _clip_job(model, source_face_url=face, target_video_url=clip)
+        return await self.run_job(api_key, job, control)
 
     async def generate_video(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
@@ -408,6 +461,19 @@ class FalAdapter(RemoteAdapter[FalJob, FalRequest, FinalStatus]):
         if request.get("prompt"):
             arguments["prompt"] = str(request["prompt"])
         return await self.run_job(api_key, FalJob(model, "image", arguments, "image"), control)
+
+
+# the optional inputs each image model takes, with their types (each model page's input schema)
+_IMAGE_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+    FLUX_PRO: (("num_images", int), ("seed", int), ("safety_tolerance", str)),
+    FLUX_PULID: (("seed", int), ("negative_prompt", str), ("num_inference_steps", int),
+                 ("guidance_scale", float), ("id_weight", float)),
+}  # fmt: skip
+
+
+def _clip_job(model: str, **arguments: str) -> FalJob:
+    """A queue run whose result is one clip in `video`."""
+    return FalJob(model, "video", arguments, "video")
 
 
 def _number(value: Any) -> float | None:

@@ -1,0 +1,1 @@
+"""Face embeddings for the identity check (dlib, no ComfyUI): importable and testable on their own."""

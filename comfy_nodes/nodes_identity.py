@@ -1,0 +1,114 @@
+"""V3 node measuring identity: each output face (images, or sampled frames of a clip) against the reference.
+
+The distances go on the executing job (`JobStore.record_identity`), which then carries a warning such as
+"identity drift in shots 3 and 7" when a shot or frame is past the threshold. Imported only inside ComfyUI.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import torch
+from comfy_api.latest import io, ui
+from comfy_execution.utils import get_executing_context
+
+from ..sidecar.core.errors import AInfError, ErrorCode
+from ..sidecar.entry import get_sidecar
+from ..sidecar.jobs.identity import DEFAULT_THRESHOLD, IdentityReport, measure
+from .identity.faces import face_embedder, sampled_frames
+from .node_helpers import float_input, int_input, node_schema, video_path
+from .remote_call import job_for_prompt
+
+__all__ = ["IDENTITY_NODES", "MeasureIdentityNode"]
+
+CATEGORY = "AInfluencer/identity"
+MAX_REFERENCES = 3
+
+
+def _rgb(images: torch.Tensor, index: int) -> np.ndarray:
+    frame = images[index].detach().to("cpu", torch.float32).clamp(0, 1)
+    return (frame[..., :3].numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def reference_embeddings(reference: torch.Tensor) -> list[np.ndarray]:
+    """The faces of the first 1–3 reference images (INVALID_MEDIA when none shows a face)."""
+    embedder = face_embedder()
+    found = [embedder.embed(_rgb(reference, i)) for i in range(min(len(reference), MAX_REFERENCES))]
+    faces = [f for f in found if f is not None]
+    if not faces:
+        raise AInfError(
+            ErrorCode.INVALID_MEDIA,
+            "No face was found in the reference image, so identity cannot be measured.",
+            remediation=["Use a reference photo with one clear, front-facing face at least 80 px wide."],
+        )
+    return faces
+
+
+def measure_outputs(
+    reference: torch.Tensor, images: torch.Tensor | None, video: Any, samples: int, threshold: float
+) -> IdentityReport:
+    """Images are measured as shots (numbered from 1), a clip as evenly sampled frames."""
+    faces = reference_embeddings(reference)
+    embedder = face_embedder()
+    if video is not None:
+        frames = list(sampled_frames(video_path(video), samples))
+        embeddings = [embedder.embed(rgb) for _, rgb in frames]
+        return measure(faces, embeddings, subject="frame", labels=[i for i, _ in frames], threshold=threshold)
+    if images is not None:
+        embeddings = [embedder.embed(_rgb(images, i)) for i in range(len(images))]
+        return measure(faces, embeddings, subject="shot", threshold=threshold)
+    raise AInfError(ErrorCode.VALIDATION_ERROR, "Connect the images or the video to measure.")
+
+
+class MeasureIdentityNode(io.ComfyNode):
+    """Compares each output's face with the reference face and records the distances on the job."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Reference IMAGE, images or VIDEO, frames to sample, threshold → the report as text."""
+        return node_schema(
+            "AInfluencerMeasureIdentity",
+            "AInfluencer Measure Identity",
+            CATEGORY,
+            "Face distance of each output (images, or sampled frames of a video) to the reference face "
+            "(dlib's CC0 face descriptor); past the threshold the job carries an identity drift warning.",
+            inputs=[
+                io.Image.Input("reference", tooltip="1–3 reference photos of the person (a batch)."),
+                io.Image.Input("images", optional=True, tooltip="Each image is one shot."),
+                io.Video.Input("video", optional=True, tooltip="Evenly spaced frames are measured."),
+                int_input(
+                    "sample_frames", 16, 2, 240, "How many evenly spaced frames of a video to measure."
+                ),
+                float_input(
+                    "threshold",
+                    DEFAULT_THRESHOLD,
+                    0.3,
+                    1.0,
+                    0.01,
+                    "Face distance above which a shot or frame counts as another person (dlib: 0.6).",
+                ),
+            ],
+            outputs=[io.String.Output("report", tooltip="The warning, or the mean and worst distance.")],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, **_inputs: Any) -> str:
+        """A new value every run: each job records its own measurement, so it never comes from cache."""
+        return uuid.uuid4().hex
+
+    @classmethod
+    def execute(cls, reference, sample_frames, threshold, images=None, video=None) -> io.NodeOutput:
+        """Measure, record on the job, show the result on the node."""
+        report = measure_outputs(reference, images, video, sample_frames, threshold)
+        context = get_executing_context()
+        if context is not None:
+            job_id, _quality = job_for_prompt(str(context.prompt_id))
+            get_sidecar().store.record_identity(job_id, str(context.node_id), report)
+        text = report.summary
+        return io.NodeOutput(text, ui=ui.PreviewText(text))
+
+
+IDENTITY_NODES: list[type[io.ComfyNode]] = [MeasureIdentityNode]
