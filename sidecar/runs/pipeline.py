@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import secrets
 import uuid
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -24,6 +25,7 @@ from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailabi
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
+TAKE_SEEDS = 2**31  # a seedless run's random seed fits every seed widget (the pack's and core's) unchanged
 MAX_BATCH = 16
 BATCH_ID_STRIDE = 10_000
 
@@ -302,7 +304,13 @@ class PipelineManager:
         return self.costs.estimate(manifest, quality)
 
     def _prepare(self, preset_id: str, request: RunRequest, job_id: str) -> RunPlan:
-        """Bind, name outputs after the job, convert and price one run (writes nothing)."""
+        """Bind, name outputs after the job, convert and price one run (writes nothing).
+
+        A run without a seed is a new take: it gets a random seed, recorded on the job so the run can be
+        reproduced, which reaches every seed and take input, so no node's cached result is returned.
+        """
+        if request.seed is None:
+            request = request.model_copy(update={"seed": secrets.randbelow(TAKE_SEEDS)})
         variant, graph, checked = self.bind(preset_id, request)
         manifest = variant.manifest
         quality = request.quality_level or manifest.default_quality
