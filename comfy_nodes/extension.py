@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .nodes_anamorphic import ANAMORPHIC_NODES
 from .nodes_audio import AUDIO_NODES
 from .nodes_models import MODEL_NODES
 from .nodes_polish import POLISH_NODES
@@ -20,6 +21,7 @@ class AInfluencerExtension(ComfyExtension):
         """Every node the pack provides."""
         return [
             *POLISH_NODES,
+            *ANAMORPHIC_NODES,
             *VIDEO_NODES,
             *MODEL_NODES,
             *REMOTE_NODES,

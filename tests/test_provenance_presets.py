@@ -35,10 +35,19 @@ SIGNED_SAVERS = {"image": "AInfluencerSaveImage", "video": "AInfluencerSaveVideo
 GRADE, TONE, GRAIN = "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerFilmGrain"
 COLOUR, FILTER, RESIZE, OPENED = "c2pa.color_adjustments", "c2pa.filtered", "c2pa.resized", "c2pa.opened"
 CREATED = "c2pa.created"
+ANAMORPHIC = "AInfluencerAnamorphicLook"
 # preset → the actions its output's manifest lists, in order: (action, node type, digital source type)
 EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     "cinematic_finish_v1": [
         (OPENED, "input", None), (FILTER, GRAIN, None), (COLOUR, TONE, None), (COLOUR, GRADE, None),
+    ],
+    "cinematic_portrait_v1": [
+        (CREATED, "KSampler", GENERATED), (FILTER, ANAMORPHIC, None), (FILTER, GRAIN, None),
+        (COLOUR, TONE, None), (COLOUR, GRADE, None),
+    ],
+    "cinematic_portrait_v1@provider_fal": [
+        (CREATED, "AInfluencerFalFluxPro", GENERATED), (FILTER, ANAMORPHIC, None), (FILTER, GRAIN, None),
+        (COLOUR, TONE, None), (COLOUR, GRADE, None),
     ],
     "color_grade_film_grain_v1": [
         (OPENED, "input", None), (COLOUR, GRADE, None), (COLOUR, TONE, None), (FILTER, GRAIN, None),

@@ -28,7 +28,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     )},
     **{t: ("c2pa.filtered", None) for t in (
         "AInfluencerFilmGrain", "AInfluencerDeflickerVideo", "AInfluencerDeflickerImages",
-        "AInfluencerInterpolateVideo", "AInfluencerInterpolateImages",
+        "AInfluencerInterpolateVideo", "AInfluencerInterpolateImages", "AInfluencerAnamorphicLook",
     )},
     **{t: ("c2pa.resized", None) for t in (
         "AInfluencerUpscaleImage", "AInfluencerUpscaleVideo", "AInfluencerSocialExport",
