@@ -11,6 +11,7 @@ from .nodes_polish import POLISH_NODES
 from .nodes_provenance import PROVENANCE_NODES
 from .nodes_providers import PROVIDER_NODES
 from .nodes_remote import REMOTE_NODES
+from .nodes_storyboard import STORYBOARD_NODES
 from .nodes_video import VIDEO_NODES
 
 
@@ -25,6 +26,7 @@ class AInfluencerExtension(ComfyExtension):
             *VIDEO_NODES,
             *MODEL_NODES,
             *REMOTE_NODES,
+            *STORYBOARD_NODES,
             *PROVIDER_NODES,
             *AUDIO_NODES,
             *PROVENANCE_NODES,

@@ -18,6 +18,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     **{t: ("c2pa.created", GENERATED) for t in (
         "KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced",
         "AInfluencerFalFluxPro", "AInfluencerRunwareImage", "AInfluencerGenerateImage",
+        "AInfluencerStoryboardShots",
     )},
     **{t: ("c2pa.created", TRANSFORMED) for t in (
         "AInfluencerKlingImageToVideo", "AInfluencerFalImageToVideo", "AInfluencerImageToVideo",
@@ -32,6 +33,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     )},
     **{t: ("c2pa.resized", None) for t in (
         "AInfluencerUpscaleImage", "AInfluencerUpscaleVideo", "AInfluencerSocialExport",
+        "AInfluencerContactSheet",
     )},
     **{t: ("c2pa.resized", TRANSFORMED) for t in (
         "AInfluencerUpscale", "AInfluencerFalUpscale", "AInfluencerRunwareUpscale",

@@ -49,6 +49,7 @@ REMOTE_NODE_TYPES: dict[str, tuple[str, str | None]] = {
     "AInfluencerRunwareUpscale": ("upscale", "provider_runware"),
     "AInfluencerSyncLipSync": ("lipsync", "provider_synclabs"),
     "AInfluencerGenerateImage": ("image", None),
+    "AInfluencerStoryboardShots": ("image", None),
     "AInfluencerImageToVideo": ("video", None),
     "AInfluencerLipSync": ("lipsync", None),
     "AInfluencerUpscale": ("upscale", None),

@@ -37,6 +37,7 @@ from .adapters.http_policy import SubmitUnconfirmed
 from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .pricing import node_request, priced_request
 from .registry import ProviderRegistry
+from .storyboard import STORYBOARD_NODE, has_reference, planned_shots, shot_engine
 
 log = logging.getLogger("ainfluencer.remote")
 
@@ -95,6 +96,9 @@ class RemoteSteps:
             capability, fixed = REMOTE_NODE_TYPES[node["class_type"]]
             inputs = node.get("inputs") or {}
             chosen = fixed or str(inputs.get("engine") or "auto")
+            shots = node["class_type"] == STORYBOARD_NODE
+            if shots:
+                chosen = shot_engine(chosen, has_reference(inputs))
             engine = self.resolve_engine(chosen, capability, preference)
             if engine != LOCAL_ENGINE:
                 ok, why = self.registry.availability(engine)
@@ -105,9 +109,15 @@ class RemoteSteps:
                         remediation=[f"{why}.", "Or pick another engine on the node."],
                         detail={"engine": engine, "node_id": str(node_id)},
                     )
-                request = node_request(node["class_type"], engine, inputs)
-                price = self.cost_of(engine, capability, quality, request)
-                steps.append((step_id_for(str(node_id)), price, engine))
+                # a storyboard node sends one call per shot, each its own numbered step
+                requests = (
+                    planned_shots(engine, inputs)
+                    if shots
+                    else [node_request(node["class_type"], engine, inputs)]
+                )
+                for index, request in enumerate(requests):
+                    price = self.cost_of(engine, capability, quality, request)
+                    steps.append((step_id_for(str(node_id), index), price, engine))
         return steps
 
     def cost_of(
