@@ -12,6 +12,7 @@ from .nodes_provenance import PROVENANCE_NODES
 from .nodes_providers import PROVIDER_NODES
 from .nodes_remote import REMOTE_NODES
 from .nodes_storyboard import STORYBOARD_NODES
+from .nodes_ugc import UGC_NODES
 from .nodes_video import VIDEO_NODES
 
 
@@ -27,6 +28,7 @@ class AInfluencerExtension(ComfyExtension):
             *MODEL_NODES,
             *REMOTE_NODES,
             *STORYBOARD_NODES,
+            *UGC_NODES,
             *PROVIDER_NODES,
             *AUDIO_NODES,
             *PROVENANCE_NODES,

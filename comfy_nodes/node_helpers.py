@@ -101,7 +101,9 @@ def temp_video_path(tag: str) -> Path:
 
 
 def _own_file(video: Any) -> str | None:
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    if not isinstance(video, InputImpl.VideoFromFile):  # a video made of frames has no file to point at
+        return None  # (and ComfyUI's own in-memory save cannot tell its container format)
+    source = video.get_stream_source()
     return source if isinstance(source, str) else None
 
 

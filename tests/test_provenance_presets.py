@@ -31,11 +31,21 @@ DEFS = {
     ),
 }
 SHIPPED = preset_files(WORKFLOWS_DIR)
-SIGNED_SAVERS = {"image": "AInfluencerSaveImage", "video": "AInfluencerSaveVideo"}
+# the social export signs its own re-encoded 9:16 file, so it is a signed saver too
+SIGNED_SAVERS = {
+    "image": {"AInfluencerSaveImage"},
+    "video": {"AInfluencerSaveVideo", "AInfluencerSocialExport"},
+}
 GRADE, TONE, GRAIN = "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerFilmGrain"
 COLOUR, FILTER, RESIZE, OPENED = "c2pa.color_adjustments", "c2pa.filtered", "c2pa.resized", "c2pa.opened"
 CREATED = "c2pa.created"
 ANAMORPHIC = "AInfluencerAnamorphicLook"
+EDITED = "c2pa.edited"
+UGC_REMOTE = [
+    (CREATED, "AInfluencerProductScene", TRANSFORMED),
+    (EDITED, "AInfluencerKlingImageToVideo", TRANSFORMED),
+    (EDITED, "AInfluencerSyncLipSync", TRANSFORMED),
+]
 # preset → the actions its output's manifest lists, in order: (action, node type, digital source type)
 EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     "cinematic_finish_v1": [
@@ -68,6 +78,14 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     "storyboard_builder_v1#2": [(CREATED, "AInfluencerStoryboardShots", GENERATED)],
     "talking_clip_v1": [(CREATED, "AInfluencerSyncLipSync", TRANSFORMED)],
     "talking_clip_v1@provider_liveportrait": [(CREATED, "LivePortraitProcess", TRANSFORMED)],
+    # one c2pa.created per manifest: the later model steps are edits, still labelled as model-made
+    "ugc_clip_builder_v1#11": [
+        *UGC_REMOTE, (COLOUR, GRADE, None), (RESIZE, "AInfluencerUpscaleImage", None),
+        (RESIZE, "AInfluencerSocialExport", None),
+    ],
+    "ugc_clip_builder_v1#10": [
+        *UGC_REMOTE, (COLOUR, GRADE, None), (RESIZE, "AInfluencerUpscaleImage", None),
+    ],
     "upscale_deflicker_video_v1": [
         (OPENED, "input", None), (FILTER, "AInfluencerDeflickerVideo", None),
         (RESIZE, "AInfluencerUpscaleVideo", None), (FILTER, "AInfluencerInterpolateVideo", None),
@@ -94,7 +112,7 @@ def test_every_output_of_every_shipped_preset_is_saved_by_a_signed_save_node(pat
     _graph, prompt, outputs = _preset(path)
     assert outputs
     for output in outputs:
-        assert prompt[output["node_id"]]["class_type"] == SIGNED_SAVERS[output["kind"]]
+        assert prompt[output["node_id"]]["class_type"] in SIGNED_SAVERS[output["kind"]]
     assert not {"SaveImage", "SaveVideo"} & {n["class_type"] for n in prompt.values()}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..remote.engines import AUTO, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .manifest import GENERATED, TRANSFORMED, Engine, Step
 
+CREATED, EDITED = "c2pa.created", "c2pa.edited"
 # node class → (C2PA action, IPTC digital source type when a model made or remade the picture)
 NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     **{t: ("c2pa.created", GENERATED) for t in (
@@ -22,7 +23,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     )},
     **{t: ("c2pa.created", TRANSFORMED) for t in (
         "AInfluencerKlingImageToVideo", "AInfluencerFalImageToVideo", "AInfluencerImageToVideo",
-        "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess",
+        "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess", "AInfluencerProductScene",
     )},
     **{t: ("c2pa.color_adjustments", None) for t in (
         "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerApplyLUT",
@@ -131,6 +132,8 @@ def describe_graph(
                 inputs.append(name)
         if class_type in NODE_ACTIONS:
             action, source = NODE_ACTIONS[class_type]
+            if action == CREATED and any(s.action == CREATED for s in steps):
+                action = EDITED  # C2PA allows one c2pa.created: a later model step (video, lip-sync) edits it
             engine = _engine(prompt, nid, model_hash, remote or {}) if source else None
             steps.append(Step(action, class_type, nid, engine, source))
     return GraphFacts(tuple(steps), tuple(dict.fromkeys(inputs)))

@@ -45,6 +45,7 @@ REMOTE_NODE_TYPES: dict[str, tuple[str, str | None]] = {
     "AInfluencerFalImageToVideo": ("video", "provider_fal"),
     "AInfluencerFalUpscale": ("upscale", "provider_fal"),
     "AInfluencerKlingImageToVideo": ("video", "provider_kling"),
+    "AInfluencerProductScene": ("image", "provider_kling"),
     "AInfluencerRunwareImage": ("image", "provider_runware"),
     "AInfluencerRunwareUpscale": ("upscale", "provider_runware"),
     "AInfluencerSyncLipSync": ("lipsync", "provider_synclabs"),

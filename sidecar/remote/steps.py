@@ -36,6 +36,7 @@ from .adapters.control import RemoteResult, RunControl
 from .adapters.http_policy import SubmitUnconfirmed
 from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .pricing import node_request, priced_request
+from .recorded import RecordedResults
 from .registry import ProviderRegistry
 from .storyboard import STORYBOARD_NODE, has_reference, planned_shots, shot_engine
 
@@ -56,6 +57,7 @@ class RemoteSteps:
         self, database: Engine, registry: ProviderRegistry, ledger: CreditLedger, store: JobStore
     ) -> None:
         self.database, self.registry, self.ledger, self.store = database, registry, ledger, store
+        self.recorded = RecordedResults(store, ledger)  # a repair job's already-paid results
 
     # engine choice -------------------------------------------------------------------------------
     def resolve_engine(self, engine: str, capability: str, preference: list[str] | None = None) -> str:

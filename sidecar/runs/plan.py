@@ -32,6 +32,7 @@ class RunPlan:
     character_id: str | None
     steps: tuple[StepPrice, ...]
     cost: float
+    repair_of: str | None = None  # the failed job this run repairs (repair_pipeline_v1)
 
     @property
     def manifest(self) -> WorkflowPreset:
@@ -61,6 +62,7 @@ class RunPlan:
             "seed": self.seed,
             "character_id": self.character_id,
             "consent_id": consent_id,
+            **({"repair_of": self.repair_of} if self.repair_of else {}),
         }
 
 
