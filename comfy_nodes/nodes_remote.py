@@ -63,6 +63,7 @@ def _take() -> io.Int.Input:
         min=0,
         max=2**31 - 1,
         control_after_generate=True,
+        optional=True,  # graphs and API prompts saved before this input existed still validate
         tooltip="Take number: a new value asks the provider again (this API has no seed, so it is not sent); "
         "the same value may reuse the cached result of the last run.",
     )
