@@ -10,7 +10,10 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -29,46 +32,70 @@ def _wait(client, job_id: str, timeout_s: float = 600) -> dict:
     raise RuntimeError(f"{job_id} did not finish")
 
 
-def run(report) -> dict:
-    """Measure one run and a batch of ten against a 20 s emulator; return the ratio."""
+def timed_pair(
+    client, emulator, single: Callable[[], str], many: Callable[[], str]
+) -> tuple[float, float, int]:
+    """Wall time of one job, then of the many-run job, and the emulator's peak of jobs in flight during it."""
+    started = time.perf_counter()
+    first = _wait(client, single())
+    one_s = time.perf_counter() - started
+    emulator.peak_concurrency = 0
+    started = time.perf_counter()
+    second = _wait(client, many())
+    many_s = time.perf_counter() - started
+    if first["status"] != "completed" or second["status"] != "completed":
+        raise RuntimeError(f"runs failed: {first['error']} {second['error']}")
+    return one_s, many_s, emulator.peak_concurrency
+
+
+@contextmanager
+def bench_client(tag: str, env: dict[str, str]) -> Iterator[Any]:
+    """A client of a fresh embedded ComfyUI started with `env` (the emulators' URLs and keys), budget 100."""
     from ainfluencer.sidecar.cli.client import SidecarClient
     from ainfluencer.sidecar.host import runtime
-    from emulators.kling import KlingEmulator
-    from emulators.threaded import ThreadedEmulator
 
     runtime.install()
-    kling = ThreadedEmulator(KlingEmulator(AK, SK))
-    kling.emulator.queue_s, kling.emulator.run_s = 0.5, LATENCY_S - 0.5
-    base = Path(tempfile.mkdtemp(prefix="ainf-bench-remote-")) / "base"
-    env = {
-        "AINFLUENCER_PROVIDER_KLING_BASE_URL": kling.base_url,
-        "AINFLUENCER_PROVIDER_KLING_API_KEY": f"{AK}:{SK}",
-        "AINFLUENCER_REMOTE_POLL_S": "1.0",
-    }
+    base = Path(tempfile.mkdtemp(prefix=f"ainf-bench-{tag}-")) / "base"
     server = runtime.start_server(
         runtime.free_port(), base_dir=base, log_path=base.parent / "comfy.log", env=env
     )
     try:
         client = SidecarClient(server.url, timeout=120)
         client.set_budget(100)
-        client.upload(REPO / "assets" / "examples" / "portrait.png")
-
-        def body(take: int) -> dict:  # distinct prompts: ComfyUI would reuse a cached identical node's output
-            return {"inputs": {"image": "portrait.png", "prompt": f"she smiles, take {take}"}}
-
-        started = time.perf_counter()
-        single = _wait(client, client.run("image_to_video_v1", body(0))["job_id"])
-        one_s = time.perf_counter() - started
-        kling.emulator.peak_concurrency = 0
-        started = time.perf_counter()
-        batch = _wait(client, client.batch("image_to_video_v1", [body(i) for i in range(1, 11)])["job_id"])
-        ten_s = time.perf_counter() - started
-        if single["status"] != "completed" or batch["status"] != "completed":
-            raise RuntimeError(f"runs failed: {single['error']} {batch['error']}")
-        peak = kling.emulator.peak_concurrency
+        yield client
         client.close()
     finally:
         server.stop()
+
+
+def run(report) -> dict:
+    """Measure one run and a batch of ten against a 20 s emulator; return the ratio."""
+    from emulators.kling import KlingEmulator
+    from emulators.threaded import ThreadedEmulator
+
+    kling = ThreadedEmulator(KlingEmulator(AK, SK))
+    kling.emulator.queue_s, kling.emulator.run_s = 0.5, LATENCY_S - 0.5
+    env = {
+        "AINFLUENCER_PROVIDER_KLING_BASE_URL": kling.base_url,
+        "AINFLUENCER_PROVIDER_KLING_API_KEY": f"{AK}:{SK}",
+        "AINFLUENCER_REMOTE_POLL_S": "1.0",
+    }
+    try:
+        with bench_client("remote", env) as client:
+            client.upload(REPO / "assets" / "examples" / "portrait.png")
+
+            def body(
+                take: int,
+            ) -> dict:  # distinct prompts: ComfyUI would reuse a cached identical node's output
+                return {"inputs": {"image": "portrait.png", "prompt": f"she smiles, take {take}"}}
+
+            one_s, ten_s, peak = timed_pair(
+                client,
+                kling.emulator,
+                lambda: client.run("image_to_video_v1", body(0))["job_id"],
+                lambda: client.batch("image_to_video_v1", [body(i) for i in range(1, 11)])["job_id"],
+            )
+    finally:
         kling.stop()
     ratio = ten_s / one_s
     report(f"emulated Kling latency {LATENCY_S:.0f} s per job")

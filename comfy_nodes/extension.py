@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .nodes_anamorphic import ANAMORPHIC_NODES
 from .nodes_audio import AUDIO_NODES
 from .nodes_identity import IDENTITY_NODES
 from .nodes_models import MODEL_NODES
@@ -11,6 +12,8 @@ from .nodes_polish import POLISH_NODES
 from .nodes_provenance import PROVENANCE_NODES
 from .nodes_providers import PROVIDER_NODES
 from .nodes_remote import REMOTE_NODES
+from .nodes_storyboard import STORYBOARD_NODES
+from .nodes_ugc import UGC_NODES
 from .nodes_video import VIDEO_NODES
 
 
@@ -21,9 +24,12 @@ class AInfluencerExtension(ComfyExtension):
         """Every node the pack provides."""
         return [
             *POLISH_NODES,
+            *ANAMORPHIC_NODES,
             *VIDEO_NODES,
             *MODEL_NODES,
             *REMOTE_NODES,
+            *STORYBOARD_NODES,
+            *UGC_NODES,
             *PROVIDER_NODES,
             *AUDIO_NODES,
             *PROVENANCE_NODES,

@@ -12,7 +12,7 @@ from comfy_api.latest import io
 from ..sidecar.remote.adapters import fal, fal_models, kling, kling_models, runware, synclabs
 from .node_helpers import float_input, video_bytes
 from .nodes_audio import speech_input, speech_wav
-from .nodes_remote import _images, _prompt, _seed, _video, remote_schema
+from .nodes_remote import _images, _prompt, _seed, _take, _video, remote_schema
 from .remote_call import RemoteCall
 from .remote_media import image_to_png
 
@@ -104,13 +104,14 @@ class FalImageToVideoNode(io.ComfyNode):
                     tooltip="default: the model's own (sent explicitly, so the price is known). "
                     + _per_model(fal_models.RULES, "resolution"),
                 ),
+                _take(),
             ],
             outputs=[io.Video.Output("video")],
         )
 
     @classmethod
     async def execute(
-        cls, image, prompt, model, duration, prompt_optimizer, resolution="default"
+        cls, image, prompt, model, duration, prompt_optimizer, resolution="default", seed=0
     ) -> io.NodeOutput:
         """Animate on fal.ai and return the clip."""
         call = RemoteCall("video", "provider_fal")
@@ -135,12 +136,13 @@ class FalUpscaleNode(io.ComfyNode):
                 io.Image.Input("images"),
                 io.Float.Input("upscale_factor", default=2.0, min=1.0, max=4.0, step=0.5),
                 _prompt("prompt", "masterpiece, best quality, highres"),
+                _take(),
             ],
             outputs=[io.Image.Output("upscaled_images", display_name="images")],
         )
 
     @classmethod
-    async def execute(cls, images, upscale_factor, prompt) -> io.NodeOutput:
+    async def execute(cls, images, upscale_factor, prompt, seed=0) -> io.NodeOutput:
         """Upscale every image on fal.ai."""
         call = RemoteCall("upscale", "provider_fal")
         common = {"model": fal.CLARITY_UPSCALER, "upscale_factor": upscale_factor, "prompt": prompt}
@@ -273,12 +275,15 @@ class KlingImageToVideoNode(io.ComfyNode):
                     tooltip="Seconds.",
                 ),
                 float_input("cfg_scale", 0.5, 0.0, 1.0, 0.05, _KLING_CFG_TIP),
+                _take(),
             ],
             outputs=[io.Video.Output("video")],
         )
 
     @classmethod
-    async def execute(cls, image, prompt, negative_prompt, model, mode, duration, cfg_scale) -> io.NodeOutput:
+    async def execute(
+        cls, image, prompt, negative_prompt, model, mode, duration, cfg_scale, seed=0
+    ) -> io.NodeOutput:
         """Animate on Kling and return the clip."""
         call = RemoteCall("video", "provider_kling")
         request = {"model": model, "image": image_to_png(image), "prompt": prompt, "mode": mode,
@@ -340,12 +345,13 @@ class RunwareUpscaleNode(io.ComfyNode):
             inputs=[
                 io.Image.Input("images"),
                 io.Int.Input("upscale_factor", default=2, min=2, max=4),
+                _take(),
             ],
             outputs=[io.Image.Output("upscaled_images", display_name="images")],
         )
 
     @classmethod
-    async def execute(cls, images, upscale_factor) -> io.NodeOutput:
+    async def execute(cls, images, upscale_factor, seed=0) -> io.NodeOutput:
         """Upscale every image on Runware."""
         call = RemoteCall("upscale", "provider_runware")
         requests = [
@@ -381,12 +387,13 @@ class SyncLipSyncNode(io.ComfyNode):
                     tooltip="What to do when the audio and the video differ in length.",
                 ),
                 float_input("temperature", 0.5, 0.0, 1.0, 0.05, "How expressive the mouth movement is."),
+                _take(),
             ],
             outputs=[io.Video.Output("synced_video", display_name="video")],
         )
 
     @classmethod
-    async def execute(cls, video, audio, model, sync_mode, temperature) -> io.NodeOutput:
+    async def execute(cls, video, audio, model, sync_mode, temperature, seed=0) -> io.NodeOutput:
         """Lip-sync on Sync Labs and return the clip."""
         call = RemoteCall("lipsync", "provider_synclabs")
         audio_data, audio_type = speech_wav(audio)

@@ -50,6 +50,25 @@ def _seed() -> io.Int.Input:
     return io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True)
 
 
+def _take() -> io.Int.Input:
+    """The take number of a node whose API has no seed: a new value is a new provider request.
+
+    ComfyUI reuses a node's cached output while its inputs are unchanged, so without this input a second run
+    would silently return the first run's result. It is named `seed` so a run's seed (or the random one a
+    seedless run gets) reaches it like every other seed widget; it is never sent to the provider.
+    """
+    return io.Int.Input(
+        "seed",
+        default=0,
+        min=0,
+        max=2**31 - 1,
+        control_after_generate=True,
+        optional=True,  # graphs and API prompts saved before this input existed still validate
+        tooltip="Take number: a new value asks the provider again (this API has no seed, so it is not sent); "
+        "the same value may reuse the cached result of the last run.",
+    )
+
+
 async def _images(call: RemoteCall, requests: list[dict[str, Any]], model: str | None) -> torch.Tensor:
     results = await call.call_many(requests, model)
     for index, result in enumerate(results):
@@ -117,13 +136,14 @@ class ImageToVideoNode(io.ComfyNode):
                     "default models), from each provider's model table.",
                 ),
                 _engine_input(CAPABILITIES["video"].choices()),
+                _take(),
             ],
             outputs=[io.Video.Output("video")],
             hidden=[io.Hidden.extra_pnginfo],
         )
 
     @classmethod
-    async def execute(cls, image, prompt, negative_prompt, duration, engine) -> io.NodeOutput:
+    async def execute(cls, image, prompt, negative_prompt, duration, engine, seed=0) -> io.NodeOutput:
         """Animate on the resolved engine and return the clip."""
         call = RemoteCall("video", engine, cls.hidden.extra_pnginfo)
         request = cap.video_request(call.engine, image_to_png(image), prompt, negative_prompt, duration)
@@ -151,13 +171,14 @@ class LipSyncNode(io.ComfyNode):
                     tooltip="What to do when audio and video lengths differ.",
                 ),
                 _engine_input(CAPABILITIES["lipsync"].choices()),
+                _take(),
             ],
             outputs=[io.Video.Output("synced_video", display_name="video")],
             hidden=[io.Hidden.extra_pnginfo],
         )
 
     @classmethod
-    async def execute(cls, video, audio, sync_mode, engine) -> io.NodeOutput:
+    async def execute(cls, video, audio, sync_mode, engine, seed=0) -> io.NodeOutput:
         """Lip-sync on the resolved engine and return the clip."""
         call = RemoteCall("lipsync", engine, cls.hidden.extra_pnginfo)
         audio_data, audio_type = speech_wav(audio)
@@ -180,13 +201,14 @@ class UpscaleNode(io.ComfyNode):
                 io.Image.Input("images"),
                 io.Combo.Input("scale", options=["2x", "4x"], default="2x"),
                 _engine_input(CAPABILITIES["upscale"].choices()),
+                _take(),
             ],
             outputs=[io.Image.Output("upscaled_images", display_name="images")],
             hidden=[io.Hidden.extra_pnginfo],
         )
 
     @classmethod
-    async def execute(cls, images, scale, engine) -> io.NodeOutput:
+    async def execute(cls, images, scale, engine, seed=0) -> io.NodeOutput:
         """Upscale every image of the batch (remote calls in flight together)."""
         call = RemoteCall("upscale", engine, cls.hidden.extra_pnginfo)
         factor = int(scale.rstrip("x"))

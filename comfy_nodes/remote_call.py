@@ -22,6 +22,7 @@ from ..sidecar.entry import get_sidecar
 from ..sidecar.provenance.manifest import Engine
 from ..sidecar.remote.adapters.control import RemoteResult, RunControl
 from ..sidecar.remote.adapters.http_policy import RemoteCancelled
+from ..sidecar.remote.recorded import request_fingerprint
 from .nodes_provenance import sign_remote_output
 from .remote_media import write_result
 
@@ -57,6 +58,8 @@ class RemoteCall:
         self.sidecar = get_sidecar()
         self.engine = self.sidecar.remote.resolve_engine(engine, capability, _preference(extra_pnginfo))
         self.started = time.monotonic()
+        self.fingerprints: dict[int, str] = {}  # call index → request fingerprint, kept with the result
+        self.reused: dict[int, str] = {}  # call index → the job whose recorded result it took
 
     def status(self, text: str) -> None:
         """Show a line of status text on the node in the editor, with the time spent so far."""
@@ -64,7 +67,19 @@ class RemoteCall:
         PromptServer.instance.send_progress_text(f"{text} · {elapsed:.0f} s", self.node_id)
 
     async def call(self, request: dict[str, Any], index: int = 0, model: str | None = None) -> RemoteResult:
-        """Run call number `index` of this node (its own ledger step and request record)."""
+        """Run call number `index` of this node (its own ledger step and request record).
+
+        In a repair job, a request that already completed in the job it repairs takes that recorded result.
+        """
+        fingerprint = request_fingerprint(self.engine, self.capability, request)
+        self.fingerprints[index] = fingerprint
+        found = self.sidecar.remote.recorded.find(self.job_id, fingerprint)
+        if found is not None:
+            self.sidecar.remote.recorded.reuse(self.job_id, step_id_for(self.node_id, index), found)
+            self.status(f"{self.engine}: reused result of job {found.job_id}")
+            self.reused[index] = found.job_id
+            return RemoteResult(found.engine or self.engine, found.model, found.request_id,
+                                found.path.read_bytes(), found.content_type, ())  # fmt: skip
         control = RunControl(
             should_cancel=comfy.model_management.processing_interrupted, on_status=self.status
         )
@@ -105,6 +120,8 @@ class RemoteCall:
                 "request_id": result.request_id,
                 "provider_cost_usd": result.cost,
                 "remote": True,
+                "request_sha256": self.fingerprints.get(index),
+                "reused_from": self.reused.get(index),
             },
         )
         return path

@@ -27,6 +27,7 @@ from ..remote.adapters.local_comfy import LocalComfyAdapter
 from ..remote.adapters.runware import RunwareAdapter
 from ..remote.adapters.synclabs import SyncLabsAdapter
 from ..remote.registry import ProviderRegistry
+from ..remote.reuse import CachedResults
 from ..remote.steps import RemoteSteps
 from ..remote.vault import KeyVault
 from ..runs.pipeline import ComfyHost, PipelineManager
@@ -147,6 +148,7 @@ def build_sidecar(
         resolve_output,
         save_prompt=remote.save_prompt,
         step_error=remote.step_error,
+        on_cached=CachedResults(database, ledger, store).note_cached,
         interrupt=getattr(host, "interrupt", None),
         listeners=(broadcast,) if broadcast is not None else (),
     )

@@ -38,6 +38,8 @@ class PresetInput(_Strict):
     choices: list[str] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # nodes bypassed when the input is not given (an optional step, e.g. lip-sync only with a voice-over)
+    bypass_when_absent: list[str] = []
 
 
 class Override(_Strict):
@@ -53,6 +55,7 @@ class QualityLevel(_Strict):
 
     description: str = ""
     overrides: list[Override] = []
+    bypass: list[str] = []  # nodes this level leaves out (bypassed: their input passes through)
     estimated_time_seconds: float = Field(default=30.0, ge=0)
 
 
@@ -122,6 +125,8 @@ def _check_bindings(manifest: WorkflowPreset, graph: dict[str, Any], path: Path)
     bound = [i.bind.node_id for i in manifest.inputs]
     bound += [o.node_id for level in manifest.quality_levels.values() for o in level.overrides]
     bound += [o.node_id for o in manifest.outputs]
+    bound += [n for i in manifest.inputs for n in i.bypass_when_absent]
+    bound += [n for level in manifest.quality_levels.values() for n in level.bypass]
     missing = sorted({b for b in bound if b not in node_ids})
     if missing:
         raise ValueError(f"{path.name}: manifest names nodes not in the graph: {missing}")

@@ -13,15 +13,17 @@ from typing import Any
 from ..remote.engines import AUTO, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .manifest import GENERATED, TRANSFORMED, Engine, Step
 
+CREATED, EDITED = "c2pa.created", "c2pa.edited"
 # node class → (C2PA action, IPTC digital source type when a model made or remade the picture)
 NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     **{t: ("c2pa.created", GENERATED) for t in (
         "KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced",
         "AInfluencerFalFluxPro", "AInfluencerRunwareImage", "AInfluencerGenerateImage",
+        "AInfluencerStoryboardShots",
     )},
     **{t: ("c2pa.created", TRANSFORMED) for t in (
         "AInfluencerKlingImageToVideo", "AInfluencerFalImageToVideo", "AInfluencerImageToVideo",
-        "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess",
+        "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess", "AInfluencerProductScene",
         "AInfluencerFalFluxPulid", "AInfluencerFalTalkingHead", "AInfluencerFalFaceSwapVideo",
     )},
     **{t: ("c2pa.color_adjustments", None) for t in (
@@ -31,10 +33,11 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
     **{t: ("c2pa.filtered", None) for t in (
         "AInfluencerFilmGrain", "AInfluencerFilmGrainVideo",
         "AInfluencerDeflickerVideo", "AInfluencerDeflickerImages",
-        "AInfluencerInterpolateVideo", "AInfluencerInterpolateImages",
+        "AInfluencerInterpolateVideo", "AInfluencerInterpolateImages", "AInfluencerAnamorphicLook",
     )},
     **{t: ("c2pa.resized", None) for t in (
         "AInfluencerUpscaleImage", "AInfluencerUpscaleVideo", "AInfluencerSocialExport",
+        "AInfluencerContactSheet",
     )},
     **{t: ("c2pa.resized", TRANSFORMED) for t in (
         "AInfluencerUpscale", "AInfluencerFalUpscale", "AInfluencerRunwareUpscale",
@@ -132,6 +135,8 @@ def describe_graph(
                 inputs.append(name)
         if class_type in NODE_ACTIONS:
             action, source = NODE_ACTIONS[class_type]
+            if action == CREATED and any(s.action == CREATED for s in steps):
+                action = EDITED  # C2PA allows one c2pa.created: a later model step (video, lip-sync) edits it
             engine = _engine(prompt, nid, model_hash, remote or {}) if source else None
             steps.append(Step(action, class_type, nid, engine, source))
     return GraphFacts(tuple(steps), tuple(dict.fromkeys(inputs)))

@@ -36,7 +36,9 @@ from .adapters.control import RemoteResult, RunControl
 from .adapters.http_policy import SubmitUnconfirmed
 from .engines import CAPABILITIES, LOCAL_ENGINE, REMOTE_NODE_TYPES
 from .pricing import node_request, priced_request
+from .recorded import RecordedResults
 from .registry import ProviderRegistry
+from .storyboard import STORYBOARD_NODE, has_reference, planned_shots, shot_engine
 
 log = logging.getLogger("ainfluencer.remote")
 
@@ -55,6 +57,7 @@ class RemoteSteps:
         self, database: Engine, registry: ProviderRegistry, ledger: CreditLedger, store: JobStore
     ) -> None:
         self.database, self.registry, self.ledger, self.store = database, registry, ledger, store
+        self.recorded = RecordedResults(store, ledger)  # a repair job's already-paid results
 
     # engine choice -------------------------------------------------------------------------------
     def resolve_engine(self, engine: str, capability: str, preference: list[str] | None = None) -> str:
@@ -95,6 +98,9 @@ class RemoteSteps:
             capability, fixed = REMOTE_NODE_TYPES[node["class_type"]]
             inputs = node.get("inputs") or {}
             chosen = fixed or str(inputs.get("engine") or "auto")
+            shots = node["class_type"] == STORYBOARD_NODE
+            if shots:
+                chosen = shot_engine(chosen, has_reference(inputs))
             engine = self.resolve_engine(chosen, capability, preference)
             if engine != LOCAL_ENGINE:
                 ok, why = self.registry.availability(engine)
@@ -105,9 +111,15 @@ class RemoteSteps:
                         remediation=[f"{why}.", "Or pick another engine on the node."],
                         detail={"engine": engine, "node_id": str(node_id)},
                     )
-                request = node_request(node["class_type"], engine, inputs)
-                price = self.cost_of(engine, capability, quality, request)
-                steps.append((step_id_for(str(node_id)), price, engine))
+                # a storyboard node sends one call per shot, each its own numbered step
+                requests = (
+                    planned_shots(engine, inputs)
+                    if shots
+                    else [node_request(node["class_type"], engine, inputs)]
+                )
+                for index, request in enumerate(requests):
+                    price = self.cost_of(engine, capability, quality, request)
+                    steps.append((step_id_for(str(node_id), index), price, engine))
         return steps
 
     def cost_of(

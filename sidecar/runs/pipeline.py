@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import secrets
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -14,17 +16,19 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.media import require_media
 from ..core.paths import resolve_inside
 from ..graph.bind import fit_seed, seed_targets, set_widget
-from ..graph.convert import ui_to_api
+from ..graph.convert import BYPASSED, ui_to_api
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetVariant, WorkflowPreset
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore, log_line
 from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
+from .repair import REPAIR_PRESET, plan_repair
 from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
+TAKE_SEEDS = 2**31  # a seedless run's random seed fits every seed widget (the pack's and core's) unchanged
 MAX_BATCH = 16
 BATCH_ID_STRIDE = 10_000
 
@@ -284,6 +288,13 @@ class PipelineManager:
         for spec in manifest.inputs:
             if spec.name in checked:
                 set_widget(graph, defs, spec.bind.node_id, spec.bind.input, checked[spec.name])
+        skipped = set(level.bypass)
+        skipped.update(
+            n for spec in manifest.inputs if spec.name not in checked for n in spec.bypass_when_absent
+        )
+        for node in graph.get("nodes", []):
+            if str(node.get("id")) in skipped:
+                node["mode"] = BYPASSED  # the editor's bypass: the node's input passes through to its output
         if request.seed is not None:
             for node_id, name in seed_targets(graph, defs):
                 set_widget(graph, defs, node_id, name, fit_seed(request.seed, defs, graph, node_id, name))
@@ -305,7 +316,13 @@ class PipelineManager:
         return self.costs.estimate(manifest, quality)
 
     def _prepare(self, preset_id: str, request: RunRequest, job_id: str) -> RunPlan:
-        """Bind, name outputs after the job, convert and price one run (writes nothing)."""
+        """Bind, name outputs after the job, convert and price one run (writes nothing).
+
+        A run without a seed is a new take: it gets a random seed, recorded on the job so the run can be
+        reproduced, which reaches every seed and take input, so no node's cached result is returned.
+        """
+        if request.seed is None:
+            request = request.model_copy(update={"seed": secrets.randbelow(TAKE_SEEDS)})
         variant, graph, checked = self.bind(preset_id, request)
         manifest = variant.manifest
         quality = request.quality_level or manifest.default_quality
@@ -371,9 +388,30 @@ class PipelineManager:
         self, preset_id: str, request: RunRequest, source: str = "api"
     ) -> dict[str, Any]:
         """Validate, bind, convert, validate with ComfyUI, record and queue; returns the job summary."""
+        if preset_id == REPAIR_PRESET:
+            return await self.execute_repair(request, source)
         job_id = f"job_{uuid.uuid4().hex}"
         plan = self._prepare(preset_id, request, job_id)
         return await self._validate_record_and_queue(job_id, plan, source)
+
+    async def execute_repair(self, request: RunRequest, source: str = "api") -> dict[str, Any]:
+        """repair_pipeline_v1: the failed job's preset, inputs and seed again; its finished steps reused."""
+        repair = plan_repair(self.store, self.catalog, self.engines, request.inputs)
+        accepted = {i.name for i in self.choose_variant(repair.preset_id, repair.engine).manifest.inputs}
+        run = RunRequest(
+            inputs={k: v for k, v in repair.inputs.items() if k in accepted},  # another engine's inputs only
+            quality_level=repair.quality_level,
+            engine=repair.engine,
+            seed=repair.seed,
+            consent_given=repair.consent_given,
+            character_id=repair.character_id,
+        )
+        job_id = f"job_{uuid.uuid4().hex}"
+        plan = replace(self._prepare(repair.preset_id, run, job_id), repair_of=repair.repair_of)
+        summary = await self._validate_record_and_queue(job_id, plan, source)
+        self.store.log(job_id, "info", f"repairs job {repair.repair_of}", repair_of=repair.repair_of,
+                       engine=plan.engine, quality_level=plan.quality)  # fmt: skip
+        return {**summary, "repair_of": repair.repair_of}
 
     async def execute_batch(
         self, preset_id: str, requests: list[RunRequest], source: str = "api"

@@ -34,6 +34,7 @@ class RunPlan:
     steps: tuple[StepPrice, ...]
     cost: float
     time: TimeEstimate  # measured on this machine for inputs like these, else the manifest's figure
+    repair_of: str | None = None  # the failed job this run repairs (repair_pipeline_v1)
 
     @property
     def manifest(self) -> WorkflowPreset:
@@ -63,6 +64,7 @@ class RunPlan:
             "seed": self.seed,
             "character_id": self.character_id,
             "consent_id": consent_id,
+            **({"repair_of": self.repair_of} if self.repair_of else {}),
         }
 
 

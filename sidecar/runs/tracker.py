@@ -52,6 +52,7 @@ class ExecutionTracker:
         save_prompt: Callable[[str, dict[str, Any], dict[str, Any], list[str]], None] | None = None,
         step_error: Callable[[str, str], AInfError | None] | None = None,
         interrupt: Callable[[], None] | None = None,
+        on_cached: Callable[[str, list[str]], Any] | None = None,
         listeners: tuple[Callable[[str, dict[str, Any]], None], ...] = (),
     ) -> None:
         self.store = store
@@ -66,6 +67,8 @@ class ExecutionTracker:
         self.interrupt = interrupt
         # the taxonomy error a remote node failed with (RemoteSteps.step_error), kept as the job's error
         self.step_error = step_error
+        # told which nodes ComfyUI took from its cache (CachedResults.note_cached: a remote result reused)
+        self.on_cached = on_cached
 
     # queue hooks ---------------------------------------------------------------------------------
     def on_queued(
@@ -148,6 +151,9 @@ class ExecutionTracker:
             return
         messages = (status or {}).get("messages") or []
         events = {name: data for name, data in messages if isinstance(data, dict)}
+        cached = events.get("execution_cached", {}).get("nodes") or []
+        if cached and self.on_cached is not None:  # before the job's end settles its holds
+            self.on_cached(run.job_id, [str(n) for n in cached])
         if status and status.get("status_str") == "success":
             self._record_outputs(run.job_id, outputs)
             self.store.finish(run.job_id, COMPLETED)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ...host.app import Sidecar
 from ...runs.pipeline import BatchRequest, RunRequest
+from ...runs.repair import REPAIR_DESCRIPTION, REPAIR_PRESET
 from ..helpers import Endpoints, client_source
 from ..schemas import BatchStarted, EstimateAnswer, JobStarted
 
@@ -24,10 +25,12 @@ def register(routes: web.RouteTableDef, get_sidecar: Callable[[], Sidecar]) -> N
     @api.get("/presets", "List presets")
     async def list_presets(_request: web.Request) -> dict:
         catalog = get_sidecar().catalog
-        return {"presets": [catalog.describe(pid) for pid in catalog.ids()]}
+        return {"presets": [catalog.describe(pid) for pid in catalog.ids()] + [REPAIR_DESCRIPTION]}
 
     @api.get("/presets/{preset_id}", "Describe one preset")
     async def get_preset(request: web.Request) -> dict:
+        if request.match_info["preset_id"] == REPAIR_PRESET:  # a preset of the pipeline, not a graph
+            return REPAIR_DESCRIPTION
         return get_sidecar().catalog.describe(request.match_info["preset_id"])
 
     @api.post(

@@ -1,0 +1,158 @@
+"""repair_pipeline_v1: run a failed job again with safer settings, paying only for what did not finish.
+
+It is a preset of the pipeline rather than a graph: what it runs is another preset's graph (the failed job's),
+chosen at run time, which a saved graph cannot express. The repair takes the failed job's preset, inputs and
+seed, forces `low` when asked, and moves to another engine variant when the failure was the engine's
+(timeout, offline, rate limit, one provider's safety filter). Because the seed and inputs are the same, the
+steps that completed send the same requests, and `remote.recorded` hands back their recorded results instead
+of paying again. The repair job records `repair_of`, the job it repairs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..core.errors import AInfError, ErrorCode
+from ..jobs.presets import PresetCatalog
+from ..jobs.store import JobStore
+from ..remote.recorded import REPAIR_OF
+from .ports import EngineAvailability
+
+REPAIR_PRESET = "repair_pipeline_v1"
+# failures that were the engine's: the repair tries another engine variant of the preset first
+ENGINE_FAILURES = frozenset({"ENGINE_TIMEOUT", "ENGINE_OFFLINE", "RATE_LIMITED", "SAFETY_FILTER"})
+# what a job row keeps beside the preset's own inputs
+RUN_FIELDS = ("quality_level", "seed", "character_id", "consent_id", REPAIR_OF)
+SETUP_STEP = "Open the Setup Hub and connect or start an engine this preset can run on."
+
+REPAIR_DESCRIPTION: dict[str, Any] = {
+    "id": REPAIR_PRESET,
+    "name": "Repair a failed job",
+    "category": "repair",
+    "description": "Runs a failed job again: the same preset, inputs and seed, `low` quality when asked, "
+    "another engine when the failure was the engine's; finished remote steps are reused, never paid twice.",
+    "engine": "auto",
+    "engines": ["auto"],
+    "inputs": [
+        {"name": "failed_job_id", "type": "string", "required": True, "description": "The job to repair."},
+        {
+            "name": "quality_override",
+            "type": "choice",
+            "required": False,
+            "choices": ["low"],
+            "description": "Force the low quality level.",
+        },
+    ],
+    "quality_levels": {
+        "low": {"description": "Always low (forced).", "overrides": [], "estimated_time_seconds": 60.0},
+        "standard": {
+            "description": "The failed job's own quality.",
+            "overrides": [],
+            "estimated_time_seconds": 60.0,
+        },
+    },
+    "default_quality": "standard",
+    "requires_consent": False,
+    "safety_notes": ["The failed job's consent carries over; nothing new is asked."],
+    "failure_modes": [
+        {
+            "code": "FILE_NOT_FOUND",
+            "when": "no job has that id",
+            "remediation": "Check the id in the job history.",
+        },
+        {"code": "ENGINE_OFFLINE", "when": "no engine can run the preset", "remediation": SETUP_STEP},
+    ],
+}
+
+
+class RepairInputs(BaseModel):
+    """The inputs of repair_pipeline_v1."""
+
+    model_config = ConfigDict(extra="forbid")
+    failed_job_id: str = Field(min_length=1, max_length=100)
+    quality_override: Literal["low"] | None = None
+
+
+class RepairPlan(BaseModel):
+    """What a repair runs: the preset, the run body for it, and the job it repairs."""
+
+    preset_id: str
+    inputs: dict[str, Any]
+    quality_level: Literal["low", "standard", "pro"] | None
+    engine: str | None
+    seed: int | None
+    consent_given: bool
+    character_id: str | None
+    repair_of: str
+
+
+def _failed_job(store: JobStore, job_id: str) -> dict[str, Any]:
+    try:
+        return store.get(job_id)
+    except AInfError as exc:
+        raise AInfError(
+            ErrorCode.FILE_NOT_FOUND,
+            "Failed job not found.",
+            remediation=["Check the job id in the job history (ainfluencer jobs)."],
+            detail={"failed_job_id": job_id},
+        ) from exc
+
+
+def _engine_for(catalog: PresetCatalog, engines: EngineAvailability, job: dict[str, Any]) -> str | None:
+    """Another available engine variant when the failure was the engine's; else None (the usual choice)."""
+    code = (job.get("error_detail") or {}).get("error") or job.get("error_code")
+    variants = catalog.get(job["preset_id"])
+    preference = catalog.primary(job["preset_id"]).engine_preference
+    if code not in ENGINE_FAILURES:
+        return None
+    others = [
+        e for e in preference if e in variants and e != job.get("engine") and engines.availability(e)[0]
+    ]
+    if others:
+        return others[0]
+    if job.get("engine") in variants and engines.availability(job["engine"])[0]:
+        return job[
+            "engine"
+        ]  # the preset has no other engine: the same one, since the failing step may pass now
+    raise AInfError(
+        ErrorCode.ENGINE_OFFLINE,
+        "No engine can run this preset now.",
+        remediation=[SETUP_STEP],
+        detail={"preset_id": job["preset_id"], "failed_engine": job.get("engine")},
+    )
+
+
+def plan_repair(
+    store: JobStore, catalog: PresetCatalog, engines: EngineAvailability, inputs: dict[str, Any]
+) -> RepairPlan:
+    """The run repairing a failed job (FILE_NOT_FOUND: unknown job; ENGINE_OFFLINE: no engine can run)."""
+    try:
+        wanted = RepairInputs.model_validate(inputs)
+    except ValidationError as exc:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            "repair_pipeline_v1 takes failed_job_id and an optional quality_override of low.",
+            detail={"errors": [e["msg"] for e in exc.errors()]},
+        ) from None
+    job = _failed_job(store, wanted.failed_job_id)
+    if not job.get("preset_id") or "batch" in (job.get("inputs") or {}):
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            "Only a single preset run can be repaired.",
+            detail={"failed_job_id": wanted.failed_job_id},
+        )
+    recorded = job.get("inputs") or {}
+    run_inputs = {k: v for k, v in recorded.items() if k not in RUN_FIELDS}
+    seed = recorded.get("seed")
+    return RepairPlan(
+        preset_id=job["preset_id"],
+        inputs=run_inputs,
+        quality_level=wanted.quality_override or job.get("quality_level"),
+        engine=_engine_for(catalog, engines, job),
+        seed=seed if isinstance(seed, int) else None,
+        consent_given=bool(job.get("consent_given")),
+        character_id=recorded.get("character_id"),
+        repair_of=wanted.failed_job_id,
+    )
