@@ -3,9 +3,9 @@
 Two journeys, each on its own fresh ComfyUI (start-up included) and a base directory that has never been
 used: the local ``color_grade_film_grain_v1`` on the sample clip, and ``image_to_video_v1`` on fal.ai's
 emulator (connect the key in Setup, set a budget in Budget, upload the sample portrait in Create,
-Generate). The clock stops when the output's player in the Studio's run panel has decoded its first frame. The browser types and clicks
-at machine speed, so ``ttfs_seconds`` is the tool's own time; what the spec's ten minutes leave beyond it
-belongs to the user. Needs Debian chromium.
+Generate). The clock stops when the output's player in the Studio's run panel has decoded its first
+frame. The browser types and clicks at machine speed, so ``ttfs_seconds`` is the tool's own time; what
+the spec's ten minutes leave beyond it belongs to the user. Needs Debian chromium.
 """
 
 from __future__ import annotations

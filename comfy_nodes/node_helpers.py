@@ -15,7 +15,7 @@ import comfy.model_management
 import comfy.utils
 import folder_paths
 import torch
-from comfy_api.latest import io
+from comfy_api.latest import InputImpl, io
 
 __all__ = [
     "OnChunk",

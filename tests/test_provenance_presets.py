@@ -93,11 +93,11 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     ],
     # one c2pa.created per manifest: the later model steps are edits, still labelled as model-made
     "ugc_clip_builder_v1#11": [
-        *UGC_REMOTE, (COLOUR, GRADE, None), (RESIZE, "AInfluencerUpscaleImage", None),
+        *UGC_REMOTE, (COLOUR, GRADE_V, None), (RESIZE, "AInfluencerUpscaleVideo", None),
         (RESIZE, "AInfluencerSocialExport", None),
     ],
     "ugc_clip_builder_v1#10": [
-        *UGC_REMOTE, (COLOUR, GRADE, None), (RESIZE, "AInfluencerUpscaleImage", None),
+        *UGC_REMOTE, (COLOUR, GRADE_V, None), (RESIZE, "AInfluencerUpscaleVideo", None),
     ],
     "upscale_deflicker_video_v1": [
         (OPENED, "input", None), (FILTER, "AInfluencerDeflickerVideo", None),
