@@ -55,6 +55,7 @@ REPAIR_DESCRIPTION: dict[str, Any] = {
     },
     "default_quality": "standard",
     "requires_consent": False,
+    "has_thumbnail": False,  # a preset of the pipeline: no graph, so no template thumbnail
     "safety_notes": ["The failed job's consent carries over; nothing new is asked."],
     "failure_modes": [
         {
