@@ -105,10 +105,10 @@ def run(report: Report) -> dict:
     fal = ThreadedEmulator(FalEmulator(key=FAL_KEY))
     try:
         local = _timed(_local_journey, {})
-        report(f"color_grade_film_grain_v1 (local, low): {local:.1f} s from a cold start to a playing clip")
+        report(f"color_grade_film_grain_v1 (local, low): {local:.1f} s from a cold start to a playable clip")
         remote_env = {"AINFLUENCER_PROVIDER_FAL_BASE_URL": fal.base_url, "AINFLUENCER_REMOTE_POLL_S": "0.5"}
         remote = _timed(_remote_journey, remote_env)
-        report(f"image_to_video_v1 (fal.ai emulator): {remote:.1f} s from a cold start to a playing clip")
+        report(f"image_to_video_v1 (fal.ai emulator): {remote:.1f} s from a cold start to a playable clip")
     finally:
         fal.stop()
     return {
