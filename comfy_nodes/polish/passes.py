@@ -8,6 +8,7 @@ applied as a single gather from its exact 8-bit table (see ``stream_plan``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -66,12 +67,12 @@ class _SameSize:
         return width, height
 
 
-class ColourPass(_SameSize):
+class ColourPass(_SameSize, ABC):
     """A per-pixel colour function (sRGB 0..1 in and out); consecutive ones are baked together."""
 
+    @abstractmethod
     def colour_ops(self) -> list[ColourFn]:
         """The functions this pass applies, in order (empty when it changes nothing)."""
-        raise NotImplementedError
 
     def build(self, width: int, height: int, device: torch.device, tick: Tick) -> ChunkProcessor:
         """This pass alone, baked (the plan normally fuses it with its colour neighbours)."""
