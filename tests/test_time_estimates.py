@@ -38,12 +38,43 @@ async def _estimate(client, inputs: dict, quality: str = "standard") -> dict:
     return await resp.json()
 
 
-async def test_before_any_run_the_estimate_is_the_manifests_default_and_says_so(paid_client, host):
-    shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / CLIP)
-    estimate = await _estimate(paid_client, {"video": CLIP})
+SAMPLE = "portrait_talking_source.mp4"  # the clip the preset's graph ships with (its Load Video's file)
+
+
+async def test_before_any_run_the_estimate_for_the_sample_is_the_manifests_default_and_says_so(
+    paid_client, host
+):
+    shutil.copy(EXAMPLES / SAMPLE, host.input_dir / SAMPLE)
+    estimate = await _estimate(paid_client, {"video": SAMPLE})
     assert estimate["time_basis"] == "manifest default"
     manifest = (await (await paid_client.get(f"{V1}/presets/{PAID_PRESET}")).json())["estimated_time_seconds"]
     assert estimate["estimated_time_seconds"] == manifest["standard"]
+
+
+async def test_before_any_run_the_default_scales_with_the_input_against_the_sample(
+    paid_client, paid_sidecar, host
+):
+    shutil.copy(EXAMPLES / SAMPLE, host.input_dir / SAMPLE)
+    shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / CLIP)
+    manifest = paid_sidecar.catalog.primary(PAID_PRESET)
+    ratio = (
+        work_of(manifest, {"video": CLIP}, host.input_dir).amount
+        / work_of(manifest, {"video": SAMPLE}, host.input_dir).amount
+    )
+    estimate = await _estimate(paid_client, {"video": CLIP})
+    assert ratio != pytest.approx(1.0, abs=0.05)  # the two clips differ in size, so the scaling shows
+    assert estimate["time_basis"] == "manifest default"
+    default = manifest.quality_levels["standard"].estimated_time_seconds
+    assert estimate["estimated_time_seconds"] == pytest.approx(default * ratio, abs=0.1)
+
+
+async def test_without_its_sample_on_disk_the_default_is_the_manifests_figure(
+    paid_client, paid_sidecar, host
+):
+    shutil.copy(EXAMPLES / "portrait_push_in.mp4", host.input_dir / CLIP)
+    estimate = await _estimate(paid_client, {"video": CLIP})
+    default = paid_sidecar.catalog.primary(PAID_PRESET).quality_levels["standard"].estimated_time_seconds
+    assert (estimate["time_basis"], estimate["estimated_time_seconds"]) == ("manifest default", default)
 
 
 async def test_after_a_run_the_estimate_for_the_same_input_is_the_measured_time(

@@ -3,7 +3,9 @@
 A finished job records how much work its input was (video: frames × megapixels; image: megapixels;
 otherwise one run) and how long it took; the estimate for the next input of the same kind is that
 input's work divided by the recorded rate. Until a run of that kind has finished, the estimate is the
-manifest's figure for the sample input, and says so.
+manifest's figure, which is made for the sample input its graph ships with, scaled by how much more (or
+less) work this input is than that sample (a 60 s 4K clip is about 125 times a 9 s 720x720 one), and says
+it is the preset's default.
 """
 
 from __future__ import annotations
@@ -71,9 +73,28 @@ def human_duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def manifest_estimate(manifest: WorkflowPreset, quality: str) -> TimeEstimate:
-    """The quality level's own figure (made for the sample input), for when nothing was measured."""
-    return TimeEstimate(manifest.quality_levels[quality].estimated_time_seconds, "manifest default")
+def manifest_estimate(manifest: WorkflowPreset, quality: str, scale: float = 1.0) -> TimeEstimate:
+    """The quality level's figure (made for the sample input) times ``scale``, when nothing was measured."""
+    return TimeEstimate(
+        round(manifest.quality_levels[quality].estimated_time_seconds * scale, 1), "manifest default"
+    )
+
+
+def sample_inputs(manifest: WorkflowPreset, graph: dict[str, Any], input_dir: Path) -> dict[str, str]:
+    """The media a preset's graph ships with, by input name: the file its bound load node names.
+
+    The manifest's time figures are made for these files, so an input's work relative to them scales
+    the figure to that input.
+    """
+    nodes = {str(node.get("id")): node for node in graph.get("nodes", [])}
+    samples: dict[str, str] = {}
+    for spec in manifest.inputs:
+        node = nodes.get(spec.bind.node_id) if spec.type in ("video", "image") else None
+        names = [value for value in (node or {}).get("widgets_values") or [] if isinstance(value, str)]
+        found = next((name for name in names if name and (input_dir / name).is_file()), None)
+        if found is not None:
+            samples[spec.name] = found
+    return samples
 
 
 def work_of(manifest: WorkflowPreset, inputs: dict[str, Any], input_dir: Path) -> Work:
@@ -156,4 +177,14 @@ class ThroughputLog:
             rate = conn.execute(select(throughput.c.units_per_second).filter_by(**key)).scalar()
         if rate:
             return TimeEstimate(round(work.amount / rate, 1), "measured")
-        return manifest_estimate(manifest, quality)
+        return manifest_estimate(manifest, quality, self._scale_to_sample(manifest, work))
+
+    def _scale_to_sample(self, manifest: WorkflowPreset, work: Work) -> float:
+        """``work`` over the work of the preset's sample input (1 when they cannot be compared)."""
+        variant = self.catalog.variants.get(manifest.id, {}).get(manifest.engine)
+        if variant is None or work.unit == "runs":
+            return 1.0
+        sample = work_of(manifest, sample_inputs(manifest, variant.graph, self.input_dir), self.input_dir)
+        if sample.unit != work.unit or sample.amount <= 0:
+            return 1.0
+        return work.amount / sample.amount
