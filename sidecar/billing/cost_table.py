@@ -89,6 +89,14 @@ MODEL_PRICES: tuple[ModelPrice, ...] = (
     ModelPrice("provider_runware", "minimax:3@1", "second", {"768P": 0.045, "1080P": 0.08},
                _RUNWARE_RATES, assumed=True,
                note="MiniMax's Hailuo 02 rates as fal lists them; Runware's own rate is its reported cost"),
+    # Runware bills its hosted FLUX models by compute time (no fixed rate published): a PuLID image on FLUX.1
+    # dev is held at the $0.04 every Runware FLUX image is held at, and posted at the task's reported cost
+    ModelPrice("provider_runware", "runware:101@1", "image", {ANY_TIER: 0.04},
+               "https://runware.ai/docs/platform/pricing", assumed=True,
+               note="compute-time billing; the post is the task's `cost` (includeCost)"),
+    # Kling image generation with a face or subject reference, in resource-pack units per image
+    ModelPrice("provider_kling", "kling-v1-5", "image", {ANY_TIER: _KLING_UNIT}, _KLING_PACKS,
+               assumed=True, note="no published per-image unit count: one unit per image is held"),
     # Kling bills resource-pack units per second of video by mode
     ModelPrice("provider_kling", "kling-v2-5-turbo", "second", {"pro": round(0.5 * _KLING_UNIT, 4)},
                _KLING_PACKS,

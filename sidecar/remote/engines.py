@@ -53,6 +53,8 @@ REMOTE_NODE_TYPES: dict[str, tuple[str, str | None]] = {
     "AInfluencerProductScene": ("image", "provider_kling"),
     "AInfluencerRunwareImage": ("image", "provider_runware"),
     "AInfluencerRunwareUpscale": ("upscale", "provider_runware"),
+    "AInfluencerRunwarePulid": ("image", "provider_runware"),
+    "AInfluencerKlingFaceReference": ("image", "provider_kling"),
     "AInfluencerSyncLipSync": ("lipsync", "provider_synclabs"),
     "AInfluencerGenerateImage": ("image", None),
     "AInfluencerStoryboardShots": ("image", None),
