@@ -126,6 +126,8 @@ DEFAULT_COST_TABLE: list[dict[str, Any]] = [
      "source": "local runs use this machine's own GPU", "basis": "free"},
     {"engine": "provider_liveportrait", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
      "source": "LivePortrait runs as node-pack nodes on this machine's own GPU", "basis": "free"},
+    {"engine": "provider_identity_nodes", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
+     "source": "face identity node packs run on this machine's own GPU", "basis": "free"},
     # fal.ai
     *({"engine": "provider_fal", "operation": "image", "quality": q, "credits": 0.04, "assumed": True,
        "source": f"{_FAL}fal-ai/flux-pro/v1.1 ({CHECKED}): BFL's FLUX1.1 [pro] list price",

@@ -15,6 +15,7 @@ PROVIDER_NAMES: dict[str, str] = {
     "provider_runware": "Runware",
     "provider_synclabs": "Sync Labs",
     "provider_liveportrait": "LivePortrait",
+    "provider_identity_nodes": "Face identity nodes",
 }
 ENGINE_IDS = tuple(PROVIDER_NAMES)
 

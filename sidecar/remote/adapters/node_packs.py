@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,24 @@ class NodePackAdapter(EngineAdapter):
             remediation=found["remediation"] + found["licence"],
             detail={"engine": self.engine_id, "pack": found["pack"], "missing": found["missing"]},
         )
+
+    def packs_providing(self, node_types: set[str]) -> tuple[PackSpec, ...]:
+        """The family's packs that register any of these node classes."""
+        return tuple(p for p in self.family.packs if node_types & set(p.known_nodes))
+
+    def missing_nodes_error(self, node_types: set[str]) -> AInfError | None:
+        """DEPENDENCY_MISSING for unregistered graph nodes a pack of this family provides, else None."""
+        packs = self.packs_providing(node_types)
+        if not packs:
+            return None
+        family = replace(self.family, packs=packs)
+        needed = NodePackAdapter(family, self.node_classes, self.custom_nodes_dirs, self.kind_dirs)
+        nodes = ", ".join(sorted(node_types & {n for p in packs for n in p.known_nodes}))
+        return needed.dependency_error(needed.detect(), f"This graph needs {nodes} from {packs[0].repo}. ")
+
+    def licence_notes(self, node_types: set[str]) -> list[str]:
+        """The licence traps of the packs whose nodes a graph uses."""
+        return list(dict.fromkeys(p.licence for p in self.packs_providing(node_types) if p.licence))
 
     def _explain(
         self, report: dict[str, Any], present: bool, nodes_known: bool, missing: list[dict], steps: list[str]
