@@ -30,7 +30,8 @@ def require_node_packs(
     steps = list(error.remediation or [])
     if others:
         steps.append(f"Or connect {', '.join(others)} in Setup to run the preset's remote variant.")
-    raise AInfError(error.code, error.message, remediation=steps, detail=error.detail)
+    detail = {**(error.detail if isinstance(error.detail, dict) else {}), "missing_nodes": sorted(missing)}
+    raise AInfError(error.code, error.message, remediation=steps, detail=detail)
 
 
 def licence_warnings(advice: NodePackAdvice | None, graph: Mapping[str, Any]) -> list[str]:

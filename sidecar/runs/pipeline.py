@@ -31,6 +31,7 @@ from .ports import (
     ModelRequirements,
     NodePackAdvice,
 )
+from .references import with_character_references
 from .repair import REPAIR_PRESET, plan_repair
 from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
@@ -263,6 +264,13 @@ class PipelineManager:
         """Validate the request and return (variant, bound UI graph, checked inputs); writes nothing."""
         variant = self.choose_variant(preset_id, request.engine)
         manifest = variant.manifest
+        if request.character_id is not None:
+            if self.consent_log is None:
+                raise AInfError(ErrorCode.CHARACTER_NOT_FOUND, detail={"character_id": request.character_id})
+            character = self.consent_log.require_character(request.character_id)
+            accepted = {i.name for i in manifest.inputs}
+            inputs = with_character_references(request.inputs, accepted, character)
+            request = request.model_copy(update={"inputs": inputs})
         unknown = sorted(set(request.inputs) - {i.name for i in manifest.inputs})
         if unknown:
             raise AInfError(
@@ -279,10 +287,6 @@ class PipelineManager:
             )
         if self._identity_run(manifest, request) and not request.consent_given:
             raise AInfError(ErrorCode.CONSENT_MISSING, detail={"preset_id": preset_id})
-        if request.character_id is not None:
-            if self.consent_log is None:
-                raise AInfError(ErrorCode.CHARACTER_NOT_FOUND, detail={"character_id": request.character_id})
-            self.consent_log.require_character(request.character_id)
         others = [PROVIDER_NAMES.get(e, e) for e in self.catalog.get(preset_id) if e != manifest.engine]
         require_node_packs(self.node_packs, variant.graph, self.host.node_definitions(), others)
         checked = {

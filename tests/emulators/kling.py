@@ -10,7 +10,8 @@ Faults (`fault`): see FAULTS. `rate_limit_n` answers that many submits with 429 
 `max_concurrency` answers 429 code 1303 when a submit would exceed the pack's parallel-task limit
 (image tasks hold `n` slots). `clock` is the emulator's wall clock for the JWT time checks.
 A generation with a face reference (`image_reference: face`) "renders" that photo at the aspect ratio
-(`face_render` replaces it, e.g. with another face). `after_create` (see `faults.py`) answers the next submit with a 500 or a dropped connection after its task
+(`face_render` replaces it, e.g. with another face).
+`after_create` (see `faults.py`) answers the next submit with a 500 or a dropped connection after its task
 was created. A task is queried by its `task_id` or by the `external_task_id` it was created with, which
 must be unique in the account.
 """
@@ -541,7 +542,7 @@ class KlingEmulator:
         return handler
 
     def _render(self, body: dict[str, Any]) -> bytes:
-        """A generation's image: the face reference at the aspect ratio (long side 1024), else the stock PNG."""
+        """A generation's image: the face reference fitted to its aspect ratio, else the stock PNG."""
         if body.get("image_reference") != "face":
             return self._png
         if self.face_render is not None:

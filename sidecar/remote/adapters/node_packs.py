@@ -240,8 +240,11 @@ class NodePackAdapter(EngineAdapter):
             return None
         family = replace(self.family, packs=packs)
         needed = NodePackAdapter(family, self.node_classes, self.custom_nodes_dirs, self.kind_dirs)
+        found = needed.detect()
+        if found["installed"]:
+            return None  # the pack looks complete on disk: the host's own node check names what it lacks
         nodes = ", ".join(sorted(node_types & {n for p in packs for n in p.known_nodes}))
-        return needed.dependency_error(needed.detect(), f"This graph needs {nodes} from {packs[0].repo}. ")
+        return needed.dependency_error(found, f"This graph needs {nodes} from {packs[0].repo}. ")
 
     def licence_notes(self, node_types: set[str]) -> list[str]:
         """The licence traps of the packs whose nodes a graph uses."""
