@@ -111,6 +111,13 @@ class MeasureIdentityNode(io.ComfyNode):
         return io.NodeOutput(text, ui=ui.PreviewText(text))
 
 
+_SLOTS = (
+    ("reference", "The main reference photo (sent to one-photo engines)."),
+    ("reference_2", "Another photo of the same person."),
+    ("reference_3", "A third photo of the same person."),
+)
+
+
 class IdentityReferencesNode(io.ComfyNode):
     """Joins 1–3 reference photos of one person into one batch (the measurement and local PuLID take it)."""
 
@@ -123,11 +130,7 @@ class IdentityReferencesNode(io.ComfyNode):
             CATEGORY,
             "1–3 photos of the same person as one batch, the later ones fitted into the first one's frame "
             "(aspect kept, padded). Engines that take one reference send the first.",
-            inputs=[
-                io.Image.Input("reference", tooltip="The main reference photo (sent to one-photo engines)."),
-                io.Image.Input("reference_2", optional=True, tooltip="Another photo of the same person."),
-                io.Image.Input("reference_3", optional=True, tooltip="A third photo of the same person."),
-            ],
+            inputs=[io.Image.Input(name, optional=name != "reference", tooltip=tip) for name, tip in _SLOTS],
             outputs=[io.Image.Output("references", tooltip="1–3 photos, the main one first.")],
         )
 

@@ -28,18 +28,7 @@ Sources (the packs' repositories, read, not copied):
 
 from __future__ import annotations
 
-from .node_packs import (
-    Folders,
-    KindFolders,
-    NodeClasses,
-    NodePackAdapter,
-    PackFamily,
-    PackSpec,
-    WeightFile,
-    comfy_custom_nodes_dirs,
-    comfy_kind_dirs,
-    comfy_node_classes,
-)
+from . import node_packs
 
 ENGINE_ID = "provider_identity_nodes"
 INSIGHTFACE_KIND = "insightface"
@@ -48,84 +37,72 @@ INSIGHTFACE_LICENCE = (
     "Licence: the InsightFace face models these nodes need (antelopev2, buffalo_l) are for non-commercial "
     "research only (https://github.com/deepinsight/insightface); do not use the outputs commercially."
 )
-ANTELOPEV2 = WeightFile("InsightFace antelopev2", ("models/antelopev2/glintr100.onnx",))
+ANTELOPEV2 = node_packs.WeightFile("InsightFace antelopev2", ("models/antelopev2/glintr100.onnx",))
 
-PULID = PackSpec(
-    id="pulid_comfyui",
-    name="PuLID_ComfyUI",
-    author="cubiq",
-    library_folder="eva_clip",
-    required_nodes=("PulidModelLoader", "PulidInsightFaceLoader", "PulidEvaClipLoader", "ApplyPulid"),
-    known_nodes=(
-        "PulidModelLoader",
-        "PulidInsightFaceLoader",
-        "PulidEvaClipLoader",
-        "ApplyPulid",
-        "ApplyPulidAdvanced",
-    ),
-    weights=(WeightFile("PuLID SDXL model", ("ip-adapter_pulid_sdxl_fp16.safetensors",)),),
-    weights_kind="pulid",
-    weights_source="https://huggingface.co/huchenlei/ipadapter_pulid",
-    detector=ANTELOPEV2,
-    detector_kind=INSIGHTFACE_KIND,
-    detector_source=ANTELOPE_SOURCE,
-    licence=INSIGHTFACE_LICENCE,
-)
-INSTANTID = PackSpec(
-    id="instantid",
-    name="ComfyUI_InstantID",
-    author="cubiq",
-    library_folder="InstantID.py",
-    required_nodes=("InstantIDModelLoader", "InstantIDFaceAnalysis", "ApplyInstantID"),
-    known_nodes=(
-        "InstantIDModelLoader",
-        "InstantIDFaceAnalysis",
-        "ApplyInstantID",
-        "ApplyInstantIDAdvanced",
-        "FaceKeypointsPreprocessor",
-        "InstantIDAttentionPatch",
-        "ApplyInstantIDControlNet",
-    ),
-    weights=(WeightFile("InstantID model", ("ip-adapter.bin",)),),
-    weights_kind="instantid",
-    weights_source="https://huggingface.co/InstantX/InstantID",
-    detector=ANTELOPEV2,
-    detector_kind=INSIGHTFACE_KIND,
-    detector_source=ANTELOPE_SOURCE,
-    licence=INSIGHTFACE_LICENCE,
-)
-IPADAPTER_FACEID = PackSpec(
-    id="ipadapter_faceid",
-    name="ComfyUI_IPAdapter_plus",
-    author="cubiq",
-    library_folder="IPAdapterPlus.py",
-    required_nodes=("IPAdapterFaceID", "IPAdapterInsightFaceLoader"),
-    known_nodes=("IPAdapterFaceID", "IPAdapterUnifiedLoaderFaceID", "IPAdapterInsightFaceLoader"),
-    weights=(WeightFile("IP-Adapter FaceID Plus v2 SDXL", ("ip-adapter-faceid-plusv2_sdxl.bin",)),),
-    weights_kind="ipadapter",
-    weights_source="https://huggingface.co/h94/IP-Adapter-FaceID",
-    detector=WeightFile("InsightFace buffalo_l", ("models/buffalo_l/w600k_r50.onnx",)),
-    detector_kind=INSIGHTFACE_KIND,
-    detector_source="https://github.com/deepinsight/insightface/tree/master/python-package (buffalo_l)",
-    licence=INSIGHTFACE_LICENCE,
-)
+
+def _needs_insightface(
+    id_: str,
+    name: str,
+    library: str,
+    nodes: tuple[tuple[str, ...], tuple[str, ...]],
+    weight: tuple[node_packs.WeightFile, str, str],
+    face_models: tuple[node_packs.WeightFile, str] = (ANTELOPEV2, ANTELOPE_SOURCE),
+) -> node_packs.PackSpec:
+    """One of cubiq's face packs: (required, further) nodes, (weight, model folder, source), InsightFace."""
+    (required, further), (file, kind, source) = nodes, weight
+    return node_packs.PackSpec(
+        id_, name, "cubiq", library, required, (*required, *further), (file,), kind, source,
+        face_models[0], INSIGHTFACE_KIND, face_models[1], "", INSIGHTFACE_LICENCE,
+    )  # fmt: skip
+
+
+PULID = _needs_insightface(
+    "pulid_comfyui",
+    "PuLID_ComfyUI",
+    "eva_clip",
+    (("PulidModelLoader", "PulidInsightFaceLoader", "PulidEvaClipLoader", "ApplyPulid"),
+     ("ApplyPulidAdvanced",)),
+    (node_packs.WeightFile("PuLID SDXL model", ("ip-adapter_pulid_sdxl_fp16.safetensors",)), "pulid",
+     "https://huggingface.co/huchenlei/ipadapter_pulid"),
+)  # fmt: skip
+INSTANTID = _needs_insightface(
+    "instantid",
+    "ComfyUI_InstantID",
+    "InstantID.py",
+    (("InstantIDModelLoader", "InstantIDFaceAnalysis", "ApplyInstantID"),
+     ("ApplyInstantIDAdvanced", "FaceKeypointsPreprocessor", "InstantIDAttentionPatch",
+      "ApplyInstantIDControlNet")),
+    (node_packs.WeightFile("InstantID model", ("ip-adapter.bin",)), "instantid", "https://huggingface.co/InstantX/InstantID"),
+)  # fmt: skip
+IPADAPTER_FACEID = _needs_insightface(
+    "ipadapter_faceid",
+    "ComfyUI_IPAdapter_plus",
+    "IPAdapterPlus.py",
+    (("IPAdapterFaceID", "IPAdapterInsightFaceLoader"), ("IPAdapterUnifiedLoaderFaceID",)),
+    (node_packs.WeightFile("IP-Adapter FaceID Plus v2 SDXL", ("ip-adapter-faceid-plusv2_sdxl.bin",)),
+     "ipadapter", "https://huggingface.co/h94/IP-Adapter-FaceID"),
+    (node_packs.WeightFile("InsightFace buffalo_l", ("models/buffalo_l/w600k_r50.onnx",)),
+     "https://github.com/deepinsight/insightface/tree/master/python-package (buffalo_l)"),
+)  # fmt: skip
 PACKS = (PULID, INSTANTID, IPADAPTER_FACEID)
-FAMILY = PackFamily(ENGINE_ID, "Face identity (PuLID, InstantID or IP-Adapter FaceID)", PACKS)
+FAMILY = node_packs.PackFamily(ENGINE_ID, "Face identity (PuLID, InstantID or IP-Adapter FaceID)", PACKS)
 
 
-class IdentityPacksAdapter(NodePackAdapter):
+class IdentityPacksAdapter(node_packs.NodePackAdapter):
     """Detects a user-installed face identity node pack, its weights and its licence trap."""
 
     def __init__(
         self,
-        node_classes: NodeClasses,
-        custom_nodes_dirs: Folders,
-        kind_dirs: KindFolders,
-        packs: tuple[PackSpec, ...] | None = None,
+        node_classes: node_packs.NodeClasses,
+        custom_nodes_dirs: node_packs.Folders,
+        kind_dirs: node_packs.KindFolders,
+        packs: tuple[node_packs.PackSpec, ...] | None = None,
     ) -> None:
         super().__init__(FAMILY, node_classes, custom_nodes_dirs, kind_dirs, packs)
 
     @classmethod
     def from_comfy(cls) -> IdentityPacksAdapter:
         """Build from the running ComfyUI (`nodes`, `folder_paths`), looked up lazily in sys.modules."""
-        return cls(comfy_node_classes, comfy_custom_nodes_dirs, comfy_kind_dirs)
+        return cls(
+            node_packs.comfy_node_classes, node_packs.comfy_custom_nodes_dirs, node_packs.comfy_kind_dirs
+        )
