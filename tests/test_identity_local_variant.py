@@ -138,6 +138,18 @@ async def test_the_engine_cards_health_row_shows_the_licence_before_use(comfy: C
     assert health["ok"] is True and "non-commercial research only" in health["message"]
 
 
+def test_the_setup_hubs_engine_card_says_the_licence_whether_or_not_the_pack_is_installed(
+    tmp_path, host, comfy
+):
+    sidecar = sidecar_for(tmp_path, host, comfy)
+    missing = sidecar.registry.describe("provider_identity_nodes")
+    assert missing["kind"] == "local_tool" and missing["status"] == "not_connected"
+    assert PULID.repo in missing["message"] and "non-commercial research only" in missing["message"]
+    comfy.install_pulid()
+    installed = sidecar.registry.describe("provider_identity_nodes")
+    assert installed["status"] == "connected" and "non-commercial research only" in installed["message"]
+
+
 # -- through the pipeline ------------------------------------------------------------------------------------
 async def test_choosing_the_local_engine_without_pulid_is_dependency_missing_naming_pack_weights_and_licence(
     tmp_path, host, comfy

@@ -228,10 +228,12 @@ class ProviderRegistry:
             if adapter is None or detect is None:
                 return False, f"no adapter for {engine_id} is installed"
             found = detect()
+            # a licence trap is said wherever the tool is shown (engine card, health row), before any use
+            trap = "".join(f". {note.rstrip('.')}" for note in found.get("licence") or [])
             if found.get("installed"):
-                return True, f"{PROVIDER_NAMES[engine_id]} is installed"
+                return True, f"{PROVIDER_NAMES[engine_id]} is installed{trap}"
             steps = found.get("remediation") or [f"Install {PROVIDER_NAMES[engine_id]}"]
-            return False, str(steps[0]).rstrip(".")
+            return False, str(steps[0]).rstrip(".") + trap
         info = self.describe(engine_id)
         if not info["adapter_installed"]:
             return False, f"no adapter for {engine_id} is installed"
