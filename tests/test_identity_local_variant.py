@@ -189,3 +189,15 @@ async def test_a_remote_run_carries_no_licence_warning(tmp_path, host, comfy, mo
     request = RunRequest(inputs=RUN, engine="provider_fal", consent_given=True, seed=5)
     summary = await sidecar.pipeline.execute_preset("identity_lock_portrait_v1", request)
     assert [e for e in sidecar.store.read_logs(summary["job_id"]) if e["level"] == "warning"] == []
+
+
+async def test_without_any_key_or_pack_the_automatic_choice_says_what_to_connect_or_install(
+    tmp_path, host, comfy
+):
+    sidecar = sidecar_for(tmp_path, host, comfy)
+    request = RunRequest(inputs=RUN, consent_given=True)
+    with pytest.raises(AInfError) as caught:
+        await sidecar.pipeline.execute_preset("identity_lock_portrait_v1", request)
+    assert caught.value.code == ErrorCode.DEPENDENCY_MISSING
+    (connect,) = [step for step in caught.value.remediation if step.startswith("Or connect")]
+    assert all(name in connect for name in ("fal.ai", "Runware", "Kling"))
