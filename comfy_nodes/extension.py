@@ -7,6 +7,7 @@ from comfy_api.latest import ComfyExtension, io
 from .nodes_anamorphic import ANAMORPHIC_NODES
 from .nodes_audio import AUDIO_NODES
 from .nodes_identity import IDENTITY_NODES
+from .nodes_identity_providers import IDENTITY_PROVIDER_NODES
 from .nodes_models import MODEL_NODES
 from .nodes_polish import POLISH_NODES
 from .nodes_provenance import PROVENANCE_NODES
@@ -34,6 +35,7 @@ class AInfluencerExtension(ComfyExtension):
             *AUDIO_NODES,
             *PROVENANCE_NODES,
             *IDENTITY_NODES,
+            *IDENTITY_PROVIDER_NODES,
         ]
 
 

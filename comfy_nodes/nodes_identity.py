@@ -18,13 +18,13 @@ from ..sidecar.core.errors import AInfError, ErrorCode
 from ..sidecar.entry import get_sidecar
 from ..sidecar.jobs.identity import DEFAULT_THRESHOLD, IdentityReport, measure
 from .identity.faces import face_embedder, sampled_frames
+from .identity.references import MAX_REFERENCES, reference_batch
 from .node_helpers import float_input, int_input, node_schema, video_path
 from .remote_call import job_for_prompt
 
-__all__ = ["IDENTITY_NODES", "MeasureIdentityNode"]
+__all__ = ["IDENTITY_NODES", "IdentityReferencesNode", "MeasureIdentityNode"]
 
 CATEGORY = "AInfluencer/identity"
-MAX_REFERENCES = 3
 
 
 def _rgb(images: torch.Tensor, index: int) -> np.ndarray:
@@ -111,4 +111,33 @@ class MeasureIdentityNode(io.ComfyNode):
         return io.NodeOutput(text, ui=ui.PreviewText(text))
 
 
-IDENTITY_NODES: list[type[io.ComfyNode]] = [MeasureIdentityNode]
+_SLOTS = (
+    ("reference", "The main reference photo (sent to one-photo engines)."),
+    ("reference_2", "Another photo of the same person."),
+    ("reference_3", "A third photo of the same person."),
+)
+
+
+class IdentityReferencesNode(io.ComfyNode):
+    """Joins 1–3 reference photos of one person into one batch (the measurement and local PuLID take it)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        """Reference IMAGE, optional second and third → one IMAGE batch of 1–3 photos."""
+        return node_schema(
+            "AInfluencerIdentityReferences",
+            "AInfluencer Identity References",
+            CATEGORY,
+            "1–3 photos of the same person as one batch, the later ones fitted into the first one's frame "
+            "(aspect kept, padded). Engines that take one reference send the first.",
+            inputs=[io.Image.Input(name, optional=name != "reference", tooltip=tip) for name, tip in _SLOTS],
+            outputs=[io.Image.Output("references", tooltip="1–3 photos, the main one first.")],
+        )
+
+    @classmethod
+    def execute(cls, reference, reference_2=None, reference_3=None) -> io.NodeOutput:
+        """Stack the given photos."""
+        return io.NodeOutput(reference_batch(reference, reference_2, reference_3))
+
+
+IDENTITY_NODES: list[type[io.ComfyNode]] = [MeasureIdentityNode, IdentityReferencesNode]

@@ -14,6 +14,13 @@ def captured_node_defs() -> dict[str, dict[str, Any]]:
     return json.loads((DATA / "node_defs.json").read_text(encoding="utf-8"))
 
 
+def third_party_node_defs() -> dict[str, dict[str, Any]]:
+    """The /object_info entries ComfyUI would serve for the optional packs some variants are built on
+    (kijai/ComfyUI-LivePortraitKJ, cubiq/PuLID_ComfyUI), written from their INPUT_TYPES; never installed."""
+    packs = ("liveportrait_node_defs.json", "pulid_node_defs.json")
+    return {k: v for pack in packs for k, v in json.loads((DATA / pack).read_text(encoding="utf-8")).items()}
+
+
 class FakeComfyHost:
     """Records what the pipeline queues; validation checks node types and linked outputs like ComfyUI."""
 

@@ -69,4 +69,5 @@ async def test_keyless_engines_have_no_verification_state(paid_client):
     assert {p["id"]: p["verified"] for p in listed if p["key"] is None and p["kind"] != "remote"} == {
         "local_comfy": None,
         "provider_liveportrait": None,
+        "provider_identity_nodes": None,
     }

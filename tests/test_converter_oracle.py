@@ -39,8 +39,9 @@ def _is_api_prompt(data: object) -> bool:
 
 
 # Variants built on an optional third-party node pack the test server does not have: their conversion is
-# checked against that pack's captured definitions instead (tests/test_preset_liveportrait.py).
-THIRD_PARTY_PACK_VARIANTS = ("@provider_liveportrait",)
+# checked against that pack's captured definitions instead (tests/test_preset_liveportrait.py,
+# tests/test_identity_local_variant.py).
+THIRD_PARTY_PACK_VARIANTS = ("@provider_liveportrait", "identity_lock_portrait_v1@local_comfy")
 
 
 def _graph_files() -> list[Path]:

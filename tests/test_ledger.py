@@ -105,9 +105,11 @@ def test_fifty_threads_against_a_budget_for_twenty_get_exactly_twenty(tmp_path):
 
 def test_every_default_remote_price_cites_the_providers_page_and_the_month_it_was_checked(tmp_path, ledger):
     table = load_cost_table(tmp_path)
-    remote = [e for e in table if e.engine not in ("local_comfy", "provider_liveportrait")]
+    local = ("local_comfy", "provider_liveportrait", "provider_identity_nodes")
+    remote = [e for e in table if e.engine not in local]
     assert remote and all(e.source.startswith("https://") and "(2026-12)" in e.source for e in remote)
     assert ledger.calculate_cost("provider_liveportrait", "video") == 0.0  # a local node pack: free
+    assert ledger.calculate_cost("provider_identity_nodes", "image") == 0.0
     assert ledger.calculate_cost("provider_fal", "video", "pro") == 0.48
     assert ledger.calculate_cost("local_comfy", "anything") == 0.0
     with pytest.raises(AInfError) as info:

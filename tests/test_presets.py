@@ -6,11 +6,11 @@ import pytest
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.graph.widgets import widget_names
 from ainfluencer.sidecar.jobs.presets import PresetCatalog, load_preset_file, preset_files
-from fakes import DATA, captured_node_defs
+from fakes import captured_node_defs, third_party_node_defs
 
 SHIPPED = preset_files(WORKFLOWS_DIR)
-# nodes of the optional LivePortraitKJ pack, captured from its definitions (the fallback variant uses them)
-THIRD_PARTY_DEFS = json.loads((DATA / "liveportrait_node_defs.json").read_text(encoding="utf-8"))
+# nodes of the optional LivePortraitKJ and PuLID packs (the LivePortrait and local identity variants use them)
+THIRD_PARTY_DEFS = third_party_node_defs()
 
 
 def test_the_first_preset_ships_with_all_three_quality_levels():

@@ -22,14 +22,9 @@ from ainfluencer.sidecar.provenance.outputs import UNTRACKED, output_record, sig
 from ainfluencer.sidecar.provenance.sign import file_sha256
 from ainfluencer.sidecar.provenance.verify import verify_file
 from conftest import EXAMPLES
-from fakes import captured_node_defs
+from fakes import captured_node_defs, third_party_node_defs
 
-DEFS = {
-    **captured_node_defs(),
-    **json.loads(
-        (Path(__file__).parent / "data" / "liveportrait_node_defs.json").read_text(encoding="utf-8")
-    ),
-}
+DEFS = {**captured_node_defs(), **third_party_node_defs()}
 SHIPPED = preset_files(WORKFLOWS_DIR)
 # the social export signs its own re-encoded 9:16 file, so it is a signed saver too
 SIGNED_SAVERS = {
@@ -71,6 +66,9 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
         (RESIZE, "AInfluencerSocialExport", None),
     ],
     "identity_lock_portrait_v1": [(CREATED, "AInfluencerFalFluxPulid", TRANSFORMED)],
+    "identity_lock_portrait_v1@provider_runware": [(CREATED, "AInfluencerRunwarePulid", TRANSFORMED)],
+    "identity_lock_portrait_v1@provider_kling": [(CREATED, "AInfluencerKlingFaceReference", TRANSFORMED)],
+    "identity_lock_portrait_v1@local_comfy": [(CREATED, "KSampler", GENERATED)],
     "image_to_video_v1": [(CREATED, "AInfluencerKlingImageToVideo", TRANSFORMED)],
     "image_to_video_v1@provider_fal": [(CREATED, "AInfluencerFalImageToVideo", TRANSFORMED)],
     "photoreal_portrait_v1": [(CREATED, "KSampler", GENERATED), (FILTER, GRAIN, None)],

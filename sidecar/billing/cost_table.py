@@ -89,6 +89,14 @@ MODEL_PRICES: tuple[ModelPrice, ...] = (
     ModelPrice("provider_runware", "minimax:3@1", "second", {"768P": 0.045, "1080P": 0.08},
                _RUNWARE_RATES, assumed=True,
                note="MiniMax's Hailuo 02 rates as fal lists them; Runware's own rate is its reported cost"),
+    # Runware bills its hosted FLUX models by compute time (no fixed rate published): a PuLID image on FLUX.1
+    # dev is held at the $0.04 every Runware FLUX image is held at, and posted at the task's reported cost
+    ModelPrice("provider_runware", "runware:101@1", "image", {ANY_TIER: 0.04},
+               "https://runware.ai/docs/platform/pricing", assumed=True,
+               note="compute-time billing; the post is the task's `cost` (includeCost)"),
+    # Kling image generation with a face or subject reference, in resource-pack units per image
+    ModelPrice("provider_kling", "kling-v1-5", "image", {ANY_TIER: _KLING_UNIT}, _KLING_PACKS,
+               assumed=True, note="no published per-image unit count: one unit per image is held"),
     # Kling bills resource-pack units per second of video by mode
     ModelPrice("provider_kling", "kling-v2-5-turbo", "second", {"pro": round(0.5 * _KLING_UNIT, 4)},
                _KLING_PACKS,
@@ -118,6 +126,8 @@ DEFAULT_COST_TABLE: list[dict[str, Any]] = [
      "source": "local runs use this machine's own GPU", "basis": "free"},
     {"engine": "provider_liveportrait", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
      "source": "LivePortrait runs as node-pack nodes on this machine's own GPU", "basis": "free"},
+    {"engine": "provider_identity_nodes", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
+     "source": "face identity node packs run on this machine's own GPU", "basis": "free"},
     # fal.ai
     *({"engine": "provider_fal", "operation": "image", "quality": q, "credits": 0.04, "assumed": True,
        "source": f"{_FAL}fal-ai/flux-pro/v1.1 ({CHECKED}): BFL's FLUX1.1 [pro] list price",

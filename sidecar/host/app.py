@@ -21,6 +21,7 @@ from ..models.catalog import FolderLookup
 from ..models.service import ModelsService
 from ..remote.adapters.base import EngineAdapter
 from ..remote.adapters.fal import FalAdapter
+from ..remote.adapters.identity_packs import IdentityPacksAdapter
 from ..remote.adapters.kling import KlingAdapter
 from ..remote.adapters.liveportrait import KJ, LivePortraitAdapter
 from ..remote.adapters.local_comfy import LocalComfyAdapter
@@ -90,6 +91,7 @@ def _registry(database: Engine, vault: KeyVault, adapters: list[EngineAdapter] |
         RunwareAdapter(),
         SyncLabsAdapter(),
         LivePortraitAdapter.from_comfy(packs=(KJ,)),  # talking_clip_v1's fallback graph uses KJ's nodes
+        IdentityPacksAdapter.from_comfy(),
     ):
         registry.register_provider(real)
     if running_in_comfyui():  # the host's GPU, models and queue (a stand-in host has none to report)
@@ -167,6 +169,7 @@ def build_sidecar(
         consent_log=characters,
         remote=remote,
         timing=timing,
+        node_packs=registry,
     )
     if install_hooks is not None:
         install_hooks(tracker)

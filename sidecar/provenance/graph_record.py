@@ -25,6 +25,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
         "AInfluencerKlingImageToVideo", "AInfluencerFalImageToVideo", "AInfluencerImageToVideo",
         "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess", "AInfluencerProductScene",
         "AInfluencerFalFluxPulid", "AInfluencerFalTalkingHead", "AInfluencerFalFaceSwapVideo",
+        "AInfluencerRunwarePulid", "AInfluencerKlingFaceReference",
     )},
     **{t: ("c2pa.color_adjustments", None) for t in (
         "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerApplyLUT",

@@ -15,6 +15,7 @@ PROVIDER_NAMES: dict[str, str] = {
     "provider_runware": "Runware",
     "provider_synclabs": "Sync Labs",
     "provider_liveportrait": "LivePortrait",
+    "provider_identity_nodes": "Face identity nodes",
 }
 ENGINE_IDS = tuple(PROVIDER_NAMES)
 
@@ -53,6 +54,8 @@ REMOTE_NODE_TYPES: dict[str, tuple[str, str | None]] = {
     "AInfluencerProductScene": ("image", "provider_kling"),
     "AInfluencerRunwareImage": ("image", "provider_runware"),
     "AInfluencerRunwareUpscale": ("upscale", "provider_runware"),
+    "AInfluencerRunwarePulid": ("image", "provider_runware"),
+    "AInfluencerKlingFaceReference": ("image", "provider_kling"),
     "AInfluencerSyncLipSync": ("lipsync", "provider_synclabs"),
     "AInfluencerGenerateImage": ("image", None),
     "AInfluencerStoryboardShots": ("image", None),

@@ -13,7 +13,17 @@ from typing import Any
 
 from ..billing.cost_table import PricedRequest
 from ..core.media import duration_of
-from .adapters import fal, fal_models, kling, kling_models, runware, runware_models, synclabs, synclabs_models
+from .adapters import (
+    fal,
+    fal_models,
+    kling,
+    kling_models,
+    runware,
+    runware_identity,
+    runware_models,
+    synclabs,
+    synclabs_models,
+)
 from .adapters.model_rules import ModelRule, find_rule, settle
 from .capabilities import video_settings
 
@@ -109,4 +119,6 @@ NODE_MODELS = {
     "AInfluencerFalFluxPulid": fal.FLUX_PULID,
     "AInfluencerFalTalkingHead": fal.OMNIHUMAN,
     "AInfluencerFalFaceSwapVideo": fal.FACE_SWAP_VIDEO,
+    "AInfluencerRunwarePulid": runware_identity.PULID_MODEL,
+    "AInfluencerKlingFaceReference": "kling-v1-5",  # the face reference model (kling_models.REFERENCE_MODELS)
 }

@@ -15,6 +15,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.redact import redact_secrets
 from ..core.storage import providers as providers_table
 from .adapters.base import EngineAdapter
+from .adapters.node_packs import NodePackAdapter
 from .engines import ENGINE_IDS, LOCAL_ENGINE, PROVIDER_NAMES
 from .vault import ENV_NAMES, KeyVault, check_key_shape, last4
 
@@ -227,10 +228,12 @@ class ProviderRegistry:
             if adapter is None or detect is None:
                 return False, f"no adapter for {engine_id} is installed"
             found = detect()
+            # a licence trap is said wherever the tool is shown (engine card, health row), before any use
+            trap = "".join(f". {note.rstrip('.')}" for note in found.get("licence") or [])
             if found.get("installed"):
-                return True, f"{PROVIDER_NAMES[engine_id]} is installed"
+                return True, f"{PROVIDER_NAMES[engine_id]} is installed{trap}"
             steps = found.get("remediation") or [f"Install {PROVIDER_NAMES[engine_id]}"]
-            return False, str(steps[0]).rstrip(".")
+            return False, str(steps[0]).rstrip(".") + trap
         info = self.describe(engine_id)
         if not info["adapter_installed"]:
             return False, f"no adapter for {engine_id} is installed"
@@ -242,6 +245,18 @@ class ProviderRegistry:
                 f"{PROVIDER_NAMES[engine_id]}'s key failed its last check; test or replace it in Setup",
             )
         return True, f"{engine_id} connected"
+
+    # node packs ----------------------------------------------------------------------------------
+    def _node_packs(self) -> list[NodePackAdapter]:
+        return [a for a in self._adapters.values() if isinstance(a, NodePackAdapter)]
+
+    def missing_nodes_error(self, node_types: set[str]) -> AInfError | None:
+        """NodePackAdvice seam: DEPENDENCY_MISSING naming the pack that provides these unregistered nodes."""
+        return next(filter(None, (a.missing_nodes_error(node_types) for a in self._node_packs())), None)
+
+    def licence_notes(self, node_types: set[str]) -> list[str]:
+        """NodePackAdvice seam: the licence traps of the node packs a graph's nodes come from."""
+        return list(dict.fromkeys(n for a in self._node_packs() for n in a.licence_notes(node_types)))
 
     # key operations ------------------------------------------------------------------------------
     async def _verify(self, adapter: EngineAdapter, key: str) -> tuple[str, float | None]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.errors import AInfError, ErrorCode
 from ..jobs.store import view_url
 from .pipeline import PipelineManager, RunRequest
+from .references import MAX_REFERENCES, reference_inputs
 
 KINDS = {"image": ("image",), "video": ("video",)}
 IDENTITY_INPUTS = ("identity_reference", "image")
@@ -30,7 +31,9 @@ class GenerateRequest(BaseModel):
     quality_level: Literal["low", "standard", "pro"] = Field(default="standard", description="Quality level")
     seed: int | None = Field(default=None, ge=0, le=2**32, description="Random seed for reproducibility")
     identity_reference: list[str] | None = Field(
-        default=None, description="Uploaded image file names for identity consistency (needs consent)"
+        default=None,
+        max_length=MAX_REFERENCES,
+        description="1-3 uploaded image file names of one person for identity consistency (needs consent)",
     )
     consent_given: bool = Field(default=False, description="Required if identity_reference is provided")
 
@@ -85,13 +88,14 @@ def to_run_request(kind: str, body: GenerateRequest, pipeline: PipelineManager) 
                 f"Preset {body.preset_id!r} takes no identity reference.",
                 detail={"accepted": sorted(accepted)},
             )
-        if len(body.identity_reference) != 1:
+        names = reference_inputs(target, accepted)
+        if len(body.identity_reference) > len(names):
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
-                f"Preset {body.preset_id!r} takes exactly one reference image.",
-                detail={"given": len(body.identity_reference)},
+                f"Preset {body.preset_id!r} takes at most {len(names)} reference image(s).",
+                detail={"given": len(body.identity_reference), "accepted": names},
             )
-        inputs[target] = body.identity_reference[0]
+        inputs.update(zip(names, body.identity_reference, strict=False))
     return RunRequest(
         inputs=inputs,
         quality_level=body.quality_level,

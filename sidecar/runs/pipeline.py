@@ -21,8 +21,17 @@ from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetV
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore, log_line
 from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
+from .node_packs import licence_warnings, require_node_packs
 from .plan import BatchPlan, RunPlan, StepPrice
-from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
+from .ports import (
+    ConsentLog,
+    CostEstimator,
+    CreditReservations,
+    EngineAvailability,
+    ModelRequirements,
+    NodePackAdvice,
+)
+from .references import with_character_references
 from .repair import REPAIR_PRESET, plan_repair
 from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
@@ -115,12 +124,14 @@ class PipelineManager:
         consent_log: ConsentLog | None = None,
         remote: RemoteSteps | None = None,
         timing: ThroughputLog | None = None,
+        node_packs: NodePackAdvice | None = None,
     ) -> None:
         self.catalog, self.store, self.host, self.tracker = catalog, store, host, tracker
         self.engines, self.costs, self.models = engines, costs, models
         self.credits, self.consent_log = credits, consent_log
         self.remote = remote
         self.timing = timing  # measured work rates; without it estimates are the manifests' figures
+        self.node_packs = node_packs  # names a missing node pack and its licence trap
 
     def _identity_run(self, manifest: WorkflowPreset, request: RunRequest) -> bool:
         return manifest.requires_consent or "identity_reference" in request.inputs
@@ -253,6 +264,13 @@ class PipelineManager:
         """Validate the request and return (variant, bound UI graph, checked inputs); writes nothing."""
         variant = self.choose_variant(preset_id, request.engine)
         manifest = variant.manifest
+        if request.character_id is not None:
+            if self.consent_log is None:
+                raise AInfError(ErrorCode.CHARACTER_NOT_FOUND, detail={"character_id": request.character_id})
+            character = self.consent_log.require_character(request.character_id)
+            accepted = {i.name for i in manifest.inputs}
+            inputs = with_character_references(request.inputs, accepted, character)
+            request = request.model_copy(update={"inputs": inputs})
         unknown = sorted(set(request.inputs) - {i.name for i in manifest.inputs})
         if unknown:
             raise AInfError(
@@ -269,10 +287,8 @@ class PipelineManager:
             )
         if self._identity_run(manifest, request) and not request.consent_given:
             raise AInfError(ErrorCode.CONSENT_MISSING, detail={"preset_id": preset_id})
-        if request.character_id is not None:
-            if self.consent_log is None:
-                raise AInfError(ErrorCode.CHARACTER_NOT_FOUND, detail={"character_id": request.character_id})
-            self.consent_log.require_character(request.character_id)
+        others = [PROVIDER_NAMES.get(e, e) for e in self.catalog.get(preset_id) if e != manifest.engine]
+        require_node_packs(self.node_packs, variant.graph, self.host.node_definitions(), others)
         checked = {
             i.name: self._check_input(i, request.inputs[i.name])
             for i in manifest.inputs
@@ -455,6 +471,8 @@ class PipelineManager:
                 consent_given=lead.consent_given,
                 credit_cost=plan.cost,
             )
+            for note in licence_warnings(self.node_packs, lead.graph):
+                self.store.log(job_id, "warning", note)  # the licence trap travels with the run
             extra = {"extra_pnginfo": {"workflow": lead.graph}}
             if self.remote is not None:
                 self.remote.save_prompt(job_id, plan.prompt, extra, outputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..core.errors import AInfError
 from ..jobs.presets import WorkflowPreset
 
 
@@ -38,3 +39,10 @@ class ConsentLog(Protocol):
 
     def require_character(self, character_id: str) -> dict: ...
     def record_run_consent(self, job_id: str, character_id: str | None, confirmed_by: str) -> str: ...
+
+
+class NodePackAdvice(Protocol):
+    """Names the node pack a graph's unregistered nodes come from, and its licence trap (the registry)."""
+
+    def missing_nodes_error(self, node_types: set[str]) -> AInfError | None: ...
+    def licence_notes(self, node_types: set[str]) -> list[str]: ...

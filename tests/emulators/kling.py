@@ -9,6 +9,8 @@ Faults (`fault`): see FAULTS. `rate_limit_n` answers that many submits with 429 
 (1302 by default) and `Retry-After`; `burst_5xx_n` answers that many submits with HTTP 500 code 5000;
 `max_concurrency` answers 429 code 1303 when a submit would exceed the pack's parallel-task limit
 (image tasks hold `n` slots). `clock` is the emulator's wall clock for the JWT time checks.
+A generation with a face reference (`image_reference: face`) "renders" that photo at the aspect ratio
+(`face_render` replaces it, e.g. with another face).
 `after_create` (see `faults.py`) answers the next submit with a 500 or a dropped connection after its task
 was created. A task is queried by its `task_id` or by the `external_task_id` it was created with, which
 must be unique in the account.
@@ -33,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import answer_after_create
-from .media import make_mp4, make_png
+from .media import fit_png, make_mp4, make_png
 from .serve import serve, shutdown
 
 I2V_MODELS = {"kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1", "kling-v2-1-master",
@@ -112,6 +114,7 @@ class KlingEmulator:
     auth_kinds: list[str] = field(default_factory=list)
     peak_concurrency: int = 0
     base_url: str = ""
+    face_render: bytes | None = None  # what a face-reference generation "renders"; by default the photo
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
@@ -374,6 +377,10 @@ class KlingEmulator:
                     return reason
                 if body.get("negative_prompt"):
                     return "negative_prompt is not supported when image is given"
+                # "When using kling-v1-5 and the image parameter is not empty, the current parameter is
+                # required" (image generation, image_reference)
+                if model == "kling-v1-5" and "image_reference" not in body:
+                    return "image_reference is required for kling-v1-5 when image is given"
             elif "image_reference" in body:
                 return "image is required when image_reference is set"
             if body.get("image_reference", "subject") not in ("subject", "face"):
@@ -534,9 +541,22 @@ class KlingEmulator:
 
         return handler
 
+    def _render(self, body: dict[str, Any]) -> bytes:
+        """A generation's image: the face reference fitted to its aspect ratio, else the stock PNG."""
+        if body.get("image_reference") != "face":
+            return self._png
+        if self.face_render is not None:
+            return self.face_render
+        across, down = (int(v) for v in body.get("aspect_ratio", "16:9").split(":"))
+        scale = 1024 / max(across, down)
+        reference = body["image"]
+        data = base64.b64decode(reference) if not self._url_ok(reference) else self._png
+        return fit_png(data, round(across * scale), round(down * scale))
+
     def _result(self, task: Task) -> dict[str, Any]:
         if task.kind == "generations":
-            return {"images": [{"index": i, "url": self._store(self._png, "image/png", "png")}
+            image = self._render(task.body)
+            return {"images": [{"index": i, "url": self._store(image, "image/png", "png")}
                                for i in range(int(task.body.get("n", 1)))]}  # fmt: skip
         duration = task.body.get("duration", "5")
         return {"videos": [{"id": f"vid-{task.task_id}", "url": self._store(self._mp4, "video/mp4", "mp4"),

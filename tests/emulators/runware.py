@@ -15,6 +15,8 @@ One base URL serves `POST /v1` (every task) and `GET /media/{name}` (results), t
 - `error_in_200`: getResponse answers HTTP 200 with an `errors[]` entry (`inferenceError`) for the task.
 - `provider_timeout`: like `error_in_200` with `timeoutProvider`.
 - `lost_ack`: the first inference submit is accepted but answered 503; its resend meets `conflictTaskUUID`.
+A FLUX dev task with a `puLID` face reference "renders" that photo at the task's size (`pulid_render`
+replaces it, e.g. with another face).
 `burst_5xx_n` answers the next n POSTs with 503.
 """
 
@@ -33,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import answer_after_create
-from .media import make_mp4, make_png
+from .media import fit_png, make_mp4, make_png
 from .serve import serve, shutdown
 
 IMAGE_MODELS = {"runware:100@1", "runware:101@1", "bfl:2@1"}
@@ -46,11 +48,14 @@ FLUX = set("model positivePrompt negativePrompt width height seed steps CFGScale
 VIDEO = set("model positivePrompt negativePrompt width height duration seed inputs providerSettings".split())
 ALLOWED = {
     "runware:100@1": COMMON | FLUX,
-    "runware:101@1": COMMON | FLUX,
+    "runware:101@1": COMMON | FLUX | {"puLID"},  # PuLID runs on FLUX.1 dev
     "bfl:2@1": COMMON | set("model positivePrompt width height seed providerSettings safety".split()),
     "imageUpscale": COMMON | {"inputImage", "upscaleFactor", "model"},
     "video": COMMON | VIDEO | {"safety"},
 }
+# the puLID object (https://runware.ai/docs/en/image-inference/api-reference; github.com/Runware/sdk-python
+# runware/types.py IPuLID): one input image, idWeight 0-3, trueCFGScale 0-10, one of the two CFG starts
+PULID = {"inputImages", "idWeight", "trueCFGScale", "CFGStartStep", "CFGStartStepPercentage"}
 COST = {"imageInference": 0.0013, "imageUpscale": 0.002, "videoInference": 0.28}
 # USD per second of video (https://runware.ai/docs/models/klingai-video-3-0-pro: $0.112/s, $0.168/s with
 # audio; Wan 2.7 $0.10-0.15/s; Hailuo 02 up to $0.08/s at 1080P), 2026-12
@@ -128,6 +133,7 @@ class RunwareEmulator:
     hits: dict[str, int] = field(default_factory=dict)
     peak_concurrency: int = 0
     base_url: str = ""
+    pulid_render: bytes | None = None  # what a PuLID task "renders"; by default its reference photo
 
     def __post_init__(self) -> None:
         self.jobs: dict[str, Job] = {}
@@ -354,6 +360,8 @@ class RunwareEmulator:
             self._range(task, "CFGScale", 0, 50, (int, float))
             self._range(task, "numberResults", 1, 20, int)
             self._range(task, "seed", 1, 2**63 - 1, int)
+            if "puLID" in task:
+                self._pulid(task["puLID"])
             if task.get("outputFormat", "JPG") not in ("JPG", "PNG", "WEBP"):
                 raise TaskError(
                     "invalidOutputFormat", "outputFormat must be JPG, PNG or WEBP.", "outputFormat"
@@ -406,6 +414,35 @@ class RunwareEmulator:
             raise TaskError(
                 "invalidDeliveryMethod", "deliveryMethod must be sync or async.", "deliveryMethod"
             )
+
+    def _pulid(self, pulid: Any) -> None:
+        if not isinstance(pulid, dict):
+            raise TaskError("invalidPuLID", "puLID must be an object.", "puLID")
+        if extra := sorted(set(pulid) - PULID):
+            raise TaskError("unknownParameter", f"Parameter 'puLID.{extra[0]}' is not supported.", "puLID")
+        images = pulid.get("inputImages")
+        if not isinstance(images, list) or len(images) != 1:
+            raise TaskError(
+                "invalidInputImages", "puLID.inputImages takes exactly 1 image.", "puLID.inputImages"
+            )
+        self._image_bytes(images[0], "puLID.inputImages")
+        self._range(pulid, "idWeight", 0, 3, int)
+        self._range(pulid, "trueCFGScale", 0, 10, (int, float))
+        self._range(pulid, "CFGStartStep", 0, 10, int)
+        self._range(pulid, "CFGStartStepPercentage", 0, 100, int)
+        if "CFGStartStep" in pulid and "CFGStartStepPercentage" in pulid:
+            raise TaskError(
+                "conflictCFGStartStep", "Use CFGStartStep or CFGStartStepPercentage, not both.", "puLID"
+            )
+
+    def _render(self, task: dict[str, Any]) -> bytes:
+        """An inference task's image: the PuLID reference at the task's size, else the stock PNG."""
+        if "puLID" not in task:
+            return self._png
+        if self.pulid_render is not None:
+            return self.pulid_render
+        reference = self._image_bytes(task["puLID"]["inputImages"][0], "puLID.inputImages") or self._png
+        return fit_png(reference, task["width"], task["height"])
 
     @staticmethod
     def _range(task: dict[str, Any], name: str, low: float, high: float, kind: Any) -> None:
@@ -496,7 +533,7 @@ class RunwareEmulator:
             if task["taskType"] == "videoInference":
                 item.update(videoUUID=str(uuid.uuid4()), videoURL=self._store(self._mp4, "video/mp4", "mp4"))
             else:
-                data = self._png if task["taskType"] == "imageInference" else self._upscaled(task)
+                data = self._render(task) if task["taskType"] == "imageInference" else self._upscaled(task)
                 item.update(imageUUID=str(uuid.uuid4()), imageURL=self._store(data, "image/png", "png"))
             if task.get("includeCost"):
                 item["cost"] = COST[task["taskType"]]

@@ -7,6 +7,7 @@ export const ENGINE_NAMES = {
   provider_runware: "Runware",
   provider_synclabs: "Sync Labs",
   provider_liveportrait: "LivePortrait",
+  provider_identity_nodes: "Face identity nodes",
 };
 
 /** "provider_fal" → "fal.ai" (unknown ids as they are). */

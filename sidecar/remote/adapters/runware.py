@@ -49,7 +49,7 @@ import httpx
 
 from ...core.errors import AInfError, ErrorCode
 from ...core.redact import redact_secrets
-from . import runware_models
+from . import runware_identity, runware_models
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_input, required_prompt
 from .control import OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import SubmitInDoubt, provider_reason
@@ -421,8 +421,11 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
     async def generate_image(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
-        """FLUX text-to-image (`imageInference`); returns the decode-checked image bytes (all in `media`)."""
-        model = self.pick_model(request, FLUX_SCHNELL, IMAGE_MODELS, "image")
+        """FLUX text-to-image (`imageInference`, with a PuLID face `reference`); image bytes in `media`."""
+        pulid = runware_identity.wants_pulid(request)
+        default = runware_identity.PULID_MODEL if pulid else FLUX_SCHNELL
+        model = self.pick_model(request, default, IMAGE_MODELS, "image")
+        settings = runware_identity.pulid_settings(model, request) if pulid else None
         prompt = required_prompt(request)
         count = _int_in(request, "num_images", 1, 1, 20)
         task: dict[str, Any] = {
@@ -445,6 +448,9 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
                 task[field] = _int_in(request, name, 4, 1, 100)
             else:
                 task[field] = _float_in(request, name, 0.0, 50.0)
+        if settings is not None:
+            reference = await self._image_ref(api_key, request, control, runware_identity.REFERENCE)
+            task["puLID"] = settings.task_field(reference)
         return await self.run_job(api_key, RunwareTask(model, "image", task, count, "imageURL"), control)
 
     async def upscale(

@@ -32,7 +32,7 @@ function priceRange(values) {
 export function priceSummary(entries) {
   const groups = new Map();
   for (const row of entries) {
-    if (row.engine === "local_comfy" || row.engine === "provider_liveportrait") continue;
+    if (["local_comfy", "provider_liveportrait", "provider_identity_nodes"].includes(row.engine)) continue;
     const key = `${engineName(row.engine)} ${row.operation}`;
     if (!groups.has(key)) groups.set(key, { label: key, values: [], basis: row.basis });
     groups.get(key).values.push(row.credits);

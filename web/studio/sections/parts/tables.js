@@ -4,6 +4,7 @@
 export const ENGINE_NAMES = {
   local_comfy: "This machine (ComfyUI)",
   provider_liveportrait: "LivePortrait (this machine)",
+  provider_identity_nodes: "Face identity nodes (this machine)",
   provider_fal: "fal.ai",
   provider_kling: "Kling",
   provider_runware: "Runware",
