@@ -115,6 +115,7 @@ class EstimateAnswer(BaseModel):
     time_note: str | None  # the plain warning to show before a long run
     engine: str
     steps: list[EstimateStep]
+    repair_of: str | None = None  # repair_pipeline_v1: the failed job the run would repair
 
 
 class JobStarted(BaseModel):
@@ -124,6 +125,7 @@ class JobStarted(BaseModel):
     status: str
     preset_id: str
     estimated_time_seconds: float
+    repair_of: str | None = None  # repair_pipeline_v1: the failed job this one repairs
 
 
 class BatchStarted(JobStarted):

@@ -23,7 +23,7 @@ from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
-from .repair import REPAIR_PRESET, plan_repair
+from .repair import REPAIR_PRESET, RepairPlan, plan_repair
 from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
 
@@ -353,7 +353,10 @@ class PipelineManager:
         )
 
     def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
-        """Credits, time and engine a run would use, before anything runs."""
+        """Credits, time and engine a run would use, before anything runs (a repair: of the run it makes)."""
+        if preset_id == REPAIR_PRESET:
+            repair, request = self._repair_run(request)
+            return {**self.estimate(repair.preset_id, request), "repair_of": repair.repair_of}
         plan = self._prepare(preset_id, request, "job_estimate")
         return {
             "credits": plan.cost,
@@ -394,9 +397,9 @@ class PipelineManager:
         plan = self._prepare(preset_id, request, job_id)
         return await self._validate_record_and_queue(job_id, plan, source)
 
-    async def execute_repair(self, request: RunRequest, source: str = "api") -> dict[str, Any]:
-        """repair_pipeline_v1: the failed job's preset, inputs and seed again; its finished steps reused."""
-        repair = plan_repair(self.store, self.catalog, self.engines, request.inputs)
+    def _repair_run(self, request: RunRequest) -> tuple[RepairPlan, RunRequest]:
+        """The repair of the failed job a repair_pipeline_v1 request names, and the run request it makes."""
+        repair = plan_repair(self.store, self.catalog, self.engines, request.inputs, self.models)
         accepted = {i.name for i in self.choose_variant(repair.preset_id, repair.engine).manifest.inputs}
         run = RunRequest(
             inputs={k: v for k, v in repair.inputs.items() if k in accepted},  # another engine's inputs only
@@ -406,6 +409,11 @@ class PipelineManager:
             consent_given=repair.consent_given,
             character_id=repair.character_id,
         )
+        return repair, run
+
+    async def execute_repair(self, request: RunRequest, source: str = "api") -> dict[str, Any]:
+        """repair_pipeline_v1: the failed job's preset, inputs and seed again; its finished steps reused."""
+        repair, run = self._repair_run(request)
         job_id = f"job_{uuid.uuid4().hex}"
         plan = replace(self._prepare(repair.preset_id, run, job_id), repair_of=repair.repair_of)
         summary = await self._validate_record_and_queue(job_id, plan, source)
