@@ -21,6 +21,7 @@ from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetV
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore, log_line
 from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
+from .job_files import job_prefixes
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
 from .repair import REPAIR_PRESET, RepairPlan, plan_repair
@@ -327,11 +328,8 @@ class PipelineManager:
         manifest = variant.manifest
         quality = request.quality_level or manifest.default_quality
         defs = self.host.node_definitions()
-        for output in manifest.outputs:
-            if output.prefix_input:
-                set_widget(
-                    graph, defs, output.node_id, output.prefix_input, f"ainfluencer/{job_id}/{preset_id}"
-                )
+        for (node_id, name), prefix in job_prefixes(graph, defs, manifest, preset_id, job_id).items():
+            set_widget(graph, defs, node_id, name, prefix)
         prompt = ui_to_api(graph, defs)
         steps = self._plan_steps(manifest, prompt, quality)
         return RunPlan(
