@@ -97,10 +97,20 @@ class _JobProgress(ProgressLines):
         super().__init__(as_json, unit="%", bar_format="{desc} |{bar}| {n:.0f}% {elapsed}")
 
     def update(self, job: dict[str, Any]) -> None:
-        """Show the job's latest state."""
-        event = {"job_id": job["job_id"], "status": job["status"], "progress": job["progress"]}
-        state = (job["status"], round(job["progress"], 3))
-        self.show(state, event, job["status"], job["progress"] * 100, 100)
+        """Show the job's latest state (with the frames and ETA of a streamed video pass under way)."""
+        frames = {k: job.get(k) for k in ("frames_done", "frames_total", "eta_seconds")}
+        event = {"job_id": job["job_id"], "status": job["status"], "progress": job["progress"], **frames}
+        state = (job["status"], round(job["progress"], 3), frames["frames_done"])
+        self.show(state, event, bar_description(job), job["progress"] * 100, 100)
+
+
+def bar_description(job: dict[str, Any]) -> str:
+    """`running 120/300 frames, about 12 s left` while a streamed pass runs, else the job's status."""
+    if job.get("frames_done") is None or not job.get("frames_total"):
+        return job["status"]
+    text = f"{job['status']} {job['frames_done']}/{job['frames_total']} frames"
+    eta = job.get("eta_seconds")
+    return text + (f", about {human_duration(eta)} left" if eta is not None else "")
 
 
 def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]:

@@ -197,6 +197,9 @@ class JobAnswer(BaseModel):
     engine: str | None
     progress: float
     progress_text: str | None
+    frames_done: int | None = Field(default=None, description="frames of the streamed video pass under way")
+    frames_total: int | None = Field(default=None, description="frames that pass writes")
+    eta_seconds: float | None = Field(default=None, description="seconds the pass needs at its pace so far")
     consent_given: bool
     artifacts: list[ArtifactAnswer]
     identity: IdentityAnswer | None = Field(

@@ -24,6 +24,7 @@ from ..remote.steps import RemoteSteps
 from .job_files import job_prefixes
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import ConsentLog, CostEstimator, CreditReservations, EngineAvailability, ModelRequirements
+from .progress import frame_fields
 from .repair import REPAIR_PRESET, RepairPlan, plan_repair
 from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
@@ -484,9 +485,13 @@ class PipelineManager:
         }
 
     def get_job_status(self, job_id: str) -> dict[str, Any]:
-        """The job as the spec's run history gives it (with its redacted log lines), plus progress."""
+        """The job as the spec's run history gives it (with its redacted log lines), plus progress.
+
+        While a streamed video pass runs, progress adds its frames done / total and the ETA at its pace.
+        """
         job = self.store.get(job_id)
-        return {**job, "logs": [log_line(entry) for entry in self.store.read_logs(job_id)]}
+        frames = frame_fields(self.tracker.live_frames(job_id))
+        return {**job, **frames, "logs": [log_line(entry) for entry in self.store.read_logs(job_id)]}
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; a finished job is returned unchanged."""
