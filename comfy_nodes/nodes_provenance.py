@@ -28,6 +28,7 @@ from ..sidecar.provenance.graph_record import capability_step, describe_graph, u
 from ..sidecar.provenance.manifest import Engine, Step
 from ..sidecar.provenance.outputs import UNTRACKED, JobContext, job_context, output_record, sign_output
 from ..sidecar.provenance.sign import can_sign, file_sha256
+from .batch_lineage import per_item
 from .node_helpers import node_schema
 
 __all__ = [
@@ -87,9 +88,9 @@ def sign_saved(paths: list[Path], prompt: dict[str, Any] | None, node_id: str) -
     job, remote = _job(context.prompt_id if context else None, upstream(graph, node_id))
     facts = describe_graph(graph, node_id, model_hash=_model_hash, remote=remote)
     inputs = _input_paths(facts.input_files)
-    for path in paths:
+    for path, item in zip(paths, per_item(job, len(paths)), strict=True):
         if can_sign(path):
-            record = output_record(path, facts.steps, inputs, job, pack_version())
+            record = output_record(path, facts.steps, inputs, item, pack_version())
             sign_output(path, record, _data_folder())
 
 

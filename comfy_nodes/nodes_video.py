@@ -16,7 +16,9 @@ import comfy.model_management
 import folder_paths
 import torch
 from comfy_api.latest import InputImpl, io, ui
+from comfy_execution.utils import get_executing_context
 
+from ..sidecar.runs.job_files import feeds_another_node
 from .node_helpers import (
     check_choice,
     device,
@@ -357,10 +359,17 @@ class SocialExportNode(io.ComfyNode):
     def execute(
         cls, video: Any, platform: str, fit: str, fps: float, crf: int, filename_prefix: str
     ) -> io.NodeOutput:
-        """Export into the output folder and preview the result."""
+        """Export into the output folder and preview it (into temp when a later node saves the export)."""
         target = PLATFORMS[platform]
+        context = get_executing_context()
+        intermediate = context is not None and feeds_another_node(cls.hidden.prompt, str(context.node_id))
+        root, kind = (
+            (folder_paths.get_temp_directory(), io.FolderType.temp)
+            if intermediate
+            else (folder_paths.get_output_directory(), io.FolderType.output)
+        )
         folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, folder_paths.get_output_directory(), target.width, target.height
+            filename_prefix, root, target.width, target.height
         )
         name = f"{filename}_{counter:05}_.mp4"
         plan = plan_of(video)
@@ -378,7 +387,7 @@ class SocialExportNode(io.ComfyNode):
         sign_export(report.path, plan.source)
         return io.NodeOutput(
             InputImpl.VideoFromFile(str(report.path)),
-            ui=ui.PreviewVideo([ui.SavedResult(name, subfolder, io.FolderType.output)]),
+            ui=ui.PreviewVideo([ui.SavedResult(name, subfolder, kind)]),
         )
 
 

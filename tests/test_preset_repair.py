@@ -72,6 +72,26 @@ def test_an_engine_failure_moves_to_another_available_engine(sidecar, code):
     )
 
 
+class NoModels:
+    """Model requirements as the catalog reports them with nothing installed: a local variant lacks SDXL."""
+
+    def missing(self, preset) -> list[dict[str, str]]:
+        """The local variant's checkpoint; remote variants need none."""
+        return [{"id": "sdxl-base-1.0"}] if preset.engine == "local_comfy" else []
+
+
+def test_an_engine_failure_skips_a_local_variant_whose_models_are_not_installed(sidecar):
+    inputs = {"prompt": "a lighthouse", "seed": 7}
+    job_id = sidecar.store.create(
+        source="api", preset_id="photoreal_portrait_v1", inputs=inputs, engine="provider_fal"
+    )
+    sidecar.store.finish(job_id, "failed", AInfError(ErrorCode.SAFETY_FILTER))
+    engines = Engines("local_comfy", "provider_fal")
+    request = {"failed_job_id": job_id}
+    assert plan_repair(sidecar.store, sidecar.catalog, engines, request, NoModels()).engine == "provider_fal"
+    assert plan_repair(sidecar.store, sidecar.catalog, engines, request).engine == "local_comfy"
+
+
 def test_an_engine_failure_with_no_other_engine_retries_the_same_one(sidecar):
     job_id = _failed(sidecar, "ENGINE_TIMEOUT")
     plan = plan_repair(sidecar.store, sidecar.catalog, Engines("provider_kling"), {"failed_job_id": job_id})

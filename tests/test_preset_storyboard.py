@@ -6,11 +6,16 @@ end to end the preset runs through the real ComfyUI against the strict fal.ai an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from ainfluencer.comfy_nodes.batch_lineage import per_item
 from ainfluencer.comfy_nodes.polish.contact_sheet import contact_sheet, sheet_layout
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
+from ainfluencer.sidecar.provenance.outputs import JobContext
+from ainfluencer.sidecar.provenance.verify import verify_file
 from ainfluencer.sidecar.remote.storyboard import planned_shots, shot_engine, shot_prompts
 from conftest import wait_for_job
 from PIL import Image
@@ -79,6 +84,31 @@ def test_the_contact_sheet_holds_every_shot_at_its_place_with_a_label_under_it()
         assert band.max() > 0.5  # the "Shot N" label is drawn in light text on the dark band
 
 
+def _context(*names: str) -> JobContext:
+    return JobContext("job_1", "storyboard_builder_v1", "standard", None, tuple(Path(n) for n in names))
+
+
+def test_each_saved_shot_descends_from_its_own_shot_only():
+    board = _context("remote/node1_0.png", "remote/node1_1.png", "remote/node1_2.png")
+    assert [c.earlier_outputs for c in per_item(board, 3)] == [
+        (Path("remote/node1_0.png"),), (Path("remote/node1_1.png"),), (Path("remote/node1_2.png"),),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("names", "count"),
+    [
+        (("remote/node1_0.png",), 1),  # one shot, one file
+        (("remote/node1_0.png", "remote/node1_1.png"), 1),  # the contact sheet: made from every shot
+        (("remote/node1_0.png", "remote/node5_0.png"), 2),  # results of two nodes: no item order to pair
+        (("remote/node1_0.png", "remote/node1_1.png", "remote/node1_2.png"), 2),
+    ],
+)
+def test_a_file_not_saved_item_by_item_from_one_batch_node_keeps_every_earlier_output(names, count):
+    whole = _context(*names)
+    assert per_item(whole, count) == [whole] * count
+
+
 def test_the_graph_is_laid_out_for_reading():
     assert layout_problems(WORKFLOWS_DIR / f"{PRESET}.json") == []
 
@@ -112,6 +142,9 @@ def test_a_storyboard_on_fal_sends_every_shot_saves_each_and_a_numbered_sheet(cl
     with Image.open(sheet["path"]) as img:
         assert img.size == layout.size
     assert [t["kind"] for t in _posted(client, done["job_id"])] == ["post"] * 3
+    kept = sorted(Path(a["path"]).name for a in done["artifacts"] if a["metadata"].get("remote"))
+    parents = [[i.title for i in verify_file(Path(s["path"])).ingredients] for s in shots]
+    assert parents == [[name] for name in kept]  # shot n's manifest embeds shot n's result, and only it
 
 
 @pytest.mark.integration

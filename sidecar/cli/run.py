@@ -13,6 +13,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..core.paths import WORKFLOWS_DIR
 from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog
 from ..jobs.store import FINAL_STATES
+from ..runs.repair import REPAIR_DESCRIPTION, REPAIR_PRESET
 from ..runs.timing import human_duration
 from .client import SidecarClient
 from .common import ProgressLines, err, server
@@ -55,6 +56,27 @@ def check_preset(preset_id: str, known: list[str]) -> None:
     )
 
 
+def file_inputs(catalog: PresetCatalog, preset_id: str) -> set[str]:
+    """The inputs of a preset that name local files (the repair preset has none: it takes a job id)."""
+    if preset_id == REPAIR_PRESET:
+        return set()
+    return {i.name for i in catalog.primary(preset_id).inputs if i.type in FILE_INPUT_TYPES}
+
+
+def for_terminal(error: AInfError, inputs: dict[str, str]) -> AInfError:
+    """A server error worded for the command line: an unknown job to repair names the --input it came from."""
+    detail = error.detail if isinstance(error.detail, dict) else {}
+    if error.code != ErrorCode.FILE_NOT_FOUND or "failed_job_id" not in detail:
+        return error
+    job_id = inputs.get("failed_job_id", detail["failed_job_id"])
+    return AInfError(
+        ErrorCode.FILE_NOT_FOUND,
+        f"There is no job {job_id!r} to repair (--input failed_job_id={job_id}).",
+        remediation=error.remediation,
+        detail=detail,
+    )
+
+
 def check_files(inputs: dict[str, str], file_inputs: set[str]) -> None:
     """FILE_NOT_FOUND naming the path for a file input whose local file does not exist (before any upload)."""
     for name in sorted(file_inputs & set(inputs)):
@@ -75,10 +97,20 @@ class _JobProgress(ProgressLines):
         super().__init__(as_json, unit="%", bar_format="{desc} |{bar}| {n:.0f}% {elapsed}")
 
     def update(self, job: dict[str, Any]) -> None:
-        """Show the job's latest state."""
-        event = {"job_id": job["job_id"], "status": job["status"], "progress": job["progress"]}
-        state = (job["status"], round(job["progress"], 3))
-        self.show(state, event, job["status"], job["progress"] * 100, 100)
+        """Show the job's latest state (with the frames and ETA of a streamed video pass under way)."""
+        frames = {k: job.get(k) for k in ("frames_done", "frames_total", "eta_seconds")}
+        event = {"job_id": job["job_id"], "status": job["status"], "progress": job["progress"], **frames}
+        state = (job["status"], round(job["progress"], 3), frames["frames_done"])
+        self.show(state, event, bar_description(job), job["progress"] * 100, 100)
+
+
+def bar_description(job: dict[str, Any]) -> str:
+    """`running 120/300 frames, about 12 s left` while a streamed pass runs, else the job's status."""
+    if job.get("frames_done") is None or not job.get("frames_total"):
+        return job["status"]
+    text = f"{job['status']} {job['frames_done']}/{job['frames_total']} frames"
+    eta = job.get("eta_seconds")
+    return text + (f", about {human_duration(eta)} left" if eta is not None else "")
 
 
 def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]:
@@ -119,9 +151,9 @@ def show_estimate(estimate: dict[str, Any], as_json: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a preset and wait for it."""
     catalog = PresetCatalog(WORKFLOWS_DIR)
-    check_preset(args.preset, catalog.ids())
+    check_preset(args.preset, [*catalog.ids(), REPAIR_PRESET])
     raw = _parse_inputs(args.input)
-    files = {i.name for i in catalog.primary(args.preset).inputs if i.type in FILE_INPUT_TYPES}
+    files = file_inputs(catalog, args.preset)
     check_files(raw, files)
     with server(args.server, args.base_dir, args.json) as client:
         inputs = {name: _input_value(client, value, name in files) for name, value in raw.items()}
@@ -132,13 +164,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "consent_given": args.consent,
         }
-        show_estimate(client.estimate(args.preset, body), args.json)
-        started = client.run(args.preset, body)
+        try:
+            show_estimate(client.estimate(args.preset, body), args.json)
+            started = client.run(args.preset, body)
+        except AInfError as error:
+            raise for_terminal(error, raw) from None
         job_id = started["job_id"]
         if args.json:
             print(json.dumps({"event": "queued", **started}), flush=True)
         else:
-            err(f"job {job_id} queued")
+            repairs = f" (repairs job {started['repair_of']})" if started.get("repair_of") else ""
+            err(f"job {job_id} queued{repairs}")
         job = _follow(client, job_id, args.json)
     if args.json:
         print(json.dumps({"event": "finished", **job}), flush=True)
@@ -150,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_presets(args: argparse.Namespace) -> int:
     """List the presets."""
     catalog = PresetCatalog(WORKFLOWS_DIR)
-    described = [catalog.describe(pid) for pid in catalog.ids()]
+    described = [catalog.describe(pid) for pid in catalog.ids()] + [REPAIR_DESCRIPTION]
     if args.json:
         print(json.dumps(described))
         return 0

@@ -115,6 +115,7 @@ class EstimateAnswer(BaseModel):
     time_note: str | None  # the plain warning to show before a long run
     engine: str
     steps: list[EstimateStep]
+    repair_of: str | None = None  # repair_pipeline_v1: the failed job the run would repair
 
 
 class JobStarted(BaseModel):
@@ -124,6 +125,7 @@ class JobStarted(BaseModel):
     status: str
     preset_id: str
     estimated_time_seconds: float
+    repair_of: str | None = None  # repair_pipeline_v1: the failed job this one repairs
 
 
 class BatchStarted(JobStarted):
@@ -195,6 +197,9 @@ class JobAnswer(BaseModel):
     engine: str | None
     progress: float
     progress_text: str | None
+    frames_done: int | None = Field(default=None, description="frames of the streamed video pass under way")
+    frames_total: int | None = Field(default=None, description="frames that pass writes")
+    eta_seconds: float | None = Field(default=None, description="seconds the pass needs at its pace so far")
     consent_given: bool
     artifacts: list[ArtifactAnswer]
     identity: IdentityAnswer | None = Field(

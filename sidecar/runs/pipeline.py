@@ -21,6 +21,7 @@ from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetV
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore, log_line
 from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
+from .job_files import job_prefixes
 from .node_packs import licence_warnings, require_node_packs
 from .plan import BatchPlan, RunPlan, StepPrice
 from .ports import (
@@ -31,8 +32,9 @@ from .ports import (
     ModelRequirements,
     NodePackAdvice,
 )
+from .progress import frame_fields
 from .references import with_character_references
-from .repair import REPAIR_PRESET, plan_repair
+from .repair import REPAIR_PRESET, RepairPlan, plan_repair
 from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
 
@@ -343,11 +345,8 @@ class PipelineManager:
         manifest = variant.manifest
         quality = request.quality_level or manifest.default_quality
         defs = self.host.node_definitions()
-        for output in manifest.outputs:
-            if output.prefix_input:
-                set_widget(
-                    graph, defs, output.node_id, output.prefix_input, f"ainfluencer/{job_id}/{preset_id}"
-                )
+        for (node_id, name), prefix in job_prefixes(graph, defs, manifest, preset_id, job_id).items():
+            set_widget(graph, defs, node_id, name, prefix)
         prompt = ui_to_api(graph, defs)
         steps = self._plan_steps(manifest, prompt, quality)
         return RunPlan(
@@ -369,7 +368,10 @@ class PipelineManager:
         )
 
     def estimate(self, preset_id: str, request: RunRequest) -> dict[str, Any]:
-        """Credits, time and engine a run would use, before anything runs."""
+        """Credits, time and engine a run would use, before anything runs (a repair: of the run it makes)."""
+        if preset_id == REPAIR_PRESET:
+            repair, request = self._repair_run(request)
+            return {**self.estimate(repair.preset_id, request), "repair_of": repair.repair_of}
         plan = self._prepare(preset_id, request, "job_estimate")
         return {
             "credits": plan.cost,
@@ -410,9 +412,9 @@ class PipelineManager:
         plan = self._prepare(preset_id, request, job_id)
         return await self._validate_record_and_queue(job_id, plan, source)
 
-    async def execute_repair(self, request: RunRequest, source: str = "api") -> dict[str, Any]:
-        """repair_pipeline_v1: the failed job's preset, inputs and seed again; its finished steps reused."""
-        repair = plan_repair(self.store, self.catalog, self.engines, request.inputs)
+    def _repair_run(self, request: RunRequest) -> tuple[RepairPlan, RunRequest]:
+        """The repair of the failed job a repair_pipeline_v1 request names, and the run request it makes."""
+        repair = plan_repair(self.store, self.catalog, self.engines, request.inputs, self.models)
         accepted = {i.name for i in self.choose_variant(repair.preset_id, repair.engine).manifest.inputs}
         run = RunRequest(
             inputs={k: v for k, v in repair.inputs.items() if k in accepted},  # another engine's inputs only
@@ -422,6 +424,11 @@ class PipelineManager:
             consent_given=repair.consent_given,
             character_id=repair.character_id,
         )
+        return repair, run
+
+    async def execute_repair(self, request: RunRequest, source: str = "api") -> dict[str, Any]:
+        """repair_pipeline_v1: the failed job's preset, inputs and seed again; its finished steps reused."""
+        repair, run = self._repair_run(request)
         job_id = f"job_{uuid.uuid4().hex}"
         plan = replace(self._prepare(repair.preset_id, run, job_id), repair_of=repair.repair_of)
         summary = await self._validate_record_and_queue(job_id, plan, source)
@@ -496,9 +503,13 @@ class PipelineManager:
         }
 
     def get_job_status(self, job_id: str) -> dict[str, Any]:
-        """The job as the spec's run history gives it (with its redacted log lines), plus progress."""
+        """The job as the spec's run history gives it (with its redacted log lines), plus progress.
+
+        While a streamed video pass runs, progress adds its frames done / total and the ETA at its pace.
+        """
         job = self.store.get(job_id)
-        return {**job, "logs": [log_line(entry) for entry in self.store.read_logs(job_id)]}
+        frames = frame_fields(self.tracker.live_frames(job_id))
+        return {**job, **frames, "logs": [log_line(entry) for entry in self.store.read_logs(job_id)]}
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; a finished job is returned unchanged."""

@@ -18,7 +18,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..jobs.presets import PresetCatalog
 from ..jobs.store import JobStore
 from ..remote.recorded import REPAIR_OF
-from .ports import EngineAvailability
+from .ports import EngineAvailability, ModelRequirements
 
 REPAIR_PRESET = "repair_pipeline_v1"
 # failures that were the engine's: the repair tries another engine variant of the preset first
@@ -26,6 +26,8 @@ ENGINE_FAILURES = frozenset({"ENGINE_TIMEOUT", "ENGINE_OFFLINE", "RATE_LIMITED",
 # what a job row keeps beside the preset's own inputs
 RUN_FIELDS = ("quality_level", "seed", "character_id", "consent_id", REPAIR_OF)
 SETUP_STEP = "Open the Setup Hub and connect or start an engine this preset can run on."
+# worded for the API; the CLI shows "List jobs with `ainfluencer jobs` …" (cli.common.CLI_WORDS)
+JOB_HISTORY_STEP = "List jobs with GET /ainfluencer/v1/jobs or `ainfluencer jobs` and pass a failed job's id."
 
 REPAIR_DESCRIPTION: dict[str, Any] = {
     "id": REPAIR_PRESET,
@@ -61,7 +63,7 @@ REPAIR_DESCRIPTION: dict[str, Any] = {
         {
             "code": "FILE_NOT_FOUND",
             "when": "no job has that id",
-            "remediation": "Check the id in the job history.",
+            "remediation": JOB_HISTORY_STEP,
         },
         {"code": "ENGINE_OFFLINE", "when": "no engine can run the preset", "remediation": SETUP_STEP},
     ],
@@ -96,24 +98,36 @@ def _failed_job(store: JobStore, job_id: str) -> dict[str, Any]:
         raise AInfError(
             ErrorCode.FILE_NOT_FOUND,
             "Failed job not found.",
-            remediation=["Check the job id in the job history (ainfluencer jobs)."],
+            remediation=[JOB_HISTORY_STEP],
             detail={"failed_job_id": job_id},
         ) from exc
 
 
-def _engine_for(catalog: PresetCatalog, engines: EngineAvailability, job: dict[str, Any]) -> str | None:
-    """Another available engine variant when the failure was the engine's; else None (the usual choice)."""
+def _engine_for(
+    catalog: PresetCatalog,
+    engines: EngineAvailability,
+    job: dict[str, Any],
+    models: ModelRequirements | None,
+) -> str | None:
+    """Another runnable engine variant when the failure was the engine's; else None (the usual choice).
+
+    Runnable: the engine is available and the variant's models are installed (a local variant without its
+    checkpoint is no way out of a provider's failure).
+    """
     code = (job.get("error_detail") or {}).get("error") or job.get("error_code")
     variants = catalog.get(job["preset_id"])
     preference = catalog.primary(job["preset_id"]).engine_preference
     if code not in ENGINE_FAILURES:
         return None
-    others = [
-        e for e in preference if e in variants and e != job.get("engine") and engines.availability(e)[0]
-    ]
+
+    def runnable(engine: str) -> bool:
+        installed = models is None or not models.missing(variants[engine].manifest)
+        return engines.availability(engine)[0] and installed
+
+    others = [e for e in preference if e in variants and e != job.get("engine") and runnable(e)]
     if others:
         return others[0]
-    if job.get("engine") in variants and engines.availability(job["engine"])[0]:
+    if job.get("engine") in variants and runnable(job["engine"]):
         return job[
             "engine"
         ]  # the preset has no other engine: the same one, since the failing step may pass now
@@ -126,7 +140,11 @@ def _engine_for(catalog: PresetCatalog, engines: EngineAvailability, job: dict[s
 
 
 def plan_repair(
-    store: JobStore, catalog: PresetCatalog, engines: EngineAvailability, inputs: dict[str, Any]
+    store: JobStore,
+    catalog: PresetCatalog,
+    engines: EngineAvailability,
+    inputs: dict[str, Any],
+    models: ModelRequirements | None = None,
 ) -> RepairPlan:
     """The run repairing a failed job (FILE_NOT_FOUND: unknown job; ENGINE_OFFLINE: no engine can run)."""
     try:
@@ -151,7 +169,7 @@ def plan_repair(
         preset_id=job["preset_id"],
         inputs=run_inputs,
         quality_level=wanted.quality_override or job.get("quality_level"),
-        engine=_engine_for(catalog, engines, job),
+        engine=_engine_for(catalog, engines, job, models),
         seed=seed if isinstance(seed, int) else None,
         consent_given=bool(job.get("consent_given")),
         character_id=recorded.get("character_id"),

@@ -12,6 +12,7 @@ from typing import Any
 from ..core.errors import AInfError, ErrorCode
 from ..core.partial_files import is_partial
 from ..jobs.store import CANCELLED, COMPLETED, FAILED, JobStore
+from .progress import FramePass, FrameProgress, frame_fields, frame_pass_nodes, node_weights
 
 PACK_NODE_PREFIX = "AInfluencer"
 _PROGRESS_WRITE_INTERVAL_S = 0.5
@@ -25,11 +26,17 @@ _MEDIA_KINDS = {
 @dataclass
 class _Run:
     job_id: str
-    total_nodes: int
+    weights: dict[str, float]  # each node's share of the job's progress (progress.node_weights)
+    frame_nodes: frozenset[str]  # the nodes whose progress bar counts frames of a streamed pass
     node_fraction: dict[str, float] = field(default_factory=dict)
+    frames: FramePass | None = None  # the streamed video pass under way, if any
     last_write: float = 0.0
     last_fraction: float = 0.0
     cancel_requested: bool = False
+
+    def fraction(self) -> float:
+        """The job's progress: each node's own fraction times its share, kept under 1 until the job ends."""
+        return min(sum(self.weights.get(n, 0.0) * f for n, f in self.node_fraction.items()), 0.99)
 
 
 def holds_pack_nodes(prompt: dict[str, Any]) -> bool:
@@ -94,7 +101,7 @@ class ExecutionTracker:
                 self.save_prompt(job_id, prompt, extra_data, list(outputs or []))
         if job_id is not None:
             with self._lock:
-                self._runs[prompt_id] = _Run(job_id=job_id, total_nodes=max(1, len(prompt)))
+                self._runs[prompt_id] = _Run(job_id, node_weights(prompt), frame_pass_nodes(prompt))
 
     def on_started(self, prompt_id: str) -> None:
         """The worker picked the prompt up."""
@@ -120,15 +127,45 @@ class ExecutionTracker:
                     run.node_fraction[str(node_id)] = float(state.get("value", 0)) / float(state["max"])
         elif event == "progress" and data.get("max") and data.get("node") is not None:
             run.node_fraction[str(data["node"])] = float(data.get("value", 0)) / float(data["max"])
+            if str(data["node"]) in run.frame_nodes:
+                self._count_frames(run, str(data["node"]), int(data.get("value", 0)), int(data["max"]))
         else:
             return
-        fraction = min(sum(run.node_fraction.values()) / run.total_nodes, 0.99)
+        fraction = run.fraction()
         now = time.monotonic()
         if now - run.last_write >= _PROGRESS_WRITE_INTERVAL_S or fraction - run.last_fraction >= 0.05:
             run.last_write, run.last_fraction = now, fraction
+            self._write_progress(run, fraction)
+
+    def _count_frames(self, run: _Run, node_id: str, done: int, total: int) -> None:
+        """A frame pass's bar moved: the frames it has done (a new pass when another node reports)."""
+        if run.frames is None or run.frames.node_id != node_id:
+            run.frames = FramePass.start(node_id, done, total)
+        else:
+            run.frames.update(done, total)
+
+    def _write_progress(self, run: _Run, fraction: float) -> None:
+        """Store and broadcast the job's progress, with the frames and ETA of a streamed pass under way."""
+        frames = self.frames_of(run)
+        if frames is not None:
+            text = frames.text()
+        else:
             running = [n for n, f in run.node_fraction.items() if f < 1.0]
-            self.store.set_progress(run.job_id, fraction, f"node {running[-1]}" if running else None)
-            self._emit(run.job_id, "progress", progress=fraction)
+            text = f"node {running[-1]}" if running else None
+        self.store.set_progress(run.job_id, fraction, text)
+        self._emit(run.job_id, "progress", progress=fraction, **frame_fields(frames))
+
+    def frames_of(self, run: _Run) -> FrameProgress | None:
+        """The streamed pass a run is in, while its frames are not all done."""
+        if run.frames is None or run.node_fraction.get(run.frames.node_id, 0.0) >= 1.0:
+            return None
+        return run.frames.progress()
+
+    def live_frames(self, job_id: str) -> FrameProgress | None:
+        """The streamed pass a running job is in (frames done / total, ETA), or None."""
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.job_id == job_id]
+        return self.frames_of(runs[0]) if runs else None
 
     def request_cancel(self, prompt_id: str) -> None:
         """Remember that the user cancelled, so an interruption ends as `cancelled`."""
