@@ -141,6 +141,19 @@ def yuv_tables(
     return YuvTables(table, amplitude, gains)
 
 
+def _subsampled_scale(grain: GrainPass, height: int, width: int) -> float:
+    """How much of the RGB path's colour grain survives 4:2:0 subsampling (its 2x2 mean), in sigmas.
+
+    Measured once on one full-size field: the grain is correlated over a pixel or two, so the mean of four
+    neighbours keeps more than half of its standard deviation.
+    """
+    bank = _grain_plan(grain, height, width).colour[1]
+    field = GrainField(bank, grain.seed, height, width)
+    field.start_frame(0)
+    full = field.strip(height, 0).to(torch.float32)
+    return float(full.view(height // 2, 2, width // 2, 2).mean(dim=(1, 3)).std() / full.std())
+
+
 class _ChromaGrain:
     """Colour grain on the Cb and Cr planes: two independent fields at chroma resolution per frame."""
 
@@ -149,6 +162,7 @@ class _ChromaGrain:
         self.seed = grain.seed
         self.fields = tuple(GrainField(bank, grain.seed, height, width) for bank in plan.colour[1:3])
         self.height = height
+        self.scale = _subsampled_scale(grain, height * 2, width * 2) / FIELD_ONE
 
     def planes(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This frame's Cb and Cr fields ``[H/2, W/2]`` in sigmas (float32)."""
@@ -156,7 +170,7 @@ class _ChromaGrain:
         out = []
         for channel, field in enumerate(self.fields, start=1):
             field.start_frame(frame, chroma_seed(rng, channel))
-            out.append(field.strip(self.height, 0).to(torch.float32).mul_(1.0 / FIELD_ONE))
+            out.append(field.strip(self.height, 0).to(torch.float32).mul_(self.scale))
         return out[0], out[1]
 
 
