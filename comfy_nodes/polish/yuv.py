@@ -76,15 +76,19 @@ def _grain_plan(grain: GrainPass, height: int, width: int) -> GrainPlan:
     return grain_plan(grain.strength, grain.size, grain.chroma, grain.seed, grain.look, height, width, "cpu")
 
 
-def _interpolation(levels: int = 256, nodes: int = YUV_LATTICE) -> torch.Tensor:
-    """``[levels, nodes]`` weights of linear interpolation from evenly spaced nodes over 0..levels-1."""
+def _interpolation(levels: int = 256, nodes: int = YUV_LATTICE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per code of ``levels``: the node below it and its weight towards the node above."""
     position = torch.arange(levels, dtype=torch.float64) * ((nodes - 1) / (levels - 1))
     low = position.floor().clamp_(max=nodes - 2)
-    frac = position - low
-    weights = torch.zeros(levels, nodes, dtype=torch.float64)
-    weights.scatter_(1, low.long().view(-1, 1), (1.0 - frac).view(-1, 1))
-    weights.scatter_add_(1, low.long().view(-1, 1) + 1, frac.view(-1, 1))
-    return weights.to(torch.float32)
+    return low.long(), (position - low).to(torch.float32)
+
+
+def _spread(values: torch.Tensor, dim: int, low: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of ``values`` along ``dim`` from the lattice nodes to every 8-bit code."""
+    shape = [1] * values.ndim
+    shape[dim] = -1
+    below = values.index_select(dim, low)
+    return below.lerp_(values.index_select(dim, low + 1), frac.view(shape))
 
 
 def _lattice(
@@ -123,21 +127,21 @@ def yuv_tables(
     if not ops and grain is None:
         return YuvTables(None, None, (0.0, 0.0))
     lattice, gains = _lattice(ops, grain, colour, height, width)
-    weights = _interpolation()
-    # Separable: along Y, then Cb, then Cr slab by slab (three small matrix products per entry).
-    along_y = torch.einsum("yi,vuic->vuyc", weights, lattice)
-    along_cb = torch.einsum("uj,vjyc->vuyc", weights, along_y)
+    low, frac = _interpolation()
+    # Separable, channel by channel (contiguous planes): along Y, then Cb, then Cr slab by slab.
+    planes = lattice.permute(3, 0, 1, 2).contiguous()
+    along_cb = _spread(_spread(planes, 3, low, frac), 2, low, frac)
     table = torch.empty(1 << 24, dtype=torch.int32) if ops else None
     amplitude = torch.empty(1 << 24, dtype=torch.int32) if grain is not None else None
     for start in range(0, 256, _SLAB):
-        slab = torch.einsum("vk,kuyc->vuyc", weights[start : start + _SLAB], along_cb)
-        slab = slab.reshape(-1, lattice.shape[-1])
+        part = slice(start, start + _SLAB)
+        slab = _spread(along_cb, 1, low[part], frac[part]).round_().reshape(planes.shape[0], -1)
         rows = slice(start << 16, (start + _SLAB) << 16)
         if table is not None:
-            codes = slab[:, :3].round().clamp_(0.0, 255.0).to(torch.int32)
-            table[rows] = codes[:, 0] | (codes[:, 1] << 8) | (codes[:, 2] << 16)
+            codes = slab[:3].clamp_(0.0, 255.0).to(torch.int32)
+            table[rows] = codes[0].add_(codes[1], alpha=1 << 8).add_(codes[2], alpha=1 << 16)
         if amplitude is not None:
-            amplitude[rows] = slab[:, 3].round().to(torch.int32)
+            amplitude[rows] = slab[3].to(torch.int32)
     return YuvTables(table, amplitude, gains)
 
 
@@ -228,7 +232,8 @@ class YuvRun:
         chroma.copy_(cr).mul_(256).add_(cb).mul_(256)  # cb << 8 | cr << 16
         index = work.get("index", (rows, width), torch.int32, luma.device)
         quad = (pairs, 2, half_width, 2)
-        torch.add(luma.view(quad), chroma.view(pairs, 1, half_width, 1), out=index.view(quad))
+        index.view(quad).copy_(chroma.view(pairs, 1, half_width, 1).expand(quad))  # same-type copy: fastest
+        index.add_(luma)
         if table is not None or noise is not None:
             # Chroma goes through the table with the mean of its four luma samples.
             pair = index.view(pairs, 2, half_width, 2)
