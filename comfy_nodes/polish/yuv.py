@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +46,8 @@ from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
 __all__ = ["YUV_LATTICE", "YuvRun", "YuvTables", "yuv_passes", "yuv_tables"]
 
 YUV_LATTICE = 65  # lattice nodes per axis: a node every 4 codes
+# Frames processed at once: two lanes keep up with x264 on a small machine without crowding it.
+LANES = min(2, os.cpu_count() or 1)
 _SLAB = 16  # Cr levels filled per step (16 x 65536 entries x 4 channels of float32: 16 MiB)
 
 
@@ -178,6 +182,19 @@ class _ChromaGrain:
         return out[0], out[1]
 
 
+class _Lane:
+    """One worker's buffers and per-frame grain state (frames are independent, so lanes run in parallel)."""
+
+    def __init__(self, tables: YuvTables, grain: GrainPass | None, width: int, height: int) -> None:
+        self.work = GrainWorkspace()
+        self.mono: GrainField | None = None
+        self.chroma: _ChromaGrain | None = None
+        if grain is not None and tables.amplitude is not None:
+            self.mono = GrainField(_grain_plan(grain, height, width).mono, grain.seed, height, width)
+            if tables.chroma_gains != (0.0, 0.0):
+                self.chroma = _ChromaGrain(grain, height // 2, width // 2)
+
+
 class YuvRun:
     """The colour table and grain on yuv420p frames ``[B, H * 3 / 2, W]`` (uint8, PyAV's layout), in place."""
 
@@ -186,39 +203,49 @@ class YuvRun:
     ) -> None:
         self.tables, self.width, self.height, self.tick = tables, width, height, tick
         self.rows = max(2, strip_rows(width) // 2 * 2)
-        self.work = GrainWorkspace()
         self.frames = 0
-        self.mono: GrainField | None = None
-        self.chroma: _ChromaGrain | None = None
-        if grain is not None and tables.amplitude is not None:
-            plan = _grain_plan(grain, height, width)
-            self.mono = GrainField(plan.mono, grain.seed, height, width)
-            if tables.chroma_gains != (0.0, 0.0):
-                self.chroma = _ChromaGrain(grain, height // 2, width // 2)
+        self.lanes = [_Lane(tables, grain, width, height) for _ in range(LANES)]
         self.half = torch.tensor(1 << (FIELD_BITS + AMP_BITS - 1), dtype=torch.int32)
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
-        """Grade and grain every frame of the chunk."""
-        height, width = self.height, self.width
-        for index in range(frames.shape[0]):
-            self.tick()
-            flat = frames[index].view(-1)
-            luma = flat[: height * width].view(height, width)
-            quarter = height * width // 4
-            cb = flat[height * width : height * width + quarter].view(height // 2, width // 2)
-            cr = flat[height * width + quarter :].view(height // 2, width // 2)
-            if self.mono is not None:
-                self.mono.start_frame(self.frames + index)
-            noise = self.chroma.planes(self.frames + index) if self.chroma is not None else None
-            for row in range(0, height, self.rows):
-                rows = min(self.rows, height - row)
-                half = slice(row // 2, (row + rows) // 2)
-                self._strip(luma[row : row + rows], cb[half], cr[half], row, noise)
+        """Grade and grain every frame of the chunk, the frames shared out over the lanes."""
+        if len(self.lanes) == 1 or frames.shape[0] == 1:
+            self._frames(self.lanes[0], frames, range(frames.shape[0]), threaded=False)
+        else:
+            with ThreadPoolExecutor(len(self.lanes), thread_name_prefix="yuv lane") as pool:
+                lanes = [
+                    pool.submit(self._frames, lane, frames, range(first, frames.shape[0], len(self.lanes)))
+                    for first, lane in enumerate(self.lanes)
+                ]
+                for lane in lanes:
+                    lane.result()
         self.frames += frames.shape[0]
         return frames
 
+    def _frames(self, lane: _Lane, frames: torch.Tensor, indices: range, threaded: bool = True) -> None:
+        """One lane's share of a chunk (its own buffers and grain state; torch on one thread)."""
+        if threaded:
+            torch.set_num_threads(1)  # this thread's intra-op pool: the lanes are the parallelism
+        height, width = self.height, self.width
+        with torch.inference_mode():
+            for index in indices:
+                self.tick()
+                flat = frames[index].view(-1)
+                luma = flat[: height * width].view(height, width)
+                quarter = height * width // 4
+                cb = flat[height * width : height * width + quarter].view(height // 2, width // 2)
+                cr = flat[height * width + quarter :].view(height // 2, width // 2)
+                if lane.mono is not None:
+                    lane.mono.start_frame(self.frames + index)
+                noise = lane.chroma.planes(self.frames + index) if lane.chroma is not None else None
+                for row in range(0, height, self.rows):
+                    rows = min(self.rows, height - row)
+                    half = slice(row // 2, (row + rows) // 2)
+                    self._strip(lane, luma[row : row + rows], cb[half], cr[half], row, noise)
+
     def _strip(
         self,
+        lane: _Lane,
         luma: torch.Tensor,
         cb: torch.Tensor,
         cr: torch.Tensor,
@@ -227,7 +254,7 @@ class YuvRun:
     ) -> None:
         rows, width = luma.shape
         pairs, half_width = rows // 2, width // 2
-        work, table, amplitude = self.work, self.tables.colour, self.tables.amplitude
+        work, table, amplitude = lane.work, self.tables.colour, self.tables.amplitude
         chroma = work.get("chroma", (pairs, half_width), torch.int32, luma.device)
         chroma.copy_(cr).mul_(256).add_(cb).mul_(256)  # cb << 8 | cr << 16
         index = work.get("index", (rows, width), torch.int32, luma.device)
@@ -256,8 +283,8 @@ class YuvRun:
             out.bitwise_and_(255)
         else:
             out.copy_(luma)
-        if self.mono is not None and amplitude is not None:
-            field = self.mono.strip(rows, row)
+        if lane.mono is not None and amplitude is not None:
+            field = lane.mono.strip(rows, row)
             gathered = work.get("amplitude", (rows, width), torch.int32, luma.device)
             torch.index_select(amplitude, 0, index.view(-1), out=gathered.view(-1))
             # field * amplitude + half, one op; then an arithmetic shift: round half up (as PackedGrain).
