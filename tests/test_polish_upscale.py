@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,11 +13,14 @@ import torch.nn.functional as F
 from ainfluencer.comfy_nodes.polish.memwatch import PeakRSS
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
 from ainfluencer.comfy_nodes.polish.upscale import (
+    SHARPEN_BAND,
+    _sharpen_cpu,
     edge_aware_sharpen,
     guided_denoise,
     lanczos_resize,
     load_rgb_image,
     tile_working_bytes,
+    upscale_frame_cpu,
     upscale_image_file,
     upscale_images,
     upscale_video,
@@ -195,3 +199,17 @@ def test_a_real_4x_upscale_of_a_1080p_frame_completes_within_output_plus_a_few_t
     # peak = the 8K output + a bounded tile working set, far below the untiled working set (~10.8 GB)
     assert watch.peak_delta < out_bytes + 3 * tile_working_bytes(256, 4), watch.peak_delta
     assert watch.peak_delta < tile_working_bytes(1920, 4) / 8
+
+
+def test_the_cpu_video_upscale_sharpens_band_by_band_exactly_as_on_the_whole_frame():
+    rng = np.random.default_rng(5)
+    frame = cv2.GaussianBlur(
+        rng.integers(0, 256, (3 * SHARPEN_BAND // 2 + 7, 40, 3), dtype=np.uint8), (5, 5), 1
+    )
+    x = cv2.resize(
+        frame.astype(np.float32) / np.float32(255.0),
+        (80, frame.shape[0] * 2),
+        interpolation=cv2.INTER_LANCZOS4,
+    )
+    whole = cv2.convertScaleAbs(_sharpen_cpu(x, 2, 0.6), alpha=255.0)
+    assert np.array_equal(upscale_frame_cpu(frame, 2, 0.0, 0.6), whole)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 
 import torch
 
 __all__ = [
     "LUMA_WEIGHTS",
+    "YuvColour",
     "check_images",
     "check_unit_interval",
     "chunk_frames",
@@ -123,3 +125,84 @@ def unpack_rgb24(packed: torch.Tensor, out: torch.Tensor | None = None) -> torch
         for c in range(3):
             out[..., c] = (packed >> (8 * c)) & 0xFF
     return out
+
+
+# AVColorSpace / AVColorRange codes (https://ffmpeg.org/doxygen/trunk/pixfmt_8h.html).
+AVCOL_SPC_BT709 = 1
+AVCOL_SPC_UNSPECIFIED = 2
+AVCOL_SPC_BT470BG = 5
+AVCOL_SPC_SMPTE170M = 6
+AVCOL_RANGE_MPEG = 1
+AVCOL_RANGE_JPEG = 2
+# Luma coefficients (Kr, Kb) of the Y'CbCr matrices, ITU-R BT.709-6 and BT.601-7.
+_MATRICES = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114)}
+
+
+@dataclass(frozen=True)
+class YuvColour:
+    """How 8-bit Y'CbCr codes encode R'G'B': the matrix (BT.709 or BT.601) and the code range."""
+
+    matrix: str
+    full_range: bool
+
+    @classmethod
+    def of_stream(cls, colorspace: int, color_range: int, height: int) -> YuvColour | None:
+        """The stream's encoding; untagged clips are BT.709 when HD, BT.601 when SD (None: another matrix).
+
+        Untagged matrices follow ffmpeg's and players' convention of guessing from the frame height.
+        """
+        if colorspace == AVCOL_SPC_BT709:
+            matrix = "bt709"
+        elif colorspace in (AVCOL_SPC_BT470BG, AVCOL_SPC_SMPTE170M):
+            matrix = "bt601"
+        elif colorspace in (0, AVCOL_SPC_UNSPECIFIED):
+            matrix = "bt709" if height > 576 else "bt601"
+        else:
+            return None
+        return cls(matrix, color_range == AVCOL_RANGE_JPEG)
+
+    @property
+    def colorspace(self) -> int:
+        """The AVColorSpace code to tag an output with."""
+        return AVCOL_SPC_BT709 if self.matrix == "bt709" else AVCOL_SPC_SMPTE170M
+
+    @property
+    def color_range(self) -> int:
+        """The AVColorRange code to tag an output with."""
+        return AVCOL_RANGE_JPEG if self.full_range else AVCOL_RANGE_MPEG
+
+    @property
+    def scales(self) -> tuple[float, float]:
+        """Code steps per unit of Y' and of Cb/Cr (219 and 224 in limited range, 255 in full range)."""
+        return (255.0, 255.0) if self.full_range else (219.0, 224.0)
+
+    def to_rgb(self, yuv: torch.Tensor) -> torch.Tensor:
+        """Codes ``[..., 3]`` (Y, Cb, Cr; 0..255, float) to R'G'B' in 0..1 (not clamped)."""
+        kr, kb = _MATRICES[self.matrix]
+        kg = 1.0 - kr - kb
+        y_scale, c_scale = self.scales
+        y = (yuv[..., 0] - (0.0 if self.full_range else 16.0)) / y_scale
+        pb, pr = (yuv[..., 1] - 128.0) / c_scale, (yuv[..., 2] - 128.0) / c_scale
+        r = y + 2.0 * (1.0 - kr) * pr
+        b = y + 2.0 * (1.0 - kb) * pb
+        g = (y - kr * r - kb * b) / kg
+        return torch.stack([r, g, b], dim=-1)
+
+    def from_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
+        """R'G'B' ``[..., 3]`` in 0..1 to Y, Cb, Cr codes (float, not rounded)."""
+        kr, kb = _MATRICES[self.matrix]
+        y_scale, c_scale = self.scales
+        r, g, b = rgb.unbind(-1)
+        y = kr * r + (1.0 - kr - kb) * g + kb * b
+        pb, pr = 0.5 * (b - y) / (1.0 - kb), 0.5 * (r - y) / (1.0 - kr)
+        offset = 0.0 if self.full_range else 16.0
+        return torch.stack([y * y_scale + offset, pb * c_scale + 128.0, pr * c_scale + 128.0], dim=-1)
+
+    def chroma_noise_gains(self) -> tuple[float, float, float]:
+        """Standard deviations of (Y', Pb, Pr) from independent unit noise on R', G' and B'."""
+        kr, kb = _MATRICES[self.matrix]
+        kg = 1.0 - kr - kb
+        luma = math.sqrt(kr * kr + kg * kg + kb * kb)
+        pb = 0.5 / (1.0 - kb) * math.sqrt(kr * kr + kg * kg + (1.0 - kb) ** 2)
+        pr = 0.5 / (1.0 - kr) * math.sqrt((1.0 - kr) ** 2 + kg * kg + kb * kb)
+        return luma, pb, pr

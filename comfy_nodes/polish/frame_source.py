@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ...sidecar.core.errors import AInfError
+from .colour import YuvColour
 from .video_stream import invalid_media, iter_rgb_batches, probe_video
 
 __all__ = ["HDR_TRANSFERS", "SourceFormat", "decode_ahead", "source_format"]
@@ -36,6 +37,8 @@ LOG = logging.getLogger(__name__)
 # AVColorTransferCharacteristic values of HDR video: SMPTE ST 2084 (PQ) and ARIB STD-B67 (HLG),
 # https://ffmpeg.org/doxygen/trunk/pixfmt_8h.html
 HDR_TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
+# 8-bit 4:2:0 layouts whose planes the YUV-native path reads as they are (full range for the "j" one).
+PLANAR_420 = {"yuv420p": False, "yuvj420p": True}
 _END = object()
 
 
@@ -51,6 +54,7 @@ class SourceFormat:
     rotation: int  # counter-clockwise quarter turns applied to each decoded frame (0..3)
     cropped: bool  # one column and/or row was dropped to make the size even
     has_audio: bool
+    planar: YuvColour | None = None  # the 8-bit 4:2:0 encoding when frames can be read as planes as they are
 
     @property
     def duration(self) -> float:
@@ -82,6 +86,12 @@ def source_format(path: str | Path) -> SourceFormat:
                     "'most compatible' setting or ffmpeg's zscale+tonemap filters,",
                 )
             quarter_turns = _first_frame_rotation(container)
+            pixels = context.format.name if context.format else ""
+            colour = YuvColour.of_stream(
+                int(context.colorspace or 0),
+                2 if PLANAR_420.get(pixels) else int(context.color_range or 0),
+                info.height,
+            )
     except AInfError:
         raise
     except (av.FFmpegError, ValueError, OSError) as exc:
@@ -106,15 +116,19 @@ def source_format(path: str | Path) -> SourceFormat:
         rotation=quarter_turns,
         cropped=(even_w, even_h) != (width, height),
         has_audio=info.has_audio,
+        planar=colour
+        if pixels in PLANAR_420 and not quarter_turns and (even_w, even_h) == (width, height)
+        else None,
     )
 
 
 class _Decoder(threading.Thread):
     """Decodes ``source`` into uint8 chunks on a bounded queue until done, failed or told to stop."""
 
-    def __init__(self, source: SourceFormat, chunk_size: int, depth: int) -> None:
+    def __init__(self, source: SourceFormat, chunk_size: int, depth: int, planes: bool) -> None:
         super().__init__(name=f"decode {source.path.name}", daemon=True)
         self.source = source
+        self.planes = planes
         self.chunk_size = chunk_size
         self.chunks: queue.Queue[object] = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
@@ -130,6 +144,8 @@ class _Decoder(threading.Thread):
 
     def _chunk(self, frames: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(frames))
+        if self.planes:
+            return batch
         if self.source.rotation:
             batch = torch.rot90(batch, self.source.rotation, dims=(1, 2))
         return batch[:, : self.source.height, : self.source.width].contiguous()
@@ -141,7 +157,8 @@ class _Decoder(threading.Thread):
         """
         buffer: list[np.ndarray] = []
         try:
-            with closing(iter_rgb_batches(self.source.path, 1)) as frames:
+            planes = _frame_planes if self.planes else None
+            with closing(iter_rgb_batches(self.source.path, 1, planes)) as frames:
                 for frame in frames:
                     if self.stop.is_set():
                         return
@@ -157,12 +174,22 @@ class _Decoder(threading.Thread):
             self._put(exc)
 
 
-def decode_ahead(source: SourceFormat, chunk_size: int = 8, depth: int = 3) -> Iterator[torch.Tensor]:
+def _frame_planes(frame: av.VideoFrame) -> np.ndarray:
+    """A 4:2:0 frame's planes as decoded (no conversion): ``[H * 3 / 2, W]``, Y then Cb then Cr."""
+    return frame.to_ndarray()
+
+
+def decode_ahead(
+    source: SourceFormat, chunk_size: int = 8, depth: int = 3, *, planes: bool = False
+) -> Iterator[torch.Tensor]:
     """Yield ``source``'s frames as uint8 ``[B,H,W,3]`` chunks decoded by a thread ``depth`` chunks ahead.
 
-    Closing the generator early (an interrupt, a failing pass) stops the thread within a chunk.
+    With ``planes`` (only when ``source.planar``), the decoded yuv420p planes ``[B, H * 3 / 2, W]`` as
+    they are. Closing the generator early (an interrupt, a failing pass) stops the thread within a chunk.
     """
-    decoder = _Decoder(source, chunk_size, depth)
+    if planes and source.planar is None:
+        raise ValueError(f"{source.path.name} is not 8-bit 4:2:0 video that can be read as planes")
+    decoder = _Decoder(source, chunk_size, depth, planes)
     decoder.start()
     try:
         while True:

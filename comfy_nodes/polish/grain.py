@@ -43,11 +43,15 @@ __all__ = [
     "GRAIN_LOOKS",
     "GRAIN_LOOK_NAMES",
     "LUMA_STRENGTH_CURVE",
+    "GrainField",
     "GrainLook",
+    "GrainPlan",
     "PackedGrain",
     "apply_film_grain",
+    "chroma_seed",
     "frame_seed",
     "grain_packed",
+    "grain_plan",
     "grain_sigma_px",
     "grain_template",
     "piecewise_linear",
@@ -106,6 +110,11 @@ def _splitmix64(value: int) -> int:
 def frame_seed(seed: int, frame: int) -> int:
     """Derive a well-mixed 63-bit generator seed for one frame from the user seed and the frame index."""
     return _splitmix64((_splitmix64(seed & _MASK64) + frame) & _MASK64) >> 1
+
+
+def chroma_seed(frame_rng: int, channel: int) -> int:
+    """The seed of colour channel ``channel``'s grain from a frame's :func:`frame_seed`."""
+    return _splitmix64(frame_rng ^ (_CHROMA_SALT + channel)) >> 1
 
 
 def grain_sigma_px(size: float, height: int, width: int) -> float:
@@ -349,7 +358,7 @@ def _grain_fields(frame_seeds: Sequence[int], bank: _BlockBank, height: int, wid
 
 
 @dataclass(frozen=True)
-class _GrainPlan:
+class GrainPlan:
     """Everything a call needs besides the frames: resolved look, banks and amplitude parameters."""
 
     strength: float
@@ -360,7 +369,7 @@ class _GrainPlan:
     cap_scale: float
 
 
-def _plan(
+def grain_plan(
     strength: float,
     size: float,
     chroma: float,
@@ -369,7 +378,7 @@ def _plan(
     height: int,
     width: int,
     device: torch.device,
-) -> _GrainPlan:
+) -> GrainPlan:
     """Validate the parameters and resolve the look into banks and amplitude parameters."""
     stock = GRAIN_LOOKS[look]
     strength *= stock.strength_scale
@@ -386,7 +395,7 @@ def _plan(
             colour.append(_block_bank(colour_seed, sigma, spacing * CHROMA_SIZE_FACTOR, stock.ar, device))
     # Headroom cap on the total standard deviation (mono + chroma fields are independent).
     cap_scale = 1.0 / (HEADROOM_SIGMAS * math.sqrt(1.0 + chroma * chroma))
-    return _GrainPlan(strength, chroma, stock.curve, mono, tuple(colour), cap_scale)
+    return GrainPlan(strength, chroma, stock.curve, mono, tuple(colour), cap_scale)
 
 
 def _check_parameters(strength: float, size: float, chroma: float, look: str) -> tuple[float, float, float]:
@@ -402,7 +411,7 @@ def _check_parameters(strength: float, size: float, chroma: float, look: str) ->
     return strength, size, chroma
 
 
-def _amplitude(x: torch.Tensor, plan: _GrainPlan) -> torch.Tensor:
+def _amplitude(x: torch.Tensor, plan: GrainPlan) -> torch.Tensor:
     """Grain standard deviation per pixel ``[n, 1, H, W]`` for channel-first frames ``x`` in 0..1."""
     red, green, blue = x[:, 0], x[:, 1], x[:, 2]
     # Strength follows the sRGB-encoded luma; grain is added in the encoded (perceptual) domain, where
@@ -444,6 +453,42 @@ def _amplitude_table(curve: tuple[tuple[float, float], ...], strength: float, de
     return table.to(device)
 
 
+class GrainField:
+    """One frame's grain field strip by strip: int32 in 1 / FIELD_ONE sigma, clipped to +-HEADROOM_SIGMAS.
+
+    Two tilings of the bank's weighted windows at the frame's random offsets, summed.
+    """
+
+    def __init__(self, bank: _BlockBank, seed: int, height: int, width: int) -> None:
+        self.bank, self.seed, self.height, self.width = bank, int(seed), int(height), int(width)
+        self._work = GrainWorkspace()
+        self._layers: tuple[tuple[int, torch.Tensor], ...] | None = None
+
+    def start_frame(self, frame: int, seed: int | None = None) -> None:
+        """Draw frame ``frame``'s block offsets (from ``seed``, by default the field's own)."""
+        frame_rng = frame_seed(self.seed, frame) if seed is None else seed
+        self._layers = tuple(
+            (shift, _layer_rows(self.bank, frame_rng, shift, self.height, self.width))
+            for shift in (0, self.bank.block // 2)
+        )
+
+    def strip(self, rows: int, row: int) -> torch.Tensor:
+        """The field of rows ``row .. row + rows`` ``[rows, W]``, in a buffer the next call reuses."""
+        if self._layers is None:
+            raise RuntimeError("call start_frame() first")
+        bank, width, device = self.bank, self.width, self.bank.rows.device
+        layers = []
+        for name, (shift, index) in zip(("aligned", "shifted"), self._layers, strict=True):
+            # Only this strip's rows of the tiling: the windows stay in cache.
+            strip = index[row + shift : row + shift + rows].reshape(-1)
+            cells = self._work.get(name, (strip.numel(), bank.block), bank.rows.dtype, device)
+            torch.index_select(bank.rows, 0, strip, out=cells)
+            layers.append(cells.view(rows, -1)[:, shift : shift + width])
+        field = self._work.get("field", (rows, width), torch.int32, device)
+        torch.add(layers[0], layers[1], out=field)  # exact: |sum| < 2^15 by TEMPLATE_CLAMP
+        return field.clamp_(-FIELD_CLIP, FIELD_CLIP)
+
+
 class PackedGrain:
     """Monochrome grain for packed 8-bit frames (int32 ``r | g << 8 | b << 16``), added strip by strip.
 
@@ -470,34 +515,20 @@ class PackedGrain:
         self.device = torch.device(device)
         self.seed, self.height, self.width = int(seed), int(height), int(width)
         self.active = strength > 0.0
-        self._plan = _plan(strength, size, 0.0, self.seed, look, self.height, self.width, self.device)
+        self._plan = grain_plan(strength, size, 0.0, self.seed, look, self.height, self.width, self.device)
         self._amplitude = _amplitude_table(self._plan.curve, self._plan.strength, str(self.device))
+        self._field = GrainField(self._plan.mono, self.seed, self.height, self.width)
         self._work = GrainWorkspace()
-        self._layers: tuple[tuple[int, torch.Tensor], ...] | None = None
         self._half = torch.tensor(1 << (FIELD_BITS + AMP_BITS - 1), dtype=torch.int32, device=self.device)
 
     def start_frame(self, frame: int) -> None:
         """Draw this frame's block offsets (absolute frame index, as ``frame_offset + i``)."""
-        bank, seed = self._plan.mono, frame_seed(self.seed, frame)
-        self._layers = tuple(
-            (shift, _layer_rows(bank, seed, shift, self.height, self.width)) for shift in (0, bank.block // 2)
-        )
+        self._field.start_frame(frame)
 
     def add(self, packed: torch.Tensor, row: int = 0) -> torch.Tensor:
         """Add the current frame's grain to packed rows ``[rows, W]`` from frame row ``row``; in place."""
-        if self._layers is None:
-            raise RuntimeError("call start_frame() first")
-        rows, width, bank = packed.shape[0], self.width, self._plan.mono
-        layers = []
-        for name, (shift, index) in zip(("aligned", "shifted"), self._layers, strict=True):
-            # Only this strip's rows of the tiling: the windows stay in cache.
-            strip = index[row + shift : row + shift + rows].reshape(-1)
-            cells = self._work.get(name, (strip.numel(), bank.block), bank.rows.dtype, self.device)
-            torch.index_select(bank.rows, 0, strip, out=cells)
-            layers.append(cells.view(rows, -1)[:, shift : shift + width])
-        field = self._work.get("field", (rows, width), torch.int32, self.device)
-        torch.add(layers[0], layers[1], out=field)  # exact: |sum| < 2^15 by TEMPLATE_CLAMP
-        field.clamp_(-FIELD_CLIP, FIELD_CLIP)
+        rows, width = packed.shape[0], self.width
+        field = self._field.strip(rows, row)
         gathered = self._work.get("gathered", (rows, width), torch.int32, self.device)
         torch.index_select(self._amplitude, 0, packed.reshape(-1), out=gathered.view(-1))
         shift = FIELD_BITS + AMP_BITS
@@ -569,7 +600,7 @@ def apply_film_grain(
     frames, height, width = images.shape[0], images.shape[1], images.shape[2]
     device = images.device
     step, total = chunk_plan(images, chunk_size)
-    plan = _plan(strength, size, chroma, seed, look, height, width, device)
+    plan = grain_plan(strength, size, chroma, seed, look, height, width, device)
     out = torch.empty_like(images)
     for index, start in enumerate(range(0, frames, step)):
         stop = min(start + step, frames)
@@ -590,7 +621,7 @@ def apply_film_grain(
     return out
 
 
-def _grain_float(chunk: torch.Tensor, plan: _GrainPlan, seed: int, first_frame: int) -> torch.Tensor:
+def _grain_float(chunk: torch.Tensor, plan: GrainPlan, seed: int, first_frame: int) -> torch.Tensor:
     """Grain float frames ``[n,H,W,C]`` (0..1); returns channel-first ``[n, 3, H, W]`` in 0..1."""
     seeds = [frame_seed(seed, first_frame + f) for f in range(chunk.shape[0])]
     height, width = chunk.shape[1], chunk.shape[2]
@@ -602,7 +633,7 @@ def _grain_float(chunk: torch.Tensor, plan: _GrainPlan, seed: int, first_frame: 
     # Monochrome grain: one field, added identically to R, G and B.
     x.add_(_grain_fields(seeds, plan.mono, height, width).to(work_dtype).unsqueeze(1).mul_(amplitude))
     for c, bank in enumerate(plan.colour):
-        colour_seeds = [_splitmix64(s ^ (_CHROMA_SALT + c)) >> 1 for s in seeds]
+        colour_seeds = [chroma_seed(s, c) for s in seeds]
         field = _grain_fields(colour_seeds, bank, height, width).to(work_dtype)
         x[:, c].addcmul_(field, amplitude[:, 0], value=plan.chroma)
     return x.clamp_(0.0, 1.0)

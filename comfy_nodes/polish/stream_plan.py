@@ -9,6 +9,7 @@ plan is a pure value, so rendering it twice gives the same file and nothing is c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import threading
@@ -25,6 +26,7 @@ from .grain import GrainWorkspace, PackedGrain, strip_rows
 from .lut import MAX_LUT_SIZE, ColourFn, bake, lut_table_u8
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
 from .video_stream import ChunkProcessor, VideoWriter, _video_start
+from .yuv import YuvRun, yuv_passes, yuv_tables
 
 __all__ = ["ClipShape", "LutProcessor", "OnFrames", "StreamPlan", "chain_processor"]
 
@@ -191,9 +193,10 @@ def chain_processor(
 class _EncodeBehind(threading.Thread):
     """Feeds a VideoWriter from a bounded queue so encoding overlaps the passes."""
 
-    def __init__(self, writer: VideoWriter) -> None:
+    def __init__(self, writer: VideoWriter, write: Callable[[torch.Tensor], None]) -> None:
         super().__init__(name=f"encode {writer.path.name}", daemon=True)
         self.writer = writer
+        self.write = write
         self.chunks: queue.Queue[torch.Tensor | None] = queue.Queue(maxsize=ENCODE_QUEUE)
         self.error: BaseException | None = None
         self.dropped = threading.Event()  # the render failed or was interrupted: encode nothing more
@@ -205,7 +208,7 @@ class _EncodeBehind(threading.Thread):
                 if self.error is not None or self.dropped.is_set():
                     break
                 try:
-                    self.writer.write(chunk[index : index + 1])
+                    self.write(chunk[index : index + 1])
                 except BaseException as exc:  # raised again by the producing thread
                     self.error = exc
 
@@ -264,28 +267,31 @@ class StreamPlan:
         """Yield the processed clip as uint8 ``[B,H,W,3]`` chunks on ``device`` (``tick`` per chunk)."""
         fmt = self.source_format()
         device = torch.device(device)
-        total = fmt.frame_count
         engine = chain_processor(self.passes, fmt.width, fmt.height, device, tick)
-        done = 0
-        chunks = decode_ahead(fmt, chunk_size)
-        try:
-            for chunk in chunks:
-                tick()
-                with torch.inference_mode():
-                    out = engine.push(chunk.to(device))
-                done += chunk.shape[0]
-                if on_frames is not None:
-                    on_frames(min(done, total), max(total, done))
-                if out.shape[0]:
-                    yield out
-            with torch.inference_mode():
-                tail = engine.flush()
-            if tail is not None and tail.shape[0]:
-                yield tail
-        finally:
-            chunks.close()
-        if on_frames is not None:
-            on_frames(max(total, done), max(total, done))
+        return _stream(fmt, engine, decode_ahead(fmt, chunk_size), device, tick, on_frames)
+
+    def planes(
+        self, *, tick: Tick = NO_TICK, on_frames: OnFrames | None = None, chunk_size: int = DECODE_CHUNK
+    ) -> Iterator[torch.Tensor]:
+        """Yield the processed clip as yuv420p ``[B, H * 3 / 2, W]`` uint8 chunks (see :meth:`in_yuv`)."""
+        fmt = self.source_format()
+        split = yuv_passes(self.passes)
+        if split is None or fmt.planar is None:
+            raise ValueError("this plan has passes that need RGB frames, or its source is not 8-bit 4:2:0")
+        colour_run, grain = split
+        tables = yuv_tables(colour_run, grain, fmt.planar, fmt.height, fmt.width)
+        engine = YuvRun(tables, grain, fmt.width, fmt.height, tick)
+        chunks = decode_ahead(fmt, chunk_size, planes=True)
+        with _one_thread():
+            yield from _stream(fmt, engine, chunks, torch.device("cpu"), tick, on_frames)
+
+    def in_yuv(self, device: torch.device | str = "cpu") -> bool:
+        """True when the plan runs on the decoded yuv420p planes (colour passes and grain on a CPU)."""
+        return (
+            torch.device(device).type == "cpu"
+            and yuv_passes(self.passes) is not None
+            and self.source_format().planar is not None
+        )
 
     def render(
         self,
@@ -301,6 +307,7 @@ class StreamPlan:
         """Stream the plan into ``dst`` (H.264 MP4, audio copied); nothing is left there if it fails."""
         fmt = self.source_format()
         shape = self.shape()
+        yuv = self.in_yuv(device)
         writer = VideoWriter(
             dst,
             shape.width,
@@ -311,11 +318,16 @@ class StreamPlan:
             crf=crf,
             preset=preset,
             metadata=metadata,
+            planes=fmt.planar if yuv else None,
         )
-        encoder = _EncodeBehind(writer)
+        encoder = _EncodeBehind(writer, writer.write_planes if yuv else writer.write)
         encoder.start()
         try:
-            for chunk in self.frames(device=device, tick=tick, on_frames=on_frames):
+            if yuv:
+                chunks = self.planes(tick=tick, on_frames=on_frames)
+            else:
+                chunks = self.frames(device=device, tick=tick, on_frames=on_frames)
+            for chunk in chunks:
                 encoder.put(chunk)
             encoder.finish()
         except BaseException:
@@ -324,3 +336,48 @@ class StreamPlan:
             writer.abort()
             raise
         return writer.close()
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run this thread's torch ops on one core while the decoder and x264 have the others.
+
+    The per-frame ops are small (a strip of a frame); with more intra-op threads than idle cores, each op
+    waits at its barrier for threads the encoder has preempted, which made them ten times slower.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _stream(
+    fmt: SourceFormat,
+    engine: ChunkProcessor,
+    chunks: Iterator[torch.Tensor],
+    device: torch.device,
+    tick: Tick,
+    on_frames: OnFrames | None,
+) -> Iterator[torch.Tensor]:
+    """Decoded chunks through ``engine`` (``tick`` per chunk, ``on_frames`` as they are done)."""
+    total, done = fmt.frame_count, 0
+    try:
+        for chunk in chunks:
+            tick()
+            with torch.inference_mode():
+                out = engine.push(chunk.to(device))
+            done += chunk.shape[0]
+            if on_frames is not None:
+                on_frames(min(done, total), max(total, done))
+            if out.shape[0]:
+                yield out
+        with torch.inference_mode():
+            tail = engine.flush()
+        if tail is not None and tail.shape[0]:
+            yield tail
+    finally:
+        chunks.close()
+    if on_frames is not None:
+        on_frames(max(total, done), max(total, done))

@@ -22,6 +22,7 @@ import torch
 
 from ...sidecar.core.errors import AInfError, ErrorCode
 from ...sidecar.core.partial_files import partial_path, publish
+from .colour import YuvColour
 
 __all__ = [
     "MP4_COPY_AUDIO_CODECS",
@@ -125,8 +126,14 @@ def _frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def iter_rgb_batches(path: Path, chunk_size: int) -> Iterator[list[np.ndarray]]:
-    """Decode ``path`` into lists of up to ``chunk_size`` RGB24 frames (INVALID_MEDIA when decoding fails)."""
+def iter_rgb_batches(
+    path: Path, chunk_size: int, convert: Callable[[av.VideoFrame], np.ndarray] | None = None
+) -> Iterator[list[np.ndarray]]:
+    """Decode ``path`` into lists of up to ``chunk_size`` RGB24 frames (INVALID_MEDIA when decoding fails).
+
+    ``convert`` replaces the RGB24 conversion (e.g. to read the decoded planes as they are).
+    """
+    convert = convert or _frame_to_rgb
     buffer: list[np.ndarray] = []
     produced = 0
     try:
@@ -134,7 +141,7 @@ def iter_rgb_batches(path: Path, chunk_size: int) -> Iterator[list[np.ndarray]]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                buffer.append(_frame_to_rgb(frame))
+                buffer.append(convert(frame))
                 if len(buffer) == chunk_size:
                     produced += len(buffer)
                     yield buffer
@@ -331,6 +338,7 @@ class VideoWriter:
         preset: str = "veryfast",
         extra_options: dict[str, str] | None = None,
         metadata: dict[str, str] | None = None,
+        planes: YuvColour | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise AInfError(
@@ -353,6 +361,10 @@ class VideoWriter:
             ctx = self.stream.codec_context
             ctx.color_primaries, ctx.color_trc = AVCOL_PRI_BT709, AVCOL_TRC_BT709
             ctx.colorspace, ctx.color_range = AVCOL_SPC_BT709, AVCOL_RANGE_MPEG
+            if planes is not None:  # planes are written as they come, in the source's matrix and range
+                ctx.colorspace, ctx.color_range = planes.colorspace, planes.color_range
+                if planes.matrix != "bt709":
+                    ctx.color_primaries = ctx.color_trc = planes.colorspace  # SMPTE 170M: the same code, 6
             ctx.thread_count = 0  # libx264 picks its thread count from the cores (x264's "auto")
             self.stream.options = {"crf": str(crf), "preset": preset, **(extra_options or {})}
             for key, value in (metadata or {}).items():
@@ -385,13 +397,28 @@ class VideoWriter:
             data = frames.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
         for rgb in data:
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709")
-            frame.pts = self.frames
-            self.frames += 1
-            for packet in self.stream.encode(frame):
-                self.container.mux(packet)
+            self._encode(frame.reformat(format="yuv420p", dst_colorspace="ITU709"))
         if self.audio is not None:
             self.audio.feed_until(self.frames / float(self.fps))
+
+    def write_planes(self, frames: torch.Tensor) -> None:
+        """Encode yuv420p frames ``[B, H * 3 / 2, W]`` (uint8, PyAV's layout) as they are."""
+        if frames.shape[1:] != (self.height * 3 // 2, self.width) or frames.dtype != torch.uint8:
+            raise AInfError(
+                ErrorCode.VALIDATION_ERROR,
+                f"yuv420p frames of {tuple(frames.shape[1:])} do not fit {self.width}x{self.height}.",
+                detail={"expected": [self.height * 3 // 2, self.width]},
+            )
+        for planes in frames.cpu().numpy():
+            self._encode(av.VideoFrame.from_ndarray(planes, format="yuv420p"))
+        if self.audio is not None:
+            self.audio.feed_until(self.frames / float(self.fps))
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        frame.pts = self.frames
+        self.frames += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
 
     def close(self) -> Path:
         """Flush the encoders and move the finished file into place."""
