@@ -288,8 +288,8 @@ async def test_a_hung_poll_hits_the_deadline_and_says_it_may_still_bill(rw, emu)
 
 async def test_a_task_that_never_finishes_hits_the_deadline(rw, emu):
     emu.fault = "never_complete"
-    exc = await _fails(rw.generate_image(KEY, _image(), RunControl(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
-    assert exc.detail["polls"] >= 5
+    exc = await _fails(rw.generate_image(KEY, _image(), RunControl(deadline_s=1.0)), ErrorCode.ENGINE_TIMEOUT)
+    assert exc.detail["polls"] >= 2  # it kept polling until the deadline (how often depends on the load)
 
 
 async def test_interrupt_stops_polling_and_says_runware_may_still_bill(rw, emu):

@@ -356,8 +356,8 @@ async def test_a_hung_status_call_hits_the_deadline_and_says_sync_may_still_bill
 
 async def test_a_generation_that_never_finishes_hits_the_deadline(sync, emu):
     emu.fault = "never_complete"
-    exc = await _fails(sync.apply_lipsync(KEY, _urls(), RunControl(deadline_s=0.2)), ErrorCode.ENGINE_TIMEOUT)
-    assert exc.detail["polls"] >= 5
+    exc = await _fails(sync.apply_lipsync(KEY, _urls(), RunControl(deadline_s=1.0)), ErrorCode.ENGINE_TIMEOUT)
+    assert exc.detail["polls"] >= 2  # it kept polling until the deadline (how often depends on the load)
 
 
 async def test_interrupt_stops_polling_and_reports_sync_may_still_bill(sync, emu):
