@@ -113,10 +113,25 @@ def bar_description(job: dict[str, Any]) -> str:
     return text + (f", about {human_duration(eta)} left" if eta is not None else "")
 
 
-def _follow(client: SidecarClient, job_id: str, as_json: bool) -> dict[str, Any]:
-    """Poll a job until it finishes; Ctrl-C or a stop signal cancels it, then goes on up."""
+def _announce(started: dict[str, Any], as_json: bool) -> None:
+    """Say the job is queued (and which job it repairs)."""
+    if as_json:
+        print(json.dumps({"event": "queued", **started}), flush=True)
+    else:
+        repairs = f" (repairs job {started['repair_of']})" if started.get("repair_of") else ""
+        err(f"job {started['job_id']} queued{repairs}")
+
+
+def _follow(client: SidecarClient, started: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """Announce a queued job and poll it to the end; Ctrl-C or a stop signal cancels it, then goes on up.
+
+    The announcement is inside the guarded block: a stop that arrives the moment the job is announced
+    (a script reading the "queued" line and signalling at once) still cancels the job and says so.
+    """
+    job_id = started["job_id"]
     progress = _JobProgress(as_json)
     try:
+        _announce(started, as_json)
         while True:
             job = client.job(job_id)
             progress.update(job)
@@ -169,13 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             started = client.run(args.preset, body)
         except AInfError as error:
             raise for_terminal(error, raw) from None
-        job_id = started["job_id"]
-        if args.json:
-            print(json.dumps({"event": "queued", **started}), flush=True)
-        else:
-            repairs = f" (repairs job {started['repair_of']})" if started.get("repair_of") else ""
-            err(f"job {job_id} queued{repairs}")
-        job = _follow(client, job_id, args.json)
+        job = _follow(client, started, args.json)
     if args.json:
         print(json.dumps({"event": "finished", **job}), flush=True)
     else:
