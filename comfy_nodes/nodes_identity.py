@@ -7,6 +7,7 @@ The distances go on the executing job (`JobStore.record_identity`), which then c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,9 +48,14 @@ def reference_embeddings(reference: torch.Tensor) -> list[np.ndarray]:
 
 
 def measure_outputs(
-    reference: torch.Tensor, images: torch.Tensor | None, video: Any, samples: int, threshold: float
+    reference: torch.Tensor,
+    images: torch.Tensor | None,
+    video: Any,
+    samples: int,
+    threshold: float,
+    shot_numbers: Sequence[int] | None = None,
 ) -> IdentityReport:
-    """Images are measured as shots (numbered from 1), a clip as evenly sampled frames."""
+    """Images are measured as shots (numbered from 1 unless numbered), a clip as evenly sampled frames."""
     faces = reference_embeddings(reference)
     embedder = face_embedder()
     if video is not None:
@@ -58,8 +64,16 @@ def measure_outputs(
         return measure(faces, embeddings, subject="frame", labels=[i for i, _ in frames], threshold=threshold)
     if images is not None:
         embeddings = [embedder.embed(_rgb(images, i)) for i in range(len(images))]
-        return measure(faces, embeddings, subject="shot", threshold=threshold)
+        return measure(faces, embeddings, subject="shot", labels=shot_numbers, threshold=threshold)
     raise AInfError(ErrorCode.VALIDATION_ERROR, "Connect the images or the video to measure.")
+
+
+def record_on_job(report: IdentityReport) -> None:
+    """Keep a measurement on the job of the prompt being executed (nothing outside a prompt)."""
+    context = get_executing_context()
+    if context is not None:
+        job_id, _quality = job_for_prompt(str(context.prompt_id))
+        get_sidecar().store.record_identity(job_id, str(context.node_id), report)
 
 
 class MeasureIdentityNode(io.ComfyNode):
@@ -103,10 +117,7 @@ class MeasureIdentityNode(io.ComfyNode):
     def execute(cls, reference, sample_frames, threshold, images=None, video=None) -> io.NodeOutput:
         """Measure, record on the job, show the result on the node."""
         report = measure_outputs(reference, images, video, sample_frames, threshold)
-        context = get_executing_context()
-        if context is not None:
-            job_id, _quality = job_for_prompt(str(context.prompt_id))
-            get_sidecar().store.record_identity(job_id, str(context.node_id), report)
+        record_on_job(report)
         text = report.summary
         return io.NodeOutput(text, ui=ui.PreviewText(text))
 

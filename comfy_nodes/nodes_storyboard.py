@@ -10,14 +10,17 @@ from __future__ import annotations
 import io as bytes_io
 
 import folder_paths
+import numpy as np
 import torch
 from comfy_api.latest import io
 from PIL import Image
 
 from ..sidecar.core.errors import AInfError, ErrorCode
+from ..sidecar.jobs.identity import DEFAULT_THRESHOLD
 from ..sidecar.remote import storyboard
 from ..sidecar.remote.engines import CAPABILITIES
 from .node_helpers import node_schema
+from .nodes_identity import measure_outputs, record_on_job
 from .nodes_remote import _engine_input, _images, _seed, remote_schema
 from .polish.contact_sheet import contact_sheet
 from .remote_call import RemoteCall
@@ -40,6 +43,13 @@ def _reference_png(name: str) -> bytes:
     return out.getvalue()
 
 
+def _tensor(png: bytes) -> torch.Tensor:
+    """PNG bytes as a one-image IMAGE batch."""
+    with Image.open(bytes_io.BytesIO(png)) as img:
+        pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(pixels)[None]
+
+
 class StoryboardShotsNode(io.ComfyNode):
     """All shots of a storyboard, generated together on a remote engine."""
 
@@ -52,7 +62,8 @@ class StoryboardShotsNode(io.ComfyNode):
             CATEGORY,
             "Generates every shot of a storyboard at once: `{shot_number}` in the template becomes 1, 2, … "
             "Each shot is its own request (and its own line in the credit ledger); a face reference "
-            "(consent required) runs on Kling, whose image API takes one.",
+            "(consent required) runs on Kling, whose image API takes one, and each shot's face is measured "
+            "against it; `shot_numbers` makes only the listed shots.",
             inputs=[
                 io.String.Input(
                     "prompt_template",
@@ -68,7 +79,14 @@ class StoryboardShotsNode(io.ComfyNode):
                 io.String.Input(
                     "reference_image",
                     default="",
-                    tooltip="Optional: an uploaded face photo every shot keeps (Kling; consent required).",
+                    tooltip="Optional: an uploaded face photo every shot keeps (Kling; consent required); "
+                    "each shot's face is then measured against it.",
+                ),
+                io.String.Input(
+                    "shot_numbers",
+                    default="",
+                    tooltip='Optional: only these shot numbers, e.g. "3, 7" (a repair of drifted shots); '
+                    "empty makes every shot.",
                 ),
             ],
             outputs=[io.Image.Output("shots", tooltip="Every shot, in order.")],
@@ -77,18 +95,22 @@ class StoryboardShotsNode(io.ComfyNode):
 
     @classmethod
     async def execute(
-        cls, prompt_template, shot_count, width, height, seed, engine, reference_image
+        cls, prompt_template, shot_count, width, height, seed, engine, reference_image, shot_numbers=""
     ) -> io.NodeOutput:
-        """Send every shot at once and return them as one batch."""
+        """Send the chosen shots at once, return them as one batch; with a reference, measure each face."""
         reference = reference_image.strip()
         call = RemoteCall("image", storyboard.shot_engine(engine, bool(reference)), cls.hidden.extra_pnginfo)
         face = _reference_png(reference) if reference else None
         prompts = storyboard.shot_prompts(prompt_template, shot_count)
+        numbers = storyboard.chosen_shots(shot_numbers, shot_count)
         requests = [
-            storyboard.shot_request(call.engine, text, width, height, seed + i, face)
-            for i, text in enumerate(prompts)
+            storyboard.shot_request(call.engine, prompts[n - 1], width, height, seed + n - 1, face)
+            for n in numbers
         ]
-        return io.NodeOutput(await _images(call, requests, requests[0].get("model")))
+        images = await _images(call, requests, requests[0].get("model"))
+        if face is not None:  # the drift this records is what a repair re-runs (repair_pipeline_v1)
+            record_on_job(measure_outputs(_tensor(face), images, None, 0, DEFAULT_THRESHOLD, numbers))
+        return io.NodeOutput(images)
 
 
 class ContactSheetNode(io.ComfyNode):

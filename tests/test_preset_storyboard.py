@@ -16,7 +16,7 @@ from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.provenance.outputs import JobContext
 from ainfluencer.sidecar.provenance.verify import verify_file
-from ainfluencer.sidecar.remote.storyboard import planned_shots, shot_engine, shot_prompts
+from ainfluencer.sidecar.remote.storyboard import chosen_shots, planned_shots, shot_engine, shot_prompts
 from conftest import wait_for_job
 from PIL import Image
 from preset_layout import layout_problems
@@ -59,6 +59,21 @@ def test_every_shot_is_planned_as_its_own_request_with_its_own_seed():
     assert [r["seed"] for r in requests] == [9, 10, 11, 12]
     with_face = planned_shots("provider_kling", {**inputs, "reference_image": "face.png"})
     assert {(r["model"], r["image_reference"]) for r in with_face} == {("kling-v1-5", "face")}
+
+
+def test_a_shot_list_makes_only_those_shots_with_the_prompt_and_seed_they_have_on_the_full_board():
+    inputs = {"prompt_template": "shot {shot_number}", "shot_count": 5, "seed": 9, "shot_numbers": "4, 2"}
+    requests = planned_shots("provider_fal", inputs)
+    assert [(r["prompt"], r["seed"]) for r in requests] == [("shot 2", 10), ("shot 4", 12)]
+    assert chosen_shots("", 3) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("shots", ["0", "6", "two", ","])
+def test_a_shot_list_outside_the_board_is_refused(shots):
+    with pytest.raises(AInfError) as refused:
+        chosen_shots(shots, 5)
+    assert refused.value.code == ErrorCode.VALIDATION_ERROR
+    assert refused.value.detail["field"] == "shot_numbers"
 
 
 @pytest.mark.parametrize(

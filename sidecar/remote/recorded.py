@@ -6,7 +6,7 @@ sends the same requests for the steps that completed before, because it runs the
 inputs and seed; such a step takes the recorded file instead of a provider call, its hold is voided and the
 job's log says "reused result of job …". ComfyUI's cache cannot be relied on for this: it holds only the last
 prompt and is gone after a restart. A job that is not a repair never reuses anything, so a fresh take stays a
-new provider request.
+new provider request, and so does a repair of a completed job (its identity drifted: a fresh take).
 """
 
 from __future__ import annotations
@@ -72,9 +72,18 @@ class RecordedResults:
             earlier = inputs.get(REPAIR_OF)
             if not isinstance(earlier, str) or earlier in chain or earlier == job_id:
                 break
+            if self._completed(earlier):  # a drift repair: a fresh take
+                break
             chain.append(earlier)
             current = earlier
         return chain
+
+    def _completed(self, job_id: str) -> bool:
+        """A completed job is repaired for its drift: a fresh take, so none of its results are reused."""
+        try:
+            return self.store.get(job_id)["status"] == "completed"
+        except AInfError:
+            return False
 
     def find(self, job_id: str, fingerprint: str) -> RecordedResult | None:
         """The kept result of the same request in the job's repair chain, if its file is still there."""

@@ -40,6 +40,32 @@ def shot_prompts(template: str, count: int) -> list[str]:
     return [template.replace(PLACEHOLDER, str(number)) for number in range(1, count + 1)]
 
 
+def chosen_shots(shots: str, count: int) -> list[int]:
+    """The shot numbers to make: every one of 1..count when empty, else the listed ones ("3, 7") in order.
+
+    A repair of a board whose identity drifted makes only the drifted shots (VALIDATION_ERROR for a number
+    outside the board or text that is not a list of numbers).
+    """
+    if not shots.strip():
+        return list(range(1, count + 1))
+    try:
+        numbers = sorted({int(part) for part in shots.replace(" ", "").split(",") if part})
+    except ValueError:
+        numbers = []
+    if not numbers or not all(1 <= n <= count for n in numbers):
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            f'shots lists shot numbers from 1 to {count}, e.g. "3, 7".',
+            detail={"field": "shot_numbers", "value": shots},
+        )
+    return numbers
+
+
+def shot_list(numbers: list[int]) -> str:
+    """The text naming these shot numbers ("2, 3"), as the `shots` preset input takes it."""
+    return ", ".join(str(n) for n in numbers)
+
+
 def shot_engine(engine: str, has_reference: bool) -> str:
     """The engine the shots run on: a face reference makes `auto` Kling and refuses an engine without one."""
     if not has_reference:
@@ -74,10 +100,12 @@ def has_reference(inputs: dict[str, Any]) -> bool:
 
 def planned_shots(engine: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
     """The requests (media left out) a storyboard node's bound inputs will send on the resolved engine."""
-    prompts = shot_prompts(
-        str(inputs.get("prompt_template") or ""), int(inputs.get("shot_count") or MIN_SHOTS)
-    )
+    count = int(inputs.get("shot_count") or MIN_SHOTS)
+    prompts = shot_prompts(str(inputs.get("prompt_template") or ""), count)
     width, height = int(inputs.get("width") or 1024), int(inputs.get("height") or 576)
     seed = int(inputs.get("seed") or 0)
     reference = b"" if has_reference(inputs) else None
-    return [shot_request(engine, p, width, height, seed + i, reference) for i, p in enumerate(prompts)]
+    return [
+        shot_request(engine, prompts[n - 1], width, height, seed + n - 1, reference)
+        for n in chosen_shots(str(inputs.get("shot_numbers") or ""), count)
+    ]

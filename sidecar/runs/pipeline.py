@@ -433,8 +433,8 @@ class PipelineManager:
         plan = replace(self._prepare(repair.preset_id, run, job_id), repair_of=repair.repair_of)
         summary = await self._validate_record_and_queue(job_id, plan, source)
         self.store.log(job_id, "info", f"repairs job {repair.repair_of}", repair_of=repair.repair_of,
-                       engine=plan.engine, quality_level=plan.quality)  # fmt: skip
-        return {**summary, "repair_of": repair.repair_of}
+                       engine=plan.engine, quality_level=plan.quality, shots=repair.shots)  # fmt: skip
+        return {**summary, "repair_of": repair.repair_of, "shots": repair.shots}
 
     async def execute_batch(
         self, preset_id: str, requests: list[RunRequest], source: str = "api"

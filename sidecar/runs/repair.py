@@ -6,10 +6,15 @@ seed, forces `low` when asked, and moves to another engine variant when the fail
 (timeout, offline, rate limit, one provider's safety filter). Because the seed and inputs are the same, the
 steps that completed send the same requests, and `remote.recorded` hands back their recorded results instead
 of paying again. The repair job records `repair_of`, the job it repairs.
+
+A completed job is repaired only when its identity drifted: the repair is a fresh take (a new seed, so the
+provider is asked again) of the drifted shots only where the preset takes a `shots` list (a storyboard),
+of the whole run otherwise; the other shots stay the repaired job's outputs.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,6 +23,7 @@ from ..core.errors import AInfError, ErrorCode
 from ..jobs.presets import PresetCatalog
 from ..jobs.store import JobStore
 from ..remote.recorded import REPAIR_OF
+from ..remote.storyboard import shot_list
 from .ports import EngineAvailability, ModelRequirements
 
 REPAIR_PRESET = "repair_pipeline_v1"
@@ -28,13 +34,19 @@ RUN_FIELDS = ("quality_level", "seed", "character_id", "consent_id", REPAIR_OF)
 SETUP_STEP = "Open the Setup Hub and connect or start an engine this preset can run on."
 # worded for the API; the CLI shows "List jobs with `ainfluencer jobs` …" (cli.common.CLI_WORDS)
 JOB_HISTORY_STEP = "List jobs with GET /ainfluencer/v1/jobs or `ainfluencer jobs` and pass a failed job's id."
+NOTHING_TO_REPAIR_STEP = (
+    "Repair a failed job, or a completed one whose identity drifted (its warning names the shots)."
+)
+SHOTS_INPUT = "shots"  # the storyboard input naming the shot numbers to make (remote.storyboard.chosen_shots)
+SEED_RANGE = 2**31  # the seed inputs' range (0..2147483647)
 
 REPAIR_DESCRIPTION: dict[str, Any] = {
     "id": REPAIR_PRESET,
     "name": "Repair a failed job",
     "category": "repair",
     "description": "Runs a failed job again: the same preset, inputs and seed, `low` quality when asked, "
-    "another engine when the failure was the engine's; finished remote steps are reused, never paid twice.",
+    "another engine when the failure was the engine's; finished remote steps are reused, never paid twice. "
+    "A completed job whose identity drifted gets a fresh take of the drifted shots only.",
     "engine": "auto",
     "engines": ["auto"],
     "inputs": [
@@ -65,6 +77,11 @@ REPAIR_DESCRIPTION: dict[str, Any] = {
             "when": "no job has that id",
             "remediation": JOB_HISTORY_STEP,
         },
+        {
+            "code": "VALIDATION_ERROR",
+            "when": "the job completed and its identity held",
+            "remediation": NOTHING_TO_REPAIR_STEP,
+        },
         {"code": "ENGINE_OFFLINE", "when": "no engine can run the preset", "remediation": SETUP_STEP},
     ],
 }
@@ -89,6 +106,7 @@ class RepairPlan(BaseModel):
     consent_given: bool
     character_id: str | None
     repair_of: str
+    shots: list[int] = Field(default_factory=list)  # a drift repair's re-run shots (empty: the whole run)
 
 
 def _failed_job(store: JobStore, job_id: str) -> dict[str, Any]:
@@ -101,6 +119,25 @@ def _failed_job(store: JobStore, job_id: str) -> dict[str, Any]:
             remediation=[JOB_HISTORY_STEP],
             detail={"failed_job_id": job_id},
         ) from exc
+
+
+def drifted_shots(job: dict[str, Any]) -> list[int]:
+    """The shot numbers whose face drifted from the reference in a job's identity checks (frames aside)."""
+    checks = (job.get("identity") or {}).get("checks") or []
+    return sorted({n for check in checks if check.get("subject") == "shot" for n in check.get("drifted", [])})
+
+
+def _drift_repair(job: dict[str, Any], takes_shots: bool) -> tuple[list[int], int]:
+    """The shots a completed job's repair re-runs and the fresh seed (VALIDATION_ERROR: nothing drifted)."""
+    drifted = drifted_shots(job)
+    if not drifted:
+        raise AInfError(
+            ErrorCode.VALIDATION_ERROR,
+            f"Job {job['job_id']} completed and its identity held: there is nothing to repair.",
+            remediation=[NOTHING_TO_REPAIR_STEP],
+            detail={"failed_job_id": job["job_id"], "status": job.get("status")},
+        )
+    return (drifted if takes_shots else []), secrets.randbelow(SEED_RANGE)
 
 
 def _engine_for(
@@ -164,7 +201,11 @@ def plan_repair(
         )
     recorded = job.get("inputs") or {}
     run_inputs = {k: v for k, v in recorded.items() if k not in RUN_FIELDS}
-    seed = recorded.get("seed")
+    seed, shots = recorded.get("seed"), []
+    if job.get("status") == "completed":
+        takes_shots = any(i.name == SHOTS_INPUT for i in catalog.primary(job["preset_id"]).inputs)
+        shots, seed = _drift_repair(job, takes_shots)
+        run_inputs = {**run_inputs, SHOTS_INPUT: shot_list(shots)} if shots else run_inputs
     return RepairPlan(
         preset_id=job["preset_id"],
         inputs=run_inputs,
@@ -174,4 +215,5 @@ def plan_repair(
         consent_given=bool(job.get("consent_given")),
         character_id=recorded.get("character_id"),
         repair_of=wanted.failed_job_id,
+        shots=shots,
     )

@@ -10,7 +10,7 @@ Faults (`fault`): see FAULTS. `rate_limit_n` answers that many submits with 429 
 `max_concurrency` answers 429 code 1303 when a submit would exceed the pack's parallel-task limit
 (image tasks hold `n` slots). `clock` is the emulator's wall clock for the JWT time checks.
 A generation with a face reference (`image_reference: face`) "renders" that photo at the aspect ratio
-(`face_render` replaces it, e.g. with another face).
+(`face_render` replaces it, e.g. with another face; `face_renders` does so for one prompt only).
 `after_create` (see `faults.py`) answers the next submit with a 500 or a dropped connection after its task
 was created. A task is queried by its `task_id` or by the `external_task_id` it was created with, which
 must be unique in the account.
@@ -115,6 +115,7 @@ class KlingEmulator:
     peak_concurrency: int = 0
     base_url: str = ""
     face_render: bytes | None = None  # what a face-reference generation "renders"; by default the photo
+    face_renders: dict[str, bytes] = field(default_factory=dict)  # by prompt: that prompt's render instead
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
@@ -545,6 +546,8 @@ class KlingEmulator:
         """A generation's image: the face reference fitted to its aspect ratio, else the stock PNG."""
         if body.get("image_reference") != "face":
             return self._png
+        if body.get("prompt") in self.face_renders:
+            return self.face_renders[body["prompt"]]
         if self.face_render is not None:
             return self.face_render
         across, down = (int(v) for v in body.get("aspect_ratio", "16:9").split(":"))
