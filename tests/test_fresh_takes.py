@@ -13,7 +13,8 @@ import pytest
 from ainfluencer.sidecar.billing.step_ids import step_id_for
 from ainfluencer.sidecar.core.storage import remote_requests
 from ainfluencer.sidecar.remote.reuse import CachedResults, node_signature
-from ainfluencer.sidecar.runs.pipeline import TAKE_SEEDS, RunRequest
+from ainfluencer.sidecar.runs.pipeline import RunRequest
+from ainfluencer.sidecar.runs.plan import TAKE_SEEDS
 from conftest import EXAMPLES, wait_for_job
 from test_remote_integration import _posted, client, emulators, server  # noqa: F401  (shared fixtures)
 

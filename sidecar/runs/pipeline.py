@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import secrets
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
 from .job_files import job_prefixes
 from .node_packs import licence_warnings, require_node_packs
-from .plan import BatchPlan, RunPlan, StepPrice
+from .plan import BatchPlan, RunPlan, StepPrice, fresh_seed
 from .ports import (
     ConsentLog,
     CostEstimator,
@@ -39,7 +38,6 @@ from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
-TAKE_SEEDS = 2**31  # a seedless run's random seed fits every seed widget (the pack's and core's) unchanged
 MAX_BATCH = 16
 BATCH_ID_STRIDE = 10_000
 
@@ -340,7 +338,7 @@ class PipelineManager:
         reproduced, which reaches every seed and take input, so no node's cached result is returned.
         """
         if request.seed is None:
-            request = request.model_copy(update={"seed": secrets.randbelow(TAKE_SEEDS)})
+            request = request.model_copy(update={"seed": fresh_seed()})
         variant, graph, checked = self.bind(preset_id, request)
         manifest = variant.manifest
         quality = request.quality_level or manifest.default_quality

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..jobs.presets import PresetVariant, WorkflowPreset
 from .timing import TimeEstimate
+
+TAKE_SEEDS = 2**31  # a seedless run's random seed fits every seed widget (the pack's and core's) unchanged
+
+
+def fresh_seed() -> int:
+    """A new take's seed (recorded on the job, so the take can be reproduced)."""
+    return secrets.randbelow(TAKE_SEEDS)
 
 
 class StepPrice(NamedTuple):

@@ -14,7 +14,6 @@ of the whole run otherwise; the other shots stay the repaired job's outputs.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,6 +23,7 @@ from ..jobs.presets import PresetCatalog
 from ..jobs.store import JobStore
 from ..remote.recorded import REPAIR_OF
 from ..remote.storyboard import shot_list
+from .plan import fresh_seed
 from .ports import EngineAvailability, ModelRequirements
 
 REPAIR_PRESET = "repair_pipeline_v1"
@@ -38,7 +38,6 @@ NOTHING_TO_REPAIR_STEP = (
     "Repair a failed job, or a completed one whose identity drifted (its warning names the shots)."
 )
 SHOTS_INPUT = "shots"  # the storyboard input naming the shot numbers to make (remote.storyboard.chosen_shots)
-SEED_RANGE = 2**31  # the seed inputs' range (0..2147483647)
 
 REPAIR_DESCRIPTION: dict[str, Any] = {
     "id": REPAIR_PRESET,
@@ -137,7 +136,7 @@ def _drift_repair(job: dict[str, Any], takes_shots: bool) -> tuple[list[int], in
             remediation=[NOTHING_TO_REPAIR_STEP],
             detail={"failed_job_id": job["job_id"], "status": job.get("status")},
         )
-    return (drifted if takes_shots else []), secrets.randbelow(SEED_RANGE)
+    return (drifted if takes_shots else []), fresh_seed()
 
 
 def _engine_for(
