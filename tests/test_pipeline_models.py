@@ -61,7 +61,7 @@ async def test_without_a_model_catalog_a_preset_needing_models_is_refused(tmp_pa
 
 def test_step_ids_parse_into_node_and_call_index_and_batch_runs_move_them_into_their_id_range():
     from ainfluencer.sidecar.billing.step_ids import NodeStep, parse_step_id, step_id_for
-    from ainfluencer.sidecar.runs.pipeline import offset_step
+    from ainfluencer.sidecar.runs.batch import offset_step
     from ainfluencer.sidecar.runs.plan import StepPrice
 
     assert parse_step_id(step_id_for("7")) == NodeStep("7", 0)

@@ -34,7 +34,7 @@ from ainfluencer.sidecar.remote.adapters.runware import RunwareAdapter
 from ainfluencer.sidecar.remote.adapters.synclabs import SyncLabsAdapter
 from ainfluencer.sidecar.remote.engines import CAPABILITIES
 from ainfluencer.sidecar.remote.steps import RemoteSteps
-from ainfluencer.sidecar.runs.pipeline import offset_prompt
+from ainfluencer.sidecar.runs.batch import offset_prompt
 from emulators import fal as fal_emulator
 from emulators.fal import FalEmulator
 from emulators.fast import fast_settings

@@ -10,7 +10,6 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..billing.step_ids import parse_step_id, step_id_for
 from ..core.errors import AInfError, ErrorCode
 from ..core.media import require_media
 from ..core.paths import resolve_inside
@@ -20,6 +19,7 @@ from ..jobs.presets import FILE_INPUT_TYPES, PresetCatalog, PresetInput, PresetV
 from ..jobs.store import FINAL_STATES, QUEUED, JobStore, log_line
 from ..remote.engines import PROVIDER_NAMES
 from ..remote.steps import RemoteSteps
+from .batch import MAX_BATCH, merge_runs
 from .job_files import job_prefixes
 from .node_packs import licence_warnings, require_node_packs
 from .plan import BatchPlan, RunPlan, StepPrice, fresh_seed
@@ -38,44 +38,6 @@ from .timing import ThroughputLog, manifest_estimate
 from .tracker import ExecutionTracker
 
 MAX_STRING_INPUT = 10_000
-MAX_BATCH = 16
-BATCH_ID_STRIDE = 10_000
-
-
-def batch_node_id(node_id: Any, item: int) -> str:
-    """The id node `node_id` of a preset's prompt gets in run `item` (from 0) of a batch."""
-    return str(int(node_id) + (item + 1) * BATCH_ID_STRIDE)
-
-
-def offset_prompt(prompt: dict[str, Any], item: int) -> dict[str, Any]:
-    """A copy of an API prompt with every node id (and every link to one) moved to batch item `item`."""
-    renamed: dict[str, Any] = {}
-    for node_id, node in prompt.items():
-        node = copy.deepcopy(node)
-        for name, value in (node.get("inputs") or {}).items():
-            is_link = isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
-            if is_link and isinstance(value[0], str) and value[0] in prompt:
-                node["inputs"][name] = [batch_node_id(value[0], item), value[1]]
-        renamed[batch_node_id(node_id, item)] = node
-    return renamed
-
-
-def offset_step(step: StepPrice, item: int) -> StepPrice:
-    """A remote step of a preset's prompt as it is named in run `item` of a batch."""
-    parsed = parse_step_id(step.step_id)
-    if parsed is None:  # a job-wide step keeps its name
-        return step
-    return step._replace(step_id=step_id_for(batch_node_id(parsed.node_id, item), parsed.index))
-
-
-def merge_runs(runs: list[RunPlan]) -> BatchPlan:
-    """One batch of runs: their prompts and remote steps moved into each run's id range, costs summed."""
-    prompt: dict[str, Any] = {}
-    steps: list[StepPrice] = []
-    for item, run in enumerate(runs):
-        prompt.update(offset_prompt(run.prompt, item))
-        steps += [offset_step(step, item) for step in run.steps]
-    return BatchPlan(tuple(runs), prompt, tuple(steps), round(sum(run.cost for run in runs), 3))
 
 
 class RunRequest(BaseModel):
