@@ -91,7 +91,7 @@ async def test_the_emulator_refuses_a_pulid_task_with_two_photos_or_on_flux_schn
 
     for broken in (two, schnell):
         with pytest.raises(TaskError):
-            emulator._validate(broken)
+            emulator.rules.validate(broken)
 
 
 def test_the_runware_pulid_node_is_held_at_the_recorded_flux_dev_image_price():

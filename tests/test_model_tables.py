@@ -144,7 +144,7 @@ def _runware_emulator_durations(model: str) -> tuple[int, ...]:
         task = {"taskType": "videoInference", "taskUUID": "u", "model": model, "positivePrompt": "x",
                 "duration": duration, "deliveryMethod": "async", "width": 512, "height": 512}  # fmt: skip
         try:
-            emu._validate(task)
+            emu.rules.validate(task)
             ok.append(duration)
         except runware_emulator.TaskError as exc:
             if exc.parameter == "duration":
