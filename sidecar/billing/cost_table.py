@@ -62,9 +62,10 @@ _KLING_UNIT = 0.126  # USD per resource-pack unit ($7,560 for 60,000 units); the
 _RUNWARE_RATES = "https://runware.ai/docs/models/index.json"
 _SYNC = "https://sync.so/docs/product/billing"
 MODEL_PRICES: tuple[ModelPrice, ...] = (
-    # fal's own page could not be read (2026-12); listings of it give $0.04 per image and $0.055 per output
-    # megapixel: the higher is held per megapixel rounded up (as fal bills megapixel-priced models), and the
-    # post is fal's billed units
+    # fal's own page could not be read (2026-12); listings of it give $0.04 per image
+    # (https://lumenfall.ai/models/black-forest-labs/flux1.1-pro) and $0.055 per output megapixel rounded up
+    # (https://skillspool.org/zh/skills/joernstoehler-dnd-claude-code-claude-skills-fal-flux-prompting-skill-md):
+    # the higher is held per megapixel rounded up, and the post is fal's billed units
     ModelPrice("provider_fal", "fal-ai/flux-pro/v1.1", "output_megapixel", {ANY_TIER: FLUX_PRO_PER_MP},
                _FAL + "fal-ai/flux-pro/v1.1", assumed=True,
                note="unconfirmed: $0.055 per output megapixel (rounded up), the higher listed rate"),
