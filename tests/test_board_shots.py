@@ -43,12 +43,15 @@ def test_a_whole_boards_shots_are_numbered_in_the_order_they_were_saved(sidecar,
     ]  # fmt: skip
 
 
-def test_a_repair_keeps_the_shots_it_does_not_make_again_and_lists_them_as_reused(sidecar, tmp_path):
+def _repair_of_shot_2(sidecar, tmp_path: Path) -> tuple[str, str]:
+    """A three-shot board and a repair job of its shot 2: (board, repair)."""
     board = _job(sidecar, tmp_path, {"shot_count": 3}, 3)
-    repair = sidecar.store.create(
-        source="api", preset_id=BOARD, inputs={"shot_count": 3, "shots": "2", "repair_of": board},
-        quality_level="standard",
-    )  # fmt: skip
+    inputs = {"shot_count": 3, "shots": "2", "repair_of": board}
+    return board, sidecar.store.create(source="api", preset_id=BOARD, inputs=inputs, quality_level="standard")
+
+
+def test_a_repair_keeps_the_shots_it_does_not_make_again_and_lists_them_as_reused(sidecar, tmp_path):
+    board, repair = _repair_of_shot_2(sidecar, tmp_path)
     kept = kept_shots(sidecar.store, sidecar.catalog, repair, [2])
     assert [(s.number, s.path.name) for s in kept] == [(1, f"{board}_0.png"), (3, f"{board}_2.png")]
     list_reused(sidecar.store, repair, board, kept)
@@ -59,11 +62,7 @@ def test_a_repair_keeps_the_shots_it_does_not_make_again_and_lists_them_as_reuse
 
 
 def test_a_repair_of_a_repaired_board_numbers_its_reused_and_new_shots_as_on_the_board(sidecar, tmp_path):
-    board = _job(sidecar, tmp_path, {"shot_count": 3}, 3)
-    first = sidecar.store.create(
-        source="api", preset_id=BOARD, inputs={"shot_count": 3, "shots": "2", "repair_of": board},
-        quality_level="standard",
-    )  # fmt: skip
+    board, first = _repair_of_shot_2(sidecar, tmp_path)
     list_reused(sidecar.store, first, board, kept_shots(sidecar.store, sidecar.catalog, first, [2]))
     _file(sidecar, tmp_path, first, "new_take_2.png", SHOT_SAVER)
     numbered = {s.number: s.path.name for s in board_shots(sidecar.store, sidecar.catalog, first)}

@@ -20,10 +20,9 @@ from ainfluencer.sidecar.remote.adapters.identity_packs import (
     REACTOR,
     REACTOR_LICENCE,
     REACTOR_SWAP_NODE,
-    IdentityPacksAdapter,
 )
 from ainfluencer.sidecar.runs.pipeline import RunRequest
-from fakes import captured_node_defs
+from fakes import FakePackTree, captured_node_defs
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = "video_identity_consistency_v1"
@@ -33,29 +32,13 @@ SWAP_MODEL = "inswapper_128.onnx"
 RUN = {"video": "portrait_push_in.mp4", "identity_reference": "portrait.png"}
 
 
-class Comfy:
-    """A fake ComfyUI tree (custom_nodes, models/<kind>) and the node class names it registered."""
-
-    def __init__(self, root: Path) -> None:
-        self.custom_nodes, self.models = root / "custom_nodes", root / "models"
-        self.custom_nodes.mkdir(parents=True)
-        self.registered: set[str] = {"LoadImage", "LoadVideo"}
+class Comfy(FakePackTree):
+    """A fake ComfyUI tree where ComfyUI-ReActor can be installed."""
 
     def install_reactor(self, *, weights: bool = True) -> None:
         """ReActor's folder, its registered node names and (optionally) its swap model."""
-        folder = self.custom_nodes / "ComfyUI-ReActor"
-        (folder / "scripts").mkdir(parents=True)
-        (folder / "__init__.py").write_text("", encoding="utf-8")
-        self.registered |= set(REACTOR.known_nodes)
-        if weights:
-            path = self.models / "insightface" / SWAP_MODEL
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"\0weights")
-
-    def adapter(self) -> IdentityPacksAdapter:
-        return IdentityPacksAdapter(
-            lambda: set(self.registered), lambda: [self.custom_nodes], lambda kind: [self.models / kind]
-        )
+        files = {"insightface": SWAP_MODEL} if weights else {}
+        self.install("ComfyUI-ReActor", "scripts", set(REACTOR.known_nodes), files)
 
 
 @pytest.fixture
