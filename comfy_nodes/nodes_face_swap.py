@@ -11,22 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from comfy_api.latest import io
 
 from ..sidecar.core.errors import AInfError, ErrorCode
-from ..sidecar.remote.adapters.identity_packs import (
-    LOCAL_SWAP_NODE,
-    REACTOR_SWAP_NODE,
-    IdentityPacksAdapter,
-)
+from ..sidecar.remote.adapters.identity_packs import REACTOR_SWAP_NODE, IdentityPacksAdapter
 from ..sidecar.remote.adapters.node_packs import comfy_node_class
+from .identity.faces import sampled_frames
 from .node_helpers import check_choice, node_schema
 from .polish.passes import Tick
+from .polish.stream_plan import DECODE_CHUNK, chain_processor
 from .polish.video_stream import ChunkProcessor, FunctionProcessor
 from .streamed_video import StreamedVideo
 
-__all__ = ["FACE_SWAP_NODES", "FaceSwapPass", "LocalFaceSwapVideoNode"]
+__all__ = ["FACE_SWAP_NODES", "FaceSwapPass", "LocalFaceSwapVideoNode", "swapped_samples"]
 
 CATEGORY = "AInfluencer/identity"
 # ReActorFaceSwap's `facedetection` choices (Gourieff/ComfyUI-ReActor nodes.py, class reactor)
@@ -100,6 +99,29 @@ class FaceSwapPass:
         return FunctionProcessor(swap)
 
 
+def swapped_samples(video: Any, samples: int) -> list[tuple[int, np.ndarray]] | None:
+    """Evenly sampled frames of a clip whose only passes are face swaps, each swapped on its own.
+
+    A face swap treats every frame alone, so the identity check needs only the sampled frames swapped, not
+    the whole clip rendered a second time. None when the clip has other passes (or a rotated or odd-sized
+    source, whose frames the passes see turned or cropped): then the clip is rendered.
+    """
+    if not isinstance(video, StreamedVideo) or not video.plan.passes:
+        return None
+    if not all(isinstance(spec, FaceSwapPass) for spec in video.plan.passes):
+        return None
+    fmt = video.plan.source_format()
+    if fmt.rotation or fmt.cropped:
+        return None
+    picked = list(sampled_frames(fmt.path, samples))
+    engine = chain_processor(video.plan.passes, fmt.width, fmt.height, torch.device("cpu"))
+    swapped: list[np.ndarray] = []
+    for start in range(0, len(picked), DECODE_CHUNK):
+        chunk = torch.from_numpy(np.stack([rgb for _, rgb in picked[start : start + DECODE_CHUNK]]))
+        swapped.extend(frame.numpy() for frame in engine.push(chunk))
+    return [(index, rgb) for (index, _), rgb in zip(picked, swapped, strict=True)]
+
+
 def reactor_node_class() -> type:
     """ReActor's face swap node class from ComfyUI's registry; else DEPENDENCY_MISSING naming the pack."""
     found = comfy_node_class(REACTOR_SWAP_NODE)
@@ -119,7 +141,7 @@ class LocalFaceSwapVideoNode(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         """Describe the node: clip, reference face and ReActor's settings -> clip."""
         return node_schema(
-            LOCAL_SWAP_NODE,
+            "AInfluencerLocalFaceSwapVideo",  # identity_packs.LOCAL_SWAP_NODE: ReActor's `called_by`
             "AInfluencer Local Video Face Swap (ReActor)",
             CATEGORY,
             "Swaps the reference face onto every frame with the ReActor nodes you installed, a chunk of "

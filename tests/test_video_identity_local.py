@@ -77,6 +77,11 @@ def test_the_local_graph_streams_the_clip_through_our_face_swap_node_and_convert
     assert variant.manifest.engine == "local_comfy" and variant.manifest.requires_consent
 
 
+def test_the_node_that_calls_reactor_is_the_one_the_pack_names_as_its_caller():
+    source = (REPO / "comfy_nodes" / "nodes_face_swap.py").read_text(encoding="utf-8")
+    assert REACTOR.called_by == (LOCAL_SWAP_NODE,) and f'"{LOCAL_SWAP_NODE}",' in source
+
+
 def test_the_local_variant_says_its_licence_trap_and_that_it_is_free_in_its_note():
     variant = load_preset_file(LOCAL)
     (note,) = [n["widgets_values"][0] for n in variant.graph["nodes"] if n["type"] == "Note"]
