@@ -26,6 +26,7 @@ PRESET = "video_identity_consistency_v1"
 CLIP = "portrait_talking_source.mp4"  # 228 frames at 720x720 with an audio track
 INPUTS = {"video": CLIP, "identity_reference": "portrait.png"}
 SHORT_CLIP = "one_second.mp4"
+LONG_CLIP = "portrait_push_in.mp4"  # 150 frames at 720x720, five times the short clip
 CHUNK = 8  # the stream plan's decode chunk
 
 FAKE_REACTOR = textwrap.dedent(
@@ -110,7 +111,7 @@ def _short_clip(folder: Path, frames: int = 30) -> Path:
 @pytest.fixture(scope="module")
 def client(server, tmp_path_factory) -> Iterator[SidecarClient]:
     api = SidecarClient(server.url, timeout=120)
-    for name in INPUTS.values():
+    for name in (*INPUTS.values(), LONG_CLIP):
         api.upload(EXAMPLES / name)
     api.upload(_short_clip(tmp_path_factory.mktemp("clips")))
     yield api
@@ -142,6 +143,23 @@ def _reference_crop(size: int) -> np.ndarray:
         side = min(photo.size)
         left, top = (photo.width - side) // 2, (photo.height - side) // 2
         return np.asarray(photo.crop((left, top, left + side, top + side)).resize((size, size)), np.float32)
+
+
+def _peak_rss_mb(server: runtime.ComfyServer) -> float:
+    """The ComfyUI process's peak resident memory so far (Linux VmHWM), in MiB."""
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("the kernel reports no VmHWM")
+
+
+def test_the_peak_memory_of_a_swap_does_not_grow_with_the_clips_length(server, client):
+    _run(client, "standard", SHORT_CLIP)  # everything a run loads is loaded by this 30-frame clip
+    before = _peak_rss_mb(server)
+    _run(client, "standard", LONG_CLIP)
+    grown = _peak_rss_mb(server) - before
+    # five times the frames (about 100 MiB more seen); the long clip as one IMAGE batch would be 890 MiB
+    assert grown < 300, f"peak memory grew {grown:.0f} MiB"
 
 
 def test_every_frame_goes_through_the_installed_pack_a_chunk_at_a_time_with_the_audio_kept(server, client):
