@@ -219,10 +219,12 @@ def test_every_model_price_cites_its_source_and_the_month_it_was_checked():
         (fal.WAN_25, {"duration": "10", "resolution": "1080p"}),
         (fal.WAN_27, {"duration": 15, "resolution": "720p"}),
         (fal.CLARITY_UPSCALER, {"upscale_factor": 4}),
+        (fal.FLUX_PRO, {"image_size": "landscape_16_9"}),
+        (fal.FLUX_PRO, {"image_size": "square", "num_images": 4}),
     ],
 )
 def test_the_price_held_for_a_fal_request_is_never_below_the_emulators_charge(model, body):
-    capability = "upscale" if model == fal.CLARITY_UPSCALER else "video"
+    capability = {fal.CLARITY_UPSCALER: "upscale", fal.FLUX_PRO: "image"}.get(model, "video")
     request = {"model": model, **body}
     rule = find_rule(fal_models.RULES, model)
     sent_body = {**body, **(sent(rule, settle(rule, request)) if rule and rule.choices else {})}
