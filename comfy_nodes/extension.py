@@ -6,6 +6,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from .nodes_anamorphic import ANAMORPHIC_NODES
 from .nodes_audio import AUDIO_NODES
+from .nodes_face_swap import FACE_SWAP_NODES
 from .nodes_identity import IDENTITY_NODES
 from .nodes_identity_providers import IDENTITY_PROVIDER_NODES
 from .nodes_models import MODEL_NODES
@@ -36,6 +37,7 @@ class AInfluencerExtension(ComfyExtension):
             *PROVENANCE_NODES,
             *IDENTITY_NODES,
             *IDENTITY_PROVIDER_NODES,
+            *FACE_SWAP_NODES,
         ]
 
 

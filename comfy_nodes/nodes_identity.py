@@ -21,6 +21,7 @@ from ..sidecar.jobs.identity import DEFAULT_THRESHOLD, IdentityReport, measure
 from .identity.faces import face_embedder, sampled_frames
 from .identity.references import MAX_REFERENCES, reference_batch
 from .node_helpers import float_input, int_input, node_schema, video_path
+from .nodes_face_swap import swapped_samples
 from .remote_call import job_for_prompt
 
 __all__ = ["IDENTITY_NODES", "IdentityReferencesNode", "MeasureIdentityNode"]
@@ -59,7 +60,7 @@ def measure_outputs(
     faces = reference_embeddings(reference)
     embedder = face_embedder()
     if video is not None:
-        frames = list(sampled_frames(video_path(video), samples))
+        frames = swapped_samples(video, samples) or list(sampled_frames(video_path(video), samples))
         embeddings = [embedder.embed(rgb) for _, rgb in frames]
         return measure(faces, embeddings, subject="frame", labels=[i for i, _ in frames], threshold=threshold)
     if images is not None:

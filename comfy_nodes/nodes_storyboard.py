@@ -1,8 +1,9 @@
 """Storyboard nodes: every shot of a board generated at once on a remote engine, and its contact sheet.
 
 The shots node sends one request per shot together (their waits overlap, as a batch's do) and returns them as
-one IMAGE batch, so the save node writes each shot as its own file and the contact sheet joins them in the
-same prompt. Imported only inside ComfyUI.
+one IMAGE batch, so the save node writes each shot as its own file, and the whole board as a second batch for
+the contact sheet. In a repair of drifted shots the board is whole: the shots not made again are the
+repaired job's files, listed on this job as reused (`sidecar.runs.board_shots`). Imported only inside ComfyUI.
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ import folder_paths
 import numpy as np
 import torch
 from comfy_api.latest import io
+from comfy_execution.utils import get_executing_context
 from PIL import Image
 
 from ..sidecar.core.errors import AInfError, ErrorCode
+from ..sidecar.entry import get_sidecar
 from ..sidecar.jobs.identity import DEFAULT_THRESHOLD
 from ..sidecar.remote import storyboard
 from ..sidecar.remote.engines import CAPABILITIES
+from ..sidecar.remote.recorded import REPAIR_OF
+from ..sidecar.runs.board_shots import BoardShot, kept_shots, list_reused
 from .node_helpers import node_schema
 from .nodes_identity import measure_outputs, record_on_job
 from .nodes_remote import _engine_input, _images, _seed, remote_schema
 from .polish.contact_sheet import contact_sheet
-from .remote_call import RemoteCall
+from .remote_call import RemoteCall, job_for_prompt
 
 __all__ = ["STORYBOARD_NODES"]
 
@@ -48,6 +53,39 @@ def _tensor(png: bytes) -> torch.Tensor:
     with Image.open(bytes_io.BytesIO(png)) as img:
         pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(pixels)[None]
+
+
+def _shot_image(shot: BoardShot, width: int, height: int) -> torch.Tensor:
+    """A kept shot's file as one [H, W, 3] image at the board's shot size."""
+    with Image.open(shot.path) as img:
+        pixels = (
+            img.convert("RGB").resize((width, height)) if img.size != (width, height) else img.convert("RGB")
+        )
+        return torch.from_numpy(np.asarray(pixels, dtype=np.float32) / 255.0)
+
+
+def whole_board(made: torch.Tensor, numbers: list[int], kept: list[BoardShot]) -> torch.Tensor:
+    """The new takes at their numbers and the kept shots at theirs, in shot order."""
+    height, width = made.shape[1], made.shape[2]
+    by_number = {n: made[i] for i, n in enumerate(numbers)}
+    by_number.update({s.number: _shot_image(s, width, height).to(made) for s in kept})
+    return torch.stack([by_number[n] for n in sorted(by_number)])
+
+
+def _reuse_kept_shots(numbers: list[int], count: int) -> list[BoardShot]:
+    """In a repair of some shots of a board, the repaired job's other shots, listed on this job as reused."""
+    context = get_executing_context()
+    if context is None or len(numbers) == count:
+        return []
+    job_id, _quality = job_for_prompt(str(context.prompt_id))
+    sidecar = get_sidecar()
+    kept = kept_shots(sidecar.store, sidecar.catalog, job_id, numbers)
+    if kept:
+        repaired = sidecar.store.get(job_id)["inputs"][REPAIR_OF]
+        list_reused(sidecar.store, job_id, repaired, kept)
+        sidecar.store.log(job_id, "info", "shots reused", repaired=repaired, reused=[s.number for s in kept],
+                          new=numbers)  # fmt: skip
+    return kept
 
 
 class StoryboardShotsNode(io.ComfyNode):
@@ -89,7 +127,17 @@ class StoryboardShotsNode(io.ComfyNode):
                     "empty makes every shot.",
                 ),
             ],
-            outputs=[io.Image.Output("shots", tooltip="Every shot, in order.")],
+            outputs=[
+                io.Image.Output(
+                    "shots", display_name="shots", tooltip="The shots made by this run, in order."
+                ),
+                io.Image.Output(
+                    "board",
+                    display_name="board",
+                    tooltip="Every shot of the board in order: in a repair, the kept shots of the repaired "
+                    "job with the new takes.",
+                ),
+            ],
             hidden=[io.Hidden.extra_pnginfo],
         )
 
@@ -110,7 +158,8 @@ class StoryboardShotsNode(io.ComfyNode):
         images = await _images(call, requests, requests[0].get("model"))
         if face is not None:  # the drift this records is what a repair re-runs (repair_pipeline_v1)
             record_on_job(measure_outputs(_tensor(face), images, None, 0, DEFAULT_THRESHOLD, numbers))
-        return io.NodeOutput(images)
+        kept = _reuse_kept_shots(numbers, shot_count)
+        return io.NodeOutput(images, whole_board(images, numbers, kept) if kept else images)
 
 
 class ContactSheetNode(io.ComfyNode):

@@ -54,3 +54,30 @@ class FakeComfyHost:
 
     def resolve_output(self, filename: str, subfolder: str, folder_type: str) -> Path | None:
         return self.output_dir / subfolder / filename
+
+
+class FakePackTree:
+    """A fake ComfyUI tree (custom_nodes, models/<kind>) and the node class names it registered."""
+
+    def __init__(self, root: Path) -> None:
+        self.custom_nodes, self.models = root / "custom_nodes", root / "models"
+        self.custom_nodes.mkdir(parents=True)
+        self.registered: set[str] = {"LoadImage", "LoadVideo", "KSampler"}
+
+    def install(self, folder: str, library: str, nodes: set[str], weights: dict[str, str]) -> None:
+        """A pack's folder (with its library sub-folder), its registered node names, and weights by kind."""
+        (self.custom_nodes / folder / library).mkdir(parents=True)
+        (self.custom_nodes / folder / "__init__.py").write_text("", encoding="utf-8")
+        self.registered |= nodes
+        for kind, name in weights.items():
+            path = self.models / kind / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\0weights")
+
+    def adapter(self):
+        """The face identity packs' adapter over this tree."""
+        from ainfluencer.sidecar.remote.adapters.identity_packs import IdentityPacksAdapter
+
+        return IdentityPacksAdapter(
+            lambda: set(self.registered), lambda: [self.custom_nodes], lambda kind: [self.models / kind]
+        )

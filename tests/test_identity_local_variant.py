@@ -20,10 +20,9 @@ from ainfluencer.sidecar.remote.adapters.identity_packs import (
     INSIGHTFACE_LICENCE,
     INSTANTID,
     PULID,
-    IdentityPacksAdapter,
 )
 from ainfluencer.sidecar.runs.pipeline import RunRequest
-from fakes import DATA, captured_node_defs
+from fakes import DATA, FakePackTree, captured_node_defs
 
 REPO = Path(__file__).resolve().parent.parent
 VARIANTS = REPO / "workflows" / "variants"
@@ -36,30 +35,13 @@ ANTELOPE = "models/antelopev2/glintr100.onnx"
 RUN = {"identity_reference": "portrait.png", "prompt": "her on a rooftop at dusk"}
 
 
-class Comfy:
-    """A fake ComfyUI tree (custom_nodes, models/<kind>) and the node class names it registered."""
-
-    def __init__(self, root: Path) -> None:
-        self.custom_nodes, self.models = root / "custom_nodes", root / "models"
-        self.custom_nodes.mkdir(parents=True)
-        self.registered: set[str] = {"LoadImage", "KSampler"}
+class Comfy(FakePackTree):
+    """A fake ComfyUI tree where PuLID_ComfyUI can be installed."""
 
     def install_pulid(self, *, weights: bool = True) -> None:
         """The pack's folder, its registered node names and (optionally) its two weight files."""
-        folder = self.custom_nodes / "PuLID_ComfyUI"
-        (folder / "eva_clip").mkdir(parents=True)
-        (folder / "__init__.py").write_text("", encoding="utf-8")
-        self.registered |= PULID_NODES
-        if weights:
-            for kind, name in (("pulid", PULID_WEIGHT), ("insightface", ANTELOPE)):
-                path = self.models / kind / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(b"\0weights")
-
-    def adapter(self) -> IdentityPacksAdapter:
-        return IdentityPacksAdapter(
-            lambda: set(self.registered), lambda: [self.custom_nodes], lambda kind: [self.models / kind]
-        )
+        files = {"pulid": PULID_WEIGHT, "insightface": ANTELOPE} if weights else {}
+        self.install("PuLID_ComfyUI", "eva_clip", PULID_NODES, files)
 
 
 @pytest.fixture

@@ -178,6 +178,29 @@ def test_fal_prices_come_from_the_request_that_is_sent(request_, usd):
     assert model_price(priced_request("provider_fal", capability, request_)) == usd
 
 
+@pytest.mark.parametrize(
+    ("request_", "usd"),
+    [
+        ({"image_size": "landscape_16_9"}, 0.055),  # 1024x576: 0.59 MP, billed as 1
+        ({"image_size": "square_hd"}, 0.11),  # 1024x1024 is 1.05 MP: rounded up to 2
+        ({"image_size": {"width": 2048, "height": 2048}}, 0.275),  # 4.19 MP → 5
+        ({"image_size": "portrait_4_3", "num_images": 2}, 0.11),
+        ({}, 0.055),  # fal's default landscape_4_3
+    ],
+)
+def test_a_flux_pro_image_on_fal_is_held_per_output_megapixel_rounded_up(request_, usd):
+    request = {"model": fal.FLUX_PRO, "prompt": "a portrait", **request_}
+    assert model_price(priced_request("provider_fal", "image", request)) == usd
+
+
+def test_a_price_that_could_not_be_confirmed_says_so_and_holds_the_higher_listed_rate():
+    rows = {row.model: row for row in MODEL_PRICES}
+    for model in (fal.FLUX_PRO, fal.FACE_SWAP_VIDEO, "runware:101@1", "kling-v1-5"):
+        assert rows[model].assumed and rows[model].note.startswith("unconfirmed"), model
+    # FLUX1.1 [pro] on fal is listed at $0.04 per image and $0.055 per megapixel: 1 MP holds the higher
+    assert model_price(priced_request("provider_fal", "image", {"model": fal.FLUX_PRO})) >= 0.055
+
+
 def test_runware_kling_3_pro_is_held_at_its_with_audio_rate_and_wan_27_at_its_top_rate():
     assert model_price(PricedRequest("provider_runware", "klingai:kling-video@3-pro", seconds=5)) == 0.84
     assert model_price(PricedRequest("provider_runware", "alibaba:wan@2.7", seconds=5)) == 0.75
@@ -196,10 +219,12 @@ def test_every_model_price_cites_its_source_and_the_month_it_was_checked():
         (fal.WAN_25, {"duration": "10", "resolution": "1080p"}),
         (fal.WAN_27, {"duration": 15, "resolution": "720p"}),
         (fal.CLARITY_UPSCALER, {"upscale_factor": 4}),
+        (fal.FLUX_PRO, {"image_size": "landscape_16_9"}),
+        (fal.FLUX_PRO, {"image_size": "square", "num_images": 4}),
     ],
 )
 def test_the_price_held_for_a_fal_request_is_never_below_the_emulators_charge(model, body):
-    capability = "upscale" if model == fal.CLARITY_UPSCALER else "video"
+    capability = {fal.CLARITY_UPSCALER: "upscale", fal.FLUX_PRO: "image"}.get(model, "video")
     request = {"model": model, **body}
     rule = find_rule(fal_models.RULES, model)
     sent_body = {**body, **(sent(rule, settle(rule, request)) if rule and rule.choices else {})}

@@ -12,6 +12,7 @@ import pytest
 import torch
 from ainfluencer.comfy_nodes.batch_lineage import per_item
 from ainfluencer.comfy_nodes.polish.contact_sheet import contact_sheet, sheet_layout
+from ainfluencer.sidecar.billing.cost_table import FLUX_PRO_PER_MP
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.paths import WORKFLOWS_DIR
 from ainfluencer.sidecar.provenance.outputs import JobContext
@@ -142,7 +143,7 @@ def test_a_storyboard_on_fal_sends_every_shot_saves_each_and_a_numbered_sheet(cl
     before = len(fal.submits)
     body = {"inputs": {"prompt_template": "a night market, shot {shot_number}", "shot_count": 3}}
     estimate = client.estimate(PRESET, body)
-    assert len(estimate["steps"]) == 3 and estimate["credits"] == pytest.approx(3 * 0.04)
+    assert len(estimate["steps"]) == 3 and estimate["credits"] == pytest.approx(3 * FLUX_PRO_PER_MP)  # 1 MP
     done = wait_for_job(client, client.run(PRESET, body)["job_id"], timeout_s=240)
     assert done["status"] == "completed", done
     sent = [s for s in fal.submits[before:]]

@@ -89,6 +89,10 @@ EXPECTED: dict[str, list[tuple[str, str, str | None]]] = {
     "video_identity_consistency_v1": [
         (CREATED, "AInfluencerFalFaceSwapVideo", TRANSFORMED), (FILTER, "AInfluencerInterpolateVideo", None),
     ],
+    "video_identity_consistency_v1@local_comfy": [
+        (CREATED, "AInfluencerLocalFaceSwapVideo", TRANSFORMED),
+        (FILTER, "AInfluencerInterpolateVideo", None),
+    ],
     # one c2pa.created per manifest: the later model steps are edits, still labelled as model-made
     "ugc_clip_builder_v1#11": [
         *UGC_REMOTE, (COLOUR, GRADE_V, None), (RESIZE, "AInfluencerUpscaleVideo", None),

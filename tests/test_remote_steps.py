@@ -22,6 +22,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+from ainfluencer.sidecar.billing.cost_table import FLUX_PRO_PER_MP
 from ainfluencer.sidecar.billing.ledger import CreditLedger
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from ainfluencer.sidecar.core.storage import jobs, remote_requests
@@ -401,7 +402,7 @@ async def test_the_request_id_is_recorded_as_submitted_while_the_provider_is_sti
         (request_id,) = emu.jobs
         assert record is not None and (record["status"], record["request_id"]) == ("submitted", request_id)
         assert not task.done() and "result" not in emu.hits
-        assert stage.ledger.held(stage.job_id, STEP) == 0.04
+        assert stage.ledger.held(stage.job_id, STEP) == FLUX_PRO_PER_MP  # one image of up to 1 megapixel
         emu.fault = None
         result = await asyncio.wait_for(task, 2.0)
     finally:

@@ -56,13 +56,19 @@ class ModelPrice:
 
 
 _FAL = "https://fal.ai/models/"
+FLUX_PRO_PER_MP = 0.055  # held per output megapixel of FLUX1.1 [pro] on fal (see its row)
 _KLING_PACKS = "https://klingai.com/dev-center"
 _KLING_UNIT = 0.126  # USD per resource-pack unit ($7,560 for 60,000 units); the pack prices are assumed
 _RUNWARE_RATES = "https://runware.ai/docs/models/index.json"
 _SYNC = "https://sync.so/docs/product/billing"
 MODEL_PRICES: tuple[ModelPrice, ...] = (
-    ModelPrice("provider_fal", "fal-ai/flux-pro/v1.1", "image", {ANY_TIER: 0.04},
-               _FAL + "fal-ai/flux-pro/v1.1", assumed=True, note="BFL's FLUX1.1 [pro] list price per image"),
+    # fal's own page could not be read (2026-12); listings of it give $0.04 per image
+    # (https://lumenfall.ai/models/black-forest-labs/flux1.1-pro) and $0.055 per output megapixel rounded up
+    # (https://skillspool.org/zh/skills/joernstoehler-dnd-claude-code-claude-skills-fal-flux-prompting-skill-md):
+    # the higher is held per megapixel rounded up, and the post is fal's billed units
+    ModelPrice("provider_fal", "fal-ai/flux-pro/v1.1", "output_megapixel", {ANY_TIER: FLUX_PRO_PER_MP},
+               _FAL + "fal-ai/flux-pro/v1.1", assumed=True,
+               note="unconfirmed: $0.055 per output megapixel (rounded up), the higher listed rate"),
     ModelPrice("provider_fal", "fal-ai/minimax/hailuo-02/standard/image-to-video", "second",
                {"512P": 0.017, "768P": 0.045}, _FAL + "fal-ai/minimax/hailuo-02/standard/image-to-video"),
     ModelPrice("provider_fal", "fal-ai/minimax/hailuo-02/pro/image-to-video", "second", {"1080P": 0.08},
@@ -77,10 +83,12 @@ MODEL_PRICES: tuple[ModelPrice, ...] = (
                _FAL + "fal-ai/flux-pulid/llms.txt"),
     ModelPrice("provider_fal", "fal-ai/bytedance/omnihuman", "second", {ANY_TIER: 0.14},
                _FAL + "fal-ai/bytedance/omnihuman/llms.txt"),
-    # the model page publishes no rate: held high per second of clip; the post is fal's billed units
+    # the model page publishes no rate (2026-12): held high per second of clip (a reseller of this very
+    # endpoint charges $0.20/s, https://developers.cuttr.com/api-reference/endpoint/create-face-swap); the
+    # post is fal's billed units
     ModelPrice("provider_fal", "half-moon-ai/ai-face-swap/faceswapvideo", "second", {ANY_TIER: 0.2},
                _FAL + "half-moon-ai/ai-face-swap/faceswapvideo/api", assumed=True,
-               note="no published rate; the post is fal's billable units x its unit price"),
+               note="unconfirmed: no published rate; the post is fal's billable units x its unit price"),
     # Runware: the Kling 3 Pro rate with audio is held, since the request does not switch the sound off
     ModelPrice("provider_runware", "klingai:kling-video@3-pro", "second", {"silent": 0.112, "audio": 0.168},
                "https://runware.ai/docs/models/klingai-video-3-0-pro"),
@@ -89,14 +97,18 @@ MODEL_PRICES: tuple[ModelPrice, ...] = (
     ModelPrice("provider_runware", "minimax:3@1", "second", {"768P": 0.045, "1080P": 0.08},
                _RUNWARE_RATES, assumed=True,
                note="MiniMax's Hailuo 02 rates as fal lists them; Runware's own rate is its reported cost"),
-    # Runware bills its hosted FLUX models by compute time (no fixed rate published): a PuLID image on FLUX.1
-    # dev is held at the $0.04 every Runware FLUX image is held at, and posted at the task's reported cost
+    # Runware bills some models by compute time and publishes measured runs instead of a rate
+    # (https://runware.ai/docs/models-api/pricing, read 2026-12); no PuLID run is listed there, so a PuLID
+    # image on FLUX.1 dev is held at the $0.04 every Runware FLUX image is held at and posted at the task's
+    # reported cost
     ModelPrice("provider_runware", "runware:101@1", "image", {ANY_TIER: 0.04},
-               "https://runware.ai/docs/platform/pricing", assumed=True,
-               note="compute-time billing; the post is the task's `cost` (includeCost)"),
-    # Kling image generation with a face or subject reference, in resource-pack units per image
+               "https://runware.ai/docs/models-api/pricing", assumed=True,
+               note="unconfirmed: compute-time billing; the post is the task's `cost` (includeCost)"),
+    # Kling image generation with a face or subject reference, in resource-pack units per image. Kling's
+    # prepaid resource-pack page (app.klingai.com, "Prepaid Resource Packs") could not be read (2026-12):
+    # the unit price and the units an image takes are unconfirmed; one unit per image is held
     ModelPrice("provider_kling", "kling-v1-5", "image", {ANY_TIER: _KLING_UNIT}, _KLING_PACKS,
-               assumed=True, note="no published per-image unit count: one unit per image is held"),
+               assumed=True, note="unconfirmed: no published per-image unit count; one unit per image held"),
     # Kling bills resource-pack units per second of video by mode
     ModelPrice("provider_kling", "kling-v2-5-turbo", "second", {"pro": round(0.5 * _KLING_UNIT, 4)},
                _KLING_PACKS,
@@ -129,9 +141,11 @@ DEFAULT_COST_TABLE: list[dict[str, Any]] = [
     {"engine": "provider_identity_nodes", "operation": "*", "quality": "*", "credits": 0.0, "assumed": False,
      "source": "face identity node packs run on this machine's own GPU", "basis": "free"},
     # fal.ai
-    *({"engine": "provider_fal", "operation": "image", "quality": q, "credits": 0.04, "assumed": True,
-       "source": f"{_FAL}fal-ai/flux-pro/v1.1 ({CHECKED}): BFL's FLUX1.1 [pro] list price",
-       "basis": "1 image"}
+    *({"engine": "provider_fal", "operation": "image", "quality": q, "credits": FLUX_PRO_PER_MP,
+       "assumed": True,
+       "source": f"{_FAL}fal-ai/flux-pro/v1.1 ({CHECKED}): unconfirmed, ${FLUX_PRO_PER_MP} per output "
+                 "megapixel held (the higher of the listed rates)",
+       "basis": "1 image of up to 1 megapixel"}
       for q in ("low", "standard", "pro")),
     {"engine": "provider_fal", "operation": "video", "quality": "low", "credits": 0.102, "assumed": False,
      "source": f"{_FAL}fal-ai/minimax/hailuo-02/standard/image-to-video ({CHECKED}): $0.017/s at 512P",

@@ -25,7 +25,7 @@ NODE_ACTIONS: dict[str, tuple[str, str | None]] = {
         "AInfluencerKlingImageToVideo", "AInfluencerFalImageToVideo", "AInfluencerImageToVideo",
         "AInfluencerSyncLipSync", "AInfluencerLipSync", "LivePortraitProcess", "AInfluencerProductScene",
         "AInfluencerFalFluxPulid", "AInfluencerFalTalkingHead", "AInfluencerFalFaceSwapVideo",
-        "AInfluencerRunwarePulid", "AInfluencerKlingFaceReference",
+        "AInfluencerRunwarePulid", "AInfluencerKlingFaceReference", "AInfluencerLocalFaceSwapVideo",
     )},
     **{t: ("c2pa.color_adjustments", None) for t in (
         "AInfluencerColorGrade", "AInfluencerToneMap", "AInfluencerApplyLUT",

@@ -254,6 +254,10 @@ class ProviderRegistry:
         """NodePackAdvice seam: DEPENDENCY_MISSING naming the pack that provides these unregistered nodes."""
         return next(filter(None, (a.missing_nodes_error(node_types) for a in self._node_packs())), None)
 
+    def called_nodes(self, node_types: set[str]) -> set[str]:
+        """NodePackAdvice seam: the pack nodes our nodes among these call from inside."""
+        return {n for a in self._node_packs() for n in a.called_nodes(node_types)}
+
     def licence_notes(self, node_types: set[str]) -> list[str]:
         """NodePackAdvice seam: the licence traps of the node packs a graph's nodes come from."""
         return list(dict.fromkeys(n for a in self._node_packs() for n in a.licence_notes(node_types)))

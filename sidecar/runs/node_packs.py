@@ -16,6 +16,12 @@ def graph_node_types(graph: Mapping[str, Any]) -> set[str]:
     return types - set(VIRTUAL_TITLES)
 
 
+def pack_node_types(advice: NodePackAdvice | None, graph: Mapping[str, Any]) -> set[str]:
+    """The graph's node classes plus the pack nodes our nodes in it call from inside."""
+    types = graph_node_types(graph)
+    return types | advice.called_nodes(types) if advice is not None else types
+
+
 def require_node_packs(
     advice: NodePackAdvice | None, graph: Mapping[str, Any], registered: Mapping[str, Any], others: list[str]
 ) -> None:
@@ -23,7 +29,7 @@ def require_node_packs(
 
     `others` names the engines of the preset's other variants, offered as the way round it.
     """
-    missing = graph_node_types(graph) - set(registered)
+    missing = pack_node_types(advice, graph) - set(registered)
     error = advice.missing_nodes_error(missing) if advice is not None and missing else None
     if error is None:
         return  # unknown nodes are refused later, by name, when the graph is bound
@@ -36,4 +42,4 @@ def require_node_packs(
 
 def licence_warnings(advice: NodePackAdvice | None, graph: Mapping[str, Any]) -> list[str]:
     """The licence traps of the node packs a run's graph uses, logged as the run's warnings."""
-    return advice.licence_notes(graph_node_types(graph)) if advice is not None else []
+    return advice.licence_notes(pack_node_types(advice, graph)) if advice is not None else []

@@ -9,7 +9,8 @@ of paying again. The repair job records `repair_of`, the job it repairs.
 
 A completed job is repaired only when its identity drifted: the repair is a fresh take (a new seed, so the
 provider is asked again) of the drifted shots only where the preset takes a `shots` list (a storyboard),
-of the whole run otherwise; the other shots stay the repaired job's outputs.
+of the whole run otherwise; the other shots are reused from the repaired job (`board_shots`), so the repair
+delivers the whole board.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..jobs.presets import PresetCatalog
 from ..jobs.store import JobStore
 from ..remote.recorded import REPAIR_OF
 from ..remote.storyboard import shot_list
+from .board_shots import SHOTS_INPUT
 from .plan import fresh_seed
 from .ports import EngineAvailability, ModelRequirements
 
@@ -37,7 +39,6 @@ JOB_HISTORY_STEP = "List jobs with GET /ainfluencer/v1/jobs or `ainfluencer jobs
 NOTHING_TO_REPAIR_STEP = (
     "Repair a failed job, or a completed one whose identity drifted (its warning names the shots)."
 )
-SHOTS_INPUT = "shots"  # the storyboard input naming the shot numbers to make (remote.storyboard.chosen_shots)
 
 REPAIR_DESCRIPTION: dict[str, Any] = {
     "id": REPAIR_PRESET,

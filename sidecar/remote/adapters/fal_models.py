@@ -22,7 +22,8 @@ ASSUMED_INPUT_SIDE = 1024  # an input image whose size is not known yet (plannin
 ASSUMED_SPEECH_SECONDS = 10.0
 OMNIHUMAN_MAX_SECONDS = 30.0  # "Audio must be under 30s long" (the model page's input schema)
 ASSUMED_CLIP_SECONDS = 10.0  # a face swap whose clip is not known yet (planning) is held for this long
-# fal's preset sizes (https://fal.ai/docs/model-endpoints, image_size); PuLID is billed per output megapixel
+# fal's preset sizes (https://fal.ai/docs/model-endpoints, image_size); PuLID and FLUX1.1 [pro] are held per
+# output megapixel
 IMAGE_SIZE_PIXELS = {
     "square_hd": (1024, 1024), "square": (512, 512), "portrait_4_3": (768, 1024),
     "portrait_16_9": (576, 1024), "landscape_4_3": (1024, 768), "landscape_16_9": (1024, 576),
@@ -54,6 +55,13 @@ RULES: tuple[ModelRule, ...] = (
 )  # fmt: skip
 
 
+def _requested_size(size: Any) -> tuple[int, int]:
+    """The output size of an `image_size` (a preset name or {width, height}); fal's default landscape_4_3."""
+    if isinstance(size, dict) and "width" in size and "height" in size:
+        return int(size["width"]), int(size["height"])
+    return IMAGE_SIZE_PIXELS.get(str(size), IMAGE_SIZE_PIXELS["landscape_4_3"])
+
+
 def priced(
     model: str, values: dict[str, Any], request: dict[str, Any], pixels: tuple[int, int] | None
 ) -> PricedRequest:
@@ -68,6 +76,10 @@ def priced(
         width, height = IMAGE_SIZE_PIXELS[str(values["image_size"])]
         # fal rounds a megapixel-priced output up to whole megapixels
         return PricedRequest(ENGINE, model, output_megapixels=math.ceil(width * height / 1e6))
+    if model == "fal-ai/flux-pro/v1.1":
+        width, height = _requested_size(request.get("image_size"))
+        images = int(request.get("num_images") or 1)
+        return PricedRequest(ENGINE, model, images=images, output_megapixels=math.ceil(width * height / 1e6))
     if model == "fal-ai/bytedance/omnihuman":
         measured = audio_seconds(request)
         return PricedRequest(ENGINE, model, seconds=max(measured or 0.0, ASSUMED_SPEECH_SECONDS))

@@ -1,8 +1,9 @@
-"""Face identity node packs (PuLID, InstantID, IP-Adapter FaceID) as a keyless local engine.
+"""Face identity node packs (PuLID, InstantID, IP-Adapter FaceID, ReActor) as a keyless local engine.
 
 Detected the way `node_packs` detects every pack (folder, registered node classes, weight files), never
 installed or imported. The shipped local variant of `identity_lock_portrait_v1` is built on PuLID_ComfyUI's
-nodes; InstantID and IP-Adapter FaceID are detected too so the Setup Hub can say what is there.
+nodes, the local variant of `video_identity_consistency_v1` on ReActor's face swap; InstantID and IP-Adapter
+FaceID are detected too so the Setup Hub can say what is there.
 
 Sources (the packs' repositories, read, not copied):
 - cubiq/PuLID_ComfyUI (https://github.com/cubiq/PuLID_ComfyUI, pulid.py at 4e1fd40): NODE_CLASS_MAPPINGS
@@ -21,9 +22,22 @@ Sources (the packs' repositories, read, not copied):
 - cubiq/ComfyUI_IPAdapter_plus (https://github.com/cubiq/ComfyUI_IPAdapter_plus, IPAdapterPlus.py at
   9d076a3): IPAdapterFaceID, IPAdapterUnifiedLoaderFaceID, IPAdapterInsightFaceLoader among its nodes; FaceID
   models from https://huggingface.co/h94/IP-Adapter-FaceID in `models/ipadapter`; InsightFace `buffalo_l`.
+- Gourieff/ComfyUI-ReActor (https://github.com/Gourieff/ComfyUI-ReActor, nodes.py at a328274): a face swap
+  pack. NODE_CLASS_MAPPINGS has ReActorFaceSwap (class `reactor`, FUNCTION `execute`: `enabled`,
+  `input_image` IMAGE batch, `swap_model` (a file of `<models_dir>/insightface`, e.g. inswapper_128.onnx),
+  `facedetection` retinaface_resnet50|retinaface_mobile0.25|YOLOv5l|YOLOv5n, `face_restore_model` ("none" or
+  a file of `models/facerestore_models`), `face_restore_visibility`, `codeformer_weight`,
+  `detect_gender_input`/`detect_gender_source` no|female|male, `input_faces_index`/`source_faces_index`
+  STRING, `console_log_level` 0|1|2, optional `source_image` IMAGE; returns (SWAPPED_IMAGE, FACE_MODEL,
+  ORIGINAL_IMAGE)), ReActorFaceSwapOpt, ReActorOptions, ReActorFaceBoost, ReActorMaskHelper,
+  ReActorSetWeight, the face-model nodes and ReActorRestoreFace among others. scripts/reactor_swapper.py
+  reads the swap model from `<models_dir>/insightface` and InsightFace `buffalo_l` (fetched by InsightFace
+  itself) for detection. Its README points to https://huggingface.co/datasets/Gourieff/ReActor/tree/main/
+  models for inswapper_128.onnx. Our video face swap node calls ReActorFaceSwap per chunk of frames.
 - The licence trap: InsightFace's pretrained models (antelopev2, buffalo_l) are for non-commercial research
   only (https://github.com/deepinsight/insightface, "License": the training data and the models trained
-  with it are available for non-commercial research purposes only). All three packs need them.
+  with it are available for non-commercial research purposes only). All four packs need them; ReActor's
+  inswapper_128.onnx is InsightFace's own non-commercial model too.
 """
 
 from __future__ import annotations
@@ -84,8 +98,34 @@ IPADAPTER_FACEID = _needs_insightface(
     (node_packs.WeightFile("InsightFace buffalo_l", ("models/buffalo_l/w600k_r50.onnx",)),
      "https://github.com/deepinsight/insightface/tree/master/python-package (buffalo_l)"),
 )  # fmt: skip
-PACKS = (PULID, INSTANTID, IPADAPTER_FACEID)
-FAMILY = node_packs.PackFamily(ENGINE_ID, "Face identity (PuLID, InstantID or IP-Adapter FaceID)", PACKS)
+REACTOR_SWAP_NODE = "ReActorFaceSwap"
+LOCAL_SWAP_NODE = "AInfluencerLocalFaceSwapVideo"  # our streaming node that calls ReActorFaceSwap per chunk
+REACTOR_LICENCE = (
+    "Licence: ReActor's face swap model inswapper_128.onnx and the InsightFace buffalo_l face models are for "
+    "non-commercial research only (https://github.com/deepinsight/insightface); do not use the outputs "
+    "commercially."
+)
+REACTOR = node_packs.PackSpec(
+    id="reactor",
+    name="ComfyUI-ReActor",
+    author="Gourieff",
+    library_folder="scripts",
+    required_nodes=(REACTOR_SWAP_NODE,),
+    known_nodes=(
+        REACTOR_SWAP_NODE, "ReActorFaceSwapOpt", "ReActorOptions", "ReActorFaceBoost", "ReActorMaskHelper",
+        "ReActorSetWeight", "ReActorSaveFaceModel", "ReActorLoadFaceModel", "ReActorBuildFaceModel",
+        "ReActorMakeFaceModelBatch", "ReActorRestoreFace", "ReActorUnload",
+    ),
+    weights=(node_packs.WeightFile("InsightFace inswapper", ("inswapper_128.onnx",)),),
+    weights_kind=INSIGHTFACE_KIND,
+    weights_source="https://huggingface.co/datasets/Gourieff/ReActor/tree/main/models",
+    licence=REACTOR_LICENCE,
+    called_by=(LOCAL_SWAP_NODE,),
+)  # fmt: skip
+PACKS = (PULID, INSTANTID, IPADAPTER_FACEID, REACTOR)
+FAMILY = node_packs.PackFamily(
+    ENGINE_ID, "Face identity (PuLID, InstantID, IP-Adapter FaceID or ReActor)", PACKS
+)
 
 
 class IdentityPacksAdapter(node_packs.NodePackAdapter):

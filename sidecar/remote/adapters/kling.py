@@ -1,12 +1,12 @@
 """Kling AI through its legacy `/v1` task API: JWT or API-key auth, submit → poll → download, unit balance.
 
+The token is made in `kling_auth`, refusals are mapped in `kling_errors`, request limits checked in
+`kling_checks`; the model × parameter table is `kling_models`.
+
 Contract notes, from mirrors of Kling's own documentation:
 - Auth (https://kling.ai/document-api/api/get-started/authentication): "API Key (for all models)" is sent
   as `Authorization: Bearer <API_KEY>`; the AccessKey/SecretKey JWT (HS256, `iss`=AK, `exp`=now+1800,
   `nbf`=now-5, signed with SK) still works for the legacy `model_name` APIs used here. We accept both.
-- Error codes (https://app.klingai.com/global/dev/document-api/apiReference/commonInfo, as mirrored in
-  inference-sh/grid api/klingai/docs/00-general.md): 401 1000–1004, 429 1100/1101/1102, 403 1103,
-  400/404 1200–1203, 400 1300/1301, 429 1302/1303/1304, 500/503/504 5000/5001/5002.
 - Account (https://klingai.com/document-api/api/assets/account-usage): `GET /account/costs` (no `/v1`),
   `start_time`/`end_time` in ms (required), QPS <= 1; the list sits in `data.resource_pack_subscribe_infos`
   with `remaining_quantity` (12 h delay) and `status` toBeOnline|online|expired|runOut.
@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import io
-import json
 import logging
 import time
 import urllib.parse
@@ -41,11 +38,14 @@ from typing import Any
 import httpx
 
 from ...core.errors import AInfError, ErrorCode
-from ...core.redact import redact_secrets, register_secret
+from ...core.redact import register_secret
 from . import kling_models
 from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl
 from .control import FinalStatus, OutputRef, Outputs, PollState, RemoteJob, Submitted
-from .http_policy import RetryPolicy, SubmitInDoubt, provider_reason
+from .http_policy import RetryPolicy, SubmitInDoubt
+from .kling_auth import JWT_REFRESH_S, JWT_TTL_S, encode_jwt
+from .kling_checks import bad_number, bad_text, is_url, needs_url, refuse
+from .kling_errors import BUY_PACK, NOT_FOUND_CODE, body_code, refusal, retryable_429, task_failure
 from .model_rules import find_rule, settle
 
 log = logging.getLogger("ainfluencer.adapters.kling")
@@ -60,42 +60,11 @@ DEFAULT_VIDEO_MODEL = "kling-v2-5-turbo"
 DEFAULT_IMAGE_MODEL = "kling-v2-1"
 IMAGE_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
 VIDEO_RATIOS = ("16:9", "9:16", "1:1")
-JWT_TTL_S = 1800
-JWT_REFRESH_S = 60
 BALANCE_CACHE_S = 60.0
 BALANCE_WINDOW_MS = 400 * 86_400_000  # the window filters packs by purchase time
 UNIT_NAME = "Kling resource-pack units"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_AUDIO_BYTES = 5 * 1024 * 1024
-AUTH_CODES = {1000, 1001, 1002, 1003, 1004}
-FUNDS_CODES = {1101, 1102}
-RATE_CODES = {1302, 1303}
-NO_RETRY_429 = {1100, 1101, 1102, 1304}
-NOT_FOUND_CODE = 1203  # "the requested resource does not exist" (commonInfo's error codes)
-ACCOUNT_PROBLEMS = {
-    1100: "reports a problem with the account",
-    1103: "says this account has no access to the requested model",
-    1304: "refuses calls from this computer's IP address (IP whitelist)",
-}
-SAFETY_WORDS = ("risk", "moderation", "content security", "sensitive", "violat", "policy", "inappropriate",
-                "nsfw", "风控", "敏感", "违规")  # fmt: skip
-BUY_PACK = "Buy an API resource pack at klingai.com/dev-center (web-app credits do not fund the API)."
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def encode_jwt(access_key: str, secret_key: str, now: float | None = None, ttl_s: int = JWT_TTL_S) -> str:
-    """Kling's API token: HS256 JWT with iss=access key, exp=now+ttl, nbf=now-5, signed with the secret."""
-    issued = int(time.time() if now is None else now)
-    compact = {"separators": (",", ":")}
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, **compact).encode())
-    claims = {"iss": access_key, "exp": issued + ttl_s, "nbf": issued - 5}
-    payload = _b64url(json.dumps(claims, **compact).encode())
-    signing = f"{header}.{payload}"
-    signature = hmac.new(secret_key.encode(), signing.encode(), hashlib.sha256).digest()
-    return f"{signing}.{_b64url(signature)}"
 
 
 @dataclass(frozen=True)
@@ -117,11 +86,6 @@ class KlingTaskRef(Submitted):
     """A created task and the URL that queries it."""
 
     query_url: str
-
-
-def retryable_429(response: httpx.Response) -> bool:
-    """Kling answers 429 for "no money" (1101/1102) and for rate limits (1302/1303): only those retry."""
-    return response.status_code != 429 or _body_code(response) not in NO_RETRY_429
 
 
 class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
@@ -162,56 +126,16 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
             self._tokens[api_key] = cached
         return {"Authorization": f"Bearer {cached[0]}", "Accept": "application/json"}
 
-    # errors --------------------------------------------------------------------------------------
     def _error(self, response: httpx.Response, what: str, **extra: Any) -> AInfError:
-        """Map a refused Kling answer by its body `code` (then its HTTP status) to the error taxonomy."""
-        status, code = response.status_code, _body_code(response)
-        reason = provider_reason(response)
-        text = str(reason.get("message") if isinstance(reason, dict) else reason)[:200]
-        detail = {"engine": self.engine_id, "step": what, "status": status, "code": code,
-                  "provider_reason": reason, **extra}  # fmt: skip
-        tries = f"after {self.retry.max_attempts} attempts"
-        steps: list[str] | None = None
-        if code in AUTH_CODES or (status == 401 and code is None):
-            error, message = ErrorCode.AUTH_FAILED, "Kling rejected the API key."
-            steps = ["Check the key in the Setup Hub: 'access_key:secret_key' or the newer API key."]
-            if code in (1003, 1004):
-                steps.insert(
-                    0, "Kling judged the token's time window wrong: set this computer's clock right."
-                )
-        elif code in FUNDS_CODES:
-            why = "is in arrears" if code == 1101 else "has no units left in its resource packs"
-            error, message = (
-                ErrorCode.INSUFFICIENT_FUNDS,
-                f"Kling says the account {why}; nothing was generated.",
-            )
-            steps = [BUY_PACK, "Then run again."]
-        elif code in ACCOUNT_PROBLEMS or status == 403:
-            error, message = (
-                ErrorCode.AUTH_FAILED,
-                f"Kling {ACCOUNT_PROBLEMS.get(code, 'refused the call')}: {text}",
-            )
-            steps = ["Check the account and key settings in the Kling developer console."]
-        elif code in (1300, 1301):
-            error, message = ErrorCode.SAFETY_FILTER, "Kling's content safety check refused this request."
-        elif code in RATE_CODES or status == 429:
-            limit = "parallel-task limit of the resource pack" if code == 1303 else "request rate limit"
-            error, message = ErrorCode.RATE_LIMITED, f"Kling kept refusing with its {limit} ({tries})."
-            steps = ["Wait a minute, or run fewer Kling jobs at once, then run again."]
-        elif status >= 500 or (code is not None and 5000 <= code < 6000):
-            error, message = ErrorCode.ENGINE_OFFLINE, f"Kling kept failing (HTTP {status} {tries})."
-        elif status in (400, 404, 422) or (code is not None and 1200 <= code < 1300):
-            error, message = ErrorCode.VALIDATION_ERROR, f"Kling refused the request: {text}"
-        else:
-            error, message = ErrorCode.CONTRACT_MISMATCH, f"Kling answered HTTP {status} unexpectedly."
-        return AInfError(error, message, remediation=steps, detail=detail)
+        """Map a refused Kling answer to the error taxonomy (`kling_errors.refusal`)."""
+        return refusal(response, what, self.retry.max_attempts, **extra)
 
     def _data(self, response: httpx.Response, what: str, **extra: Any) -> dict[str, Any]:
         """The `data` object of a successful envelope (`code` 0); a mapped error otherwise."""
         if response.status_code >= 400:
             raise self._error(response, what, **extra)
         body = self.json_object(response, what)
-        if body.get("code") != 0 or _body_code(response) is None:
+        if body.get("code") != 0 or body_code(response) is None:
             raise self._error(response, what, **extra)
         data = self.field(body, "data", what)
         if not isinstance(data, dict):
@@ -281,7 +205,7 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         url = request.get(f"{name}_url")
         value = request.get(name)
         for candidate in (url, value):
-            if _is_url(candidate):
+            if is_url(candidate):
                 return candidate
         if isinstance(url, str) and url.startswith("data:") and "," in url:
             try:
@@ -346,7 +270,7 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         if job.external_task_id is None:
             raise doubt
         response = await self.call(client, "GET", self.resume(job, job.external_task_id).query_url, api_key)
-        if response.status_code == 404 or _body_code(response) == NOT_FOUND_CODE:
+        if response.status_code == 404 or body_code(response) == NOT_FOUND_CODE:
             return None
         return self.resume(job, str(self.field(self._data(response, "lookup"), "task_id", "lookup")))
 
@@ -364,7 +288,7 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         if status == "succeed":
             return PollState(final=FinalStatus(data))
         if status == "failed":
-            raise self._task_failed(data, handle.request_id)
+            raise task_failure(data, handle.request_id)
         if status not in ("submitted", "processing"):
             raise AInfError(
                 ErrorCode.CONTRACT_MISMATCH,
@@ -398,23 +322,6 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         refs = tuple(OutputRef(item.get("url"), _text(item.get("id"))) for item in items)
         return Outputs(refs=refs, units=units, units_name=UNIT_NAME)
 
-    def _task_failed(self, data: dict[str, Any], task_id: str) -> AInfError:
-        """A task `failed` inside HTTP 200 / code 0: Kling's reason is only in `task_status_msg`."""
-        message = redact_secrets(str(data.get("task_status_msg") or "")[:300])
-        detail = {"engine": self.engine_id, "request_id": task_id, "provider_reason": message}
-        if any(word in message.lower() for word in SAFETY_WORDS):
-            return AInfError(
-                ErrorCode.SAFETY_FILTER,
-                f"Kling's content safety check stopped the task: {message}",
-                detail=detail,
-            )
-        return AInfError(
-            ErrorCode.EXECUTION_FAILED,
-            f"Kling reported the task as failed: {message or 'no reason given'}",
-            remediation=["Check the inputs named in Kling's reason, then run again."],
-            detail=detail,
-        )
-
     # capabilities --------------------------------------------------------------------------------
     async def generate_video(
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
@@ -430,10 +337,10 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         mode, duration = str(settled["mode"]), str(settled["duration"])
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
         scale, ratio = request.get("cfg_scale"), request.get("aspect_ratio")
-        _refuse(
+        refuse(
             {"mode": mode not in ("std", "pro"), "duration": duration not in ("5", "10"),
-             "prompt": _bad_text(prompt, 2500, required=not has_image),
-             "negative_prompt": _bad_text(negative, 2500), "cfg_scale": _bad_number(scale, 0, 1),
+             "prompt": bad_text(prompt, 2500, required=not has_image),
+             "negative_prompt": bad_text(negative, 2500), "cfg_scale": bad_number(scale, 0, 1),
              "aspect_ratio": not has_image and ratio not in (None, *VIDEO_RATIOS)},
             "mode std|pro, duration '5'|'10', prompt (needed without an image) and negative_prompt up to "
             "2500 characters, cfg_scale 0..1, aspect_ratio 16:9|9:16|1:1",
@@ -471,13 +378,13 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
             settle(rule, request)
         has_image = any(request.get(k) for k in ("image", "image_url"))
         orphan_reference = bool(reference) and not has_image
-        _refuse(
-            {"prompt": _bad_text(prompt, 2500, required=True),
-             "negative_prompt": _bad_text(negative, 2500) or bool(has_image and negative),
-             "n": not isinstance(n, int) or _bad_number(n, 1, 9), "aspect_ratio": ratio not in IMAGE_RATIOS,
+        refuse(
+            {"prompt": bad_text(prompt, 2500, required=True),
+             "negative_prompt": bad_text(negative, 2500) or bool(has_image and negative),
+             "n": not isinstance(n, int) or bad_number(n, 1, 9), "aspect_ratio": ratio not in IMAGE_RATIOS,
              "resolution": resolution not in ("1k", "2k"),
              "image_reference": reference not in (None, "subject", "face") or orphan_reference,
-             **{name: _bad_number(request.get(name), 0, 1) for name in ("image_fidelity", "human_fidelity")}},
+             **{name: bad_number(request.get(name), 0, 1) for name in ("image_fidelity", "human_fidelity")}},
             "a prompt up to 2500 characters, n 1..9, aspect_ratio one of " + "|".join(IMAGE_RATIOS)
             + ", resolution 1k|2k, image_reference subject|face (with an image; no negative_prompt then), "
             "image_fidelity and human_fidelity 0..1",
@@ -503,17 +410,17 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         """Lip-sync a video (public `video_url` or Kling `video_id`) to `audio_url`/`audio`, or to `text`."""
         video_url = request.get("video_url") or request.get("video")
         video_id = request.get("video_id")
-        if not video_id and not _is_url(video_url):
-            raise _needs_url("video" if request.get("video") else "video_url", "the video to lip-sync")
+        if not video_id and not is_url(video_url):
+            raise needs_url("video" if request.get("video") else "video_url", "the video to lip-sync")
         data: dict[str, Any] = {"video_id": str(video_id)} if video_id else {"video_url": video_url}
         audio_url, audio, text = request.get("audio_url"), request.get("audio"), request.get("text")
-        if _is_url(audio):
+        if is_url(audio):
             audio_url, audio = audio, None
         if audio_url or audio is not None:
             data["mode"] = "audio2video"
             if audio_url:
-                if not _is_url(audio_url):
-                    raise _needs_url("audio_url", "the speech audio")
+                if not is_url(audio_url):
+                    raise needs_url("audio_url", "the speech audio")
                 data.update(audio_type="url", audio_url=audio_url)
             elif not control.resume_request_id:
                 raw = self._input_bytes(audio, "audio")
@@ -526,9 +433,9 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
                 data.update(audio_type="file", audio_file=base64.b64encode(raw).decode("ascii"))
         elif isinstance(text, str) and text.strip():
             language, speed = request.get("voice_language") or "en", request.get("voice_speed", 1.0)
-            _refuse(
+            refuse(
                 {"text": len(text) > 120, "voice_id": not request.get("voice_id"),
-                 "voice_language": language not in ("zh", "en"), "voice_speed": _bad_number(speed, 0.8, 2.0)},
+                 "voice_language": language not in ("zh", "en"), "voice_speed": bad_number(speed, 0.8, 2.0)},
                 "text up to 120 characters with a voice_id, voice_language zh|en, voice_speed 0.8..2.0",
             )  # fmt: skip
             data.update(mode="text2video", text=text, voice_id=str(request["voice_id"]))
@@ -543,53 +450,6 @@ class KlingAdapter(RemoteAdapter[KlingTask, KlingTaskRef, FinalStatus]):
         return await self.run_job(api_key, task, control)
 
 
-def _body_code(response: httpx.Response) -> int | None:
-    """Kling's body `code`, when the answer is a JSON object carrying an integer one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, int) and not isinstance(code, bool) else None
-
-
 def _text(value: Any) -> str | None:
     """A provider id as text, or None when absent."""
     return None if value is None else str(value)
-
-
-def _is_url(value: Any) -> bool:
-    """True for an http(s) URL string."""
-    return isinstance(value, str) and value.startswith(("https://", "http://"))
-
-
-def _bad_text(value: Any, limit: int, required: bool = False) -> bool:
-    """True when a text field is not a string, too long, or empty though required."""
-    return not isinstance(value, str) or len(value) > limit or (required and not value.strip())
-
-
-def _bad_number(value: Any, low: float, high: float) -> bool:
-    """True when an optional number is given but is not a number within [low, high]."""
-    if value is None:
-        return False
-    return not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high
-
-
-def _refuse(problems: dict[str, Any], rule: str) -> None:
-    """VALIDATION_ERROR naming every field that breaks Kling's documented limits (before anything is paid)."""
-    bad = sorted(name for name, broken in problems.items() if broken)
-    if bad:
-        raise AInfError(
-            ErrorCode.VALIDATION_ERROR,
-            f"Kling would refuse: {', '.join(bad)}. Allowed: {rule}.",
-            detail={"engine": "provider_kling", "fields": bad},
-        )
-
-
-def _needs_url(name: str, what: str) -> AInfError:
-    return AInfError(
-        ErrorCode.VALIDATION_ERROR,
-        f"Kling needs {what} as a public http(s) URL (`{name}`); it does not take local files here.",
-        remediation=["Host the file at a public URL (e.g. the provider upload step) and pass that URL."],
-        detail={"engine": "provider_kling", "input": name, "needs": "public URL"},
-    )

@@ -46,7 +46,8 @@ class PackSpec:
     """A node pack: its folder name, the nodes it registers, the files it reads and where they come from.
 
     `weights` live in the `weights_kind` model folder, the optional `detector` files in `detector_kind`;
-    `licence` is the trap the user must know before running it (empty when there is none).
+    `licence` is the trap the user must know before running it (empty when there is none); `called_by`
+    names our own nodes that call the pack's required nodes from inside (a graph with one needs the pack).
     """
 
     id: str
@@ -63,6 +64,7 @@ class PackSpec:
     detector_source: str = ""
     detector_caution: str = ""
     licence: str = ""
+    called_by: tuple[str, ...] = ()
 
     @property
     def repo(self) -> str:
@@ -232,6 +234,10 @@ class NodePackAdapter(EngineAdapter):
     def packs_providing(self, node_types: set[str]) -> tuple[PackSpec, ...]:
         """The family's packs that register any of these node classes."""
         return tuple(p for p in self.family.packs if node_types & set(p.known_nodes))
+
+    def called_nodes(self, node_types: set[str]) -> set[str]:
+        """The pack nodes that our nodes among `node_types` call from inside (not wired in the graph)."""
+        return {n for p in self.family.packs if node_types & set(p.called_by) for n in p.required_nodes}
 
     def missing_nodes_error(self, node_types: set[str]) -> AInfError | None:
         """DEPENDENCY_MISSING for unregistered graph nodes a pack of this family provides, else None."""
@@ -407,6 +413,11 @@ def _dedupe(folders: list[Path]) -> list[Path]:
 def comfy_node_classes() -> set[str]:
     """The node class names the running ComfyUI registered."""
     return set(loaded_module("nodes").NODE_CLASS_MAPPINGS)
+
+
+def comfy_node_class(name: str) -> Any | None:
+    """The class the running ComfyUI registered under `name` (a pack's node our node calls), or None."""
+    return loaded_module("nodes").NODE_CLASS_MAPPINGS.get(name)
 
 
 def comfy_custom_nodes_dirs() -> list[Path]:

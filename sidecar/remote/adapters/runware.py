@@ -1,5 +1,8 @@
 """Runware through its task-array REST API: async submit → getResponse polling → download, balance, keys.
 
+Error items are mapped in `runware_errors`, request values checked in `runware_checks`; the video models'
+durations are `runware_models`, the PuLID request `runware_identity`.
+
 Every call is a POST of a JSON array of tasks to `https://api.runware.ai/v1` with `Authorization: Bearer
 <key>`; answers are `{"data": [...], "errors": [...]}` scoped per task.
 
@@ -54,6 +57,8 @@ from .base import NO_CONTROL, RemoteAdapter, RemoteResult, RunControl, local_inp
 from .control import OutputRef, Outputs, PollState, RemoteJob, Submitted
 from .http_policy import SubmitInDoubt, provider_reason
 from .model_rules import find_rule, settle
+from .runware_checks import float_in, image_format, image_side, int_in, invalid, is_uuid
+from .runware_errors import error_for
 
 log = logging.getLogger("ainfluencer.adapters.runware")
 
@@ -67,23 +72,10 @@ KLING_3_PRO = "klingai:kling-video@3-pro"
 WAN_27 = "alibaba:wan@2.7"
 VIDEO_MODELS = (HAILUO_02, KLING_3_PRO, WAN_27)
 UPSCALE_MODEL = "imageUpscale"
-IMAGE_FORMATS = ("PNG", "JPG", "WEBP")
-SIZE_RANGE, SIZE_STEP = (256, 2048), 64
-SAFETY_CODES = frozenset({
-    "contentpolicyviolation", "providercontentpolicyviolation", "sensitivecontentdetected",
-    "unsafecontentdetected", "nsfwcontentdetected", "promptblocked", "imageblocked", "moderationfailed",
-})  # fmt: skip
-FUNDS_WORDS = ("credit", "balance", "quota", "paymentrequired", "insufficientfunds")
-SAFETY_WORDS = ("nsfw", "content policy", "moderation", "safety")
-BAD_INPUT = ("invalid", "missing", "unsupported", "unknown", "conflict", "max")
 
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _invalid(field: str, message: str, **extra: Any) -> AInfError:
-    return AInfError(ErrorCode.VALIDATION_ERROR, message, detail={"field": field, **extra})
 
 
 @dataclass(frozen=True)
@@ -169,74 +161,8 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
     def _error_for(
         self, error: dict[str, Any], status: int | None, step: str, task_uuid: str | None
     ) -> AInfError:
-        """One Runware error item (or an HTTP status) as an AInfError with Runware's reason in `detail`."""
-        code = str(error.get("code") or "")
-        message = error.get("message")
-        low_code, low_text = code.lower(), f"{code} {message}".lower()
-        reason = {
-            k: error[k] for k in ("code", "message", "parameter", "taskType", "documentation") if k in error
-        }
-        detail = {
-            "engine": self.engine_id, "step": step, "status": status,
-            "request_id": task_uuid or error.get("taskUUID"), "provider_reason": redact_secrets(reason),
-        }  # fmt: skip
-        attempts = self.retry.max_attempts
-        if (
-            any(word in low_code for word in FUNDS_WORDS)
-            or status == 402
-            or ("insufficient" in low_text and any(w in low_text for w in ("credit", "balance", "fund")))
-        ):
-            return AInfError(
-                ErrorCode.INSUFFICIENT_FUNDS,
-                "Your Runware balance is too low for this run; nothing was generated.",
-                remediation=["Top up your balance at my.runware.ai (Wallet), then run again."],
-                detail=detail,
-            )
-        if "ratelimit" in low_code or status == 429:
-            where = "Runware's model provider is" if low_code.startswith("provider") else "Runware is"
-            return AInfError(
-                ErrorCode.RATE_LIMITED,
-                f"{where} rate limiting this key (still refused after {attempts} attempts).",
-                detail=detail,
-            )
-        low_message = str(message).lower()
-        if (
-            low_code in SAFETY_CODES
-            or any(word in low_code for word in ("nsfw", "moderation", "contentpolicy"))
-            or (not low_code.startswith(BAD_INPUT) and any(w in low_message for w in SAFETY_WORDS))
-        ):
-            return AInfError(
-                ErrorCode.SAFETY_FILTER, "Runware's content moderation refused this request.", detail=detail
-            )
-        if "apikey" in low_code or low_code in ("unauthorized", "forbidden") or status in (401, 403):
-            return AInfError(ErrorCode.AUTH_FAILED, "Runware rejected the API key.", detail=detail)
-        if "timeout" in low_code or status in (408, 504):
-            return AInfError(ErrorCode.ENGINE_TIMEOUT, "Runware timed out running the model.", detail=detail)
-        if "unavailable" in low_code or (status or 0) >= 500:
-            return AInfError(
-                ErrorCode.ENGINE_OFFLINE,
-                f"Runware kept failing (HTTP {status} after {attempts} attempts)."
-                if (status or 0) >= 500
-                else "Runware's model provider is unavailable right now.",
-                detail=detail,
-            )
-        if low_code.endswith(("notfound", "expired")):
-            return AInfError(
-                ErrorCode.EXECUTION_FAILED,
-                "Runware no longer has this task (it failed or expired); run it again.",
-                detail=detail,
-            )
-        polled = step == "status"  # a getResponse is always well-formed: its 4xx is the task's failure
-        if low_code.startswith(BAD_INPUT) or (status in (400, 422) and not polled):
-            where = f" `{error['parameter']}`" if isinstance(error.get("parameter"), str) else ""
-            return AInfError(
-                ErrorCode.VALIDATION_ERROR, f"Runware refused the request's input{where}.", detail=detail
-            )
-        if status is not None and status >= 400 and not polled:
-            return AInfError(
-                ErrorCode.CONTRACT_MISMATCH, f"Runware answered HTTP {status} unexpectedly.", detail=detail
-            )
-        return AInfError(ErrorCode.EXECUTION_FAILED, "Runware reported the task as failed.", detail=detail)
+        """One Runware error item (or an HTTP status) as an AInfError (`runware_errors.error_for`)."""
+        return error_for(error, status, step, task_uuid, self.retry.max_attempts)
 
     # key, balance, health ------------------------------------------------------------------------
     async def _balance(self, api_key: str) -> float:
@@ -296,24 +222,24 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         for key in (f"{name}_url", f"{name}_uuid"):
             value = request.get(key)
             if isinstance(value, str) and (value.startswith(("https://", "http://", "data:image/")) or (
-                key.endswith("uuid") and _is_uuid(value)
+                key.endswith("uuid") and is_uuid(value)
             )):  # fmt: skip
                 return value
         local = local_input(request, name, "image/png", "image/png")
         if local is None:
-            raise _invalid(
+            raise invalid(
                 name, f"Runware needs an input image (`{name}` as bytes or a file, or `{name}_url`)."
             )
         data, content_type = local
         if not content_type.startswith("image/"):
-            raise _invalid(name, "The input must be a PNG, JPG or WEBP image.", content_type=content_type)
+            raise invalid(name, "The input must be a PNG, JPG or WEBP image.", content_type=content_type)
         return await self.upload_image(api_key, data, content_type)
 
     # the task runner: the template's hooks --------------------------------------------------------
     def resume(self, job: RunwareTask, request_id: str) -> RunwareTaskRef:
         """A task submitted earlier, named by its task UUID."""
-        if not _is_uuid(request_id):
-            raise _invalid("resume_request_id", "A Runware request id is a task UUID.")
+        if not is_uuid(request_id):
+            raise invalid("resume_request_id", "A Runware request id is a task UUID.")
         return RunwareTaskRef(request_id, job.expected)
 
     async def submit(self, client: httpx.AsyncClient, api_key: str, job: RunwareTask) -> RunwareTaskRef:
@@ -427,27 +353,28 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         model = self.pick_model(request, default, IMAGE_MODELS, "image")
         settings = runware_identity.pulid_settings(model, request) if pulid else None
         prompt = required_prompt(request)
-        count = _int_in(request, "num_images", 1, 1, 20)
+        count = int_in(request, "num_images", 1, 1, 20)
         task: dict[str, Any] = {
             "taskType": "imageInference", "taskUUID": str(uuid.uuid4()), "model": model,
-            "positivePrompt": prompt, "width": _size(request, "width"), "height": _size(request, "height"),
-            "numberResults": count, "outputType": "URL", "outputFormat": _format(request),
+            "positivePrompt": prompt,
+            "width": image_side(request, "width"), "height": image_side(request, "height"),
+            "numberResults": count, "outputType": "URL", "outputFormat": image_format(request),
             "includeCost": True, "deliveryMethod": "async",
         }  # fmt: skip
-        if seed := _int_in(request, "seed", 0, 0, 2**63 - 1):  # Runware seeds start at 1; 0: it picks
+        if seed := int_in(request, "seed", 0, 0, 2**63 - 1):  # Runware seeds start at 1; 0: it picks
             task["seed"] = seed
         flux_only = {"negative_prompt": "negativePrompt", "steps": "steps", "cfg_scale": "CFGScale"}
         for name, field in flux_only.items():
             if request.get(name) in (None, ""):
                 continue
             if model == FLUX_PRO:
-                raise _invalid(name, f"{FLUX_PRO} (FLUX1.1 pro) takes no `{name}`.", model=model)
+                raise invalid(name, f"{FLUX_PRO} (FLUX1.1 pro) takes no `{name}`.", model=model)
             if name == "negative_prompt":
                 task[field] = str(request[name])
             elif name == "steps":
-                task[field] = _int_in(request, name, 4, 1, 100)
+                task[field] = int_in(request, name, 4, 1, 100)
             else:
-                task[field] = _float_in(request, name, 0.0, 50.0)
+                task[field] = float_in(request, name, 0.0, 50.0)
         if settings is not None:
             reference = await self._image_ref(api_key, request, control, runware_identity.REFERENCE)
             task["puLID"] = settings.task_field(reference)
@@ -457,10 +384,10 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         self, api_key: str, request: dict[str, Any], control: RunControl = NO_CONTROL
     ) -> RemoteResult:
         """Upscale an image 2–4× (`imageUpscale`); bytes or files are uploaded first (`imageUpload`)."""
-        factor = _int_in(request, "upscale_factor", 2, 2, 4)
+        factor = int_in(request, "upscale_factor", 2, 2, 4)
         task: dict[str, Any] = {
             "taskType": "imageUpscale", "taskUUID": str(uuid.uuid4()), "upscaleFactor": factor,
-            "outputType": "URL", "outputFormat": _format(request), "includeCost": True,
+            "outputType": "URL", "outputFormat": image_format(request), "includeCost": True,
             "deliveryMethod": "async",
         }  # fmt: skip
         task["inputImage"] = await self._image_ref(api_key, request, control)
@@ -478,7 +405,7 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
         if rule is not None:
             duration = settle(rule, request)["duration"]
         else:
-            duration = _int_in(request, "duration", 6, 1, 15)
+            duration = int_in(request, "duration", 6, 1, 15)
         task: dict[str, Any] = {
             "taskType": "videoInference", "taskUUID": str(uuid.uuid4()), "model": model, "duration": duration,
             "numberResults": 1, "outputType": "URL", "outputFormat": "MP4", "includeCost": True,
@@ -488,7 +415,7 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
             task["positivePrompt"] = prompt
         if request.get("negative_prompt") and model != HAILUO_02:
             task["negativePrompt"] = str(request["negative_prompt"])
-        if seed := _int_in(request, "seed", 0, 0, 2**31 - 1):
+        if seed := int_in(request, "seed", 0, 0, 2**31 - 1):
             task["seed"] = seed
         has_image = any(request.get(k) for k in ("image", "image_url", "image_uuid"))
         if has_image:
@@ -500,56 +427,9 @@ class RunwareAdapter(RemoteAdapter[RunwareTask, RunwareTaskRef, RunwareDone]):
             task["inputs"] = {"frameImages": frames}
         elif request.get("width") and request.get("height"):
             task["width"], task["height"] = (
-                _int_in(request, "width", 0, 256, 4096),
-                _int_in(request, "height", 0, 256, 4096),
+                int_in(request, "width", 0, 256, 4096),
+                int_in(request, "height", 0, 256, 4096),
             )
         elif not control.resume_request_id:
-            raise _invalid("image", "Runware video needs a start image (`image`) or a `width` and `height`.")
+            raise invalid("image", "Runware video needs a start image (`image`) or a `width` and `height`.")
         return await self.run_job(api_key, RunwareTask(model, "video", task, 1, "videoURL"), control)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
-def _int_in(request: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = request.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _invalid(name, f"`{name}` must be a whole number.") from None
-    if not low <= number <= high or number != int(number):
-        raise _invalid(name, f"`{name}` must be a whole number from {low} to {high}.", range=[low, high])
-    return int(number)
-
-
-def _float_in(request: dict[str, Any], name: str, low: float, high: float) -> float:
-    try:
-        number = float(request[name])
-    except (TypeError, ValueError):
-        raise _invalid(name, f"`{name}` must be a number.") from None
-    if not low <= number <= high:
-        raise _invalid(name, f"`{name}` must be from {low:g} to {high:g}.", range=[low, high])
-    return number
-
-
-def _size(request: dict[str, Any], name: str) -> int:
-    low, high = SIZE_RANGE
-    value = _int_in(request, name, 1024, 0, 1 << 20)
-    if not low <= value <= high or value % SIZE_STEP:
-        raise _invalid(
-            name, f"`{name}` must be a multiple of {SIZE_STEP} from {low} to {high}.", range=[low, high]
-        )
-    return value
-
-
-def _format(request: dict[str, Any]) -> str:
-    value = str(request.get("output_format") or "PNG").upper().replace("JPEG", "JPG")
-    if value not in IMAGE_FORMATS:
-        raise _invalid("output_format", "The output format is PNG, JPG or WEBP.", allowed=list(IMAGE_FORMATS))
-    return value
