@@ -22,7 +22,8 @@ import torch
 
 from .colour import pack_rgb24, unpack_rgb24
 from .frame_source import SourceFormat, decode_ahead, source_format
-from .grain import GrainWorkspace, PackedGrain, strip_rows
+from .grain_field import GrainWorkspace, strip_rows
+from .grain_packed import PackedGrain
 from .lut import MAX_LUT_SIZE, ColourFn, bake, lut_table_u8
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
 from .video_stream import ChunkProcessor, VideoWriter, _video_start

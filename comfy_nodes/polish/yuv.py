@@ -26,19 +26,15 @@ from dataclasses import dataclass
 import torch
 
 from .colour import LUMA_WEIGHTS, YuvColour
-from .grain import (
+from .grain_field import GrainField, GrainPlan, GrainWorkspace, grain_plan, strip_rows
+from .grain_stock import (
     AMP_BITS,
     FIELD_BITS,
     FIELD_ONE,
     GRAIN_SIGMA_AT_FULL_STRENGTH,
-    GrainField,
-    GrainPlan,
-    GrainWorkspace,
     chroma_seed,
     frame_seed,
-    grain_plan,
     piecewise_linear,
-    strip_rows,
 )
 from .lut import ColourFn
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
