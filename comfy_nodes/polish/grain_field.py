@@ -21,13 +21,13 @@ from .grain_stock import (
     FIELD_CLIP,
     FIELD_ONE,
     GRAIN_LOOKS,
-    HEADROOM_SIGMAS,
     MASK64,
     MAX_TEMPLATE,
     MIN_TEMPLATE,
     REFERENCE_SHORT_SIDE,
     TEMPLATE_CLAMP,
     frame_seed,
+    grain_response,
     grain_sigma_px,
     splitmix64,
 )
@@ -232,21 +232,20 @@ def grain_plan(
 ) -> GrainPlan:
     """Validate the parameters and resolve the look into banks and amplitude parameters."""
     stock = GRAIN_LOOKS[look]
-    strength *= stock.strength_scale
+    response = grain_response(strength, chroma, look)
     size *= stock.size_scale
-    chroma += stock.chroma_add
     sigma_mono = grain_sigma_px(size, height, width)
     spacing = size * min(height, width) / REFERENCE_SHORT_SIDE
     mono = _block_bank(seed, sigma_mono, spacing, stock.ar, device)
     colour = []
-    if chroma > 0.0:
+    if response.chroma > 0.0:
         for c in range(3):
             colour_seed = splitmix64((seed & MASK64) ^ (CHROMA_SALT + c)) >> 1
             sigma = sigma_mono * CHROMA_SIZE_FACTOR
             colour.append(_block_bank(colour_seed, sigma, spacing * CHROMA_SIZE_FACTOR, stock.ar, device))
-    # Headroom cap on the total standard deviation (mono + chroma fields are independent).
-    cap_scale = 1.0 / (HEADROOM_SIGMAS * math.sqrt(1.0 + chroma * chroma))
-    return GrainPlan(strength, chroma, stock.curve, mono, tuple(colour), cap_scale)
+    return GrainPlan(
+        response.strength, response.chroma, response.curve, mono, tuple(colour), response.cap_scale
+    )
 
 
 class GrainField:

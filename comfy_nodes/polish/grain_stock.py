@@ -25,9 +25,11 @@ __all__ = [
     "GRAIN_SIGMA_AT_FULL_STRENGTH",
     "LUMA_STRENGTH_CURVE",
     "GrainLook",
+    "GrainResponse",
     "check_grain_parameters",
     "chroma_seed",
     "frame_seed",
+    "grain_response",
     "grain_sigma_px",
     "piecewise_linear",
     "splitmix64",
@@ -182,3 +184,21 @@ def check_grain_parameters(
     if look not in GRAIN_LOOKS:
         raise ValueError(f"unknown grain look {look!r}; valid looks: {', '.join(GRAIN_LOOK_NAMES)}")
     return strength, size, chroma
+
+
+@dataclass(frozen=True)
+class GrainResponse:
+    """What sets a grain's amplitude per pixel: strength, colour share, luma curve and headroom cap."""
+
+    strength: float
+    chroma: float
+    curve: tuple[tuple[float, float], ...]
+    cap_scale: float
+
+
+def grain_response(strength: float, chroma: float, look: str) -> GrainResponse:
+    """The look's multipliers applied; the cap keeps the total (mono + colour) deviation in the headroom."""
+    stock = GRAIN_LOOKS[look]
+    chroma += stock.chroma_add
+    cap_scale = 1.0 / (HEADROOM_SIGMAS * math.sqrt(1.0 + chroma * chroma))
+    return GrainResponse(strength * stock.strength_scale, chroma, stock.curve, cap_scale)
