@@ -26,6 +26,7 @@ from .grain_stock import (
     MIN_TEMPLATE,
     REFERENCE_SHORT_SIDE,
     TEMPLATE_CLAMP,
+    GrainResponse,
     frame_seed,
     grain_response,
     grain_sigma_px,
@@ -209,15 +210,11 @@ def grain_fields(frame_seeds: Sequence[int], bank: BlockBank, height: int, width
 
 
 @dataclass(frozen=True)
-class GrainPlan:
-    """Everything a call needs besides the frames: resolved look, banks and amplitude parameters."""
+class GrainPlan(GrainResponse):
+    """Everything a call needs besides the frames: the resolved look's amplitude parameters and banks."""
 
-    strength: float
-    chroma: float
-    curve: tuple[tuple[float, float], ...]
     mono: BlockBank
     colour: tuple[BlockBank, ...]
-    cap_scale: float
 
 
 def grain_plan(
@@ -243,9 +240,7 @@ def grain_plan(
             colour_seed = splitmix64((seed & MASK64) ^ (CHROMA_SALT + c)) >> 1
             sigma = sigma_mono * CHROMA_SIZE_FACTOR
             colour.append(_block_bank(colour_seed, sigma, spacing * CHROMA_SIZE_FACTOR, stock.ar, device))
-    return GrainPlan(
-        response.strength, response.chroma, response.curve, mono, tuple(colour), response.cap_scale
-    )
+    return GrainPlan(**vars(response), mono=mono, colour=tuple(colour))
 
 
 class GrainField:
