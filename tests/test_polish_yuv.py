@@ -14,7 +14,7 @@ from ainfluencer.comfy_nodes.polish.passes import DeflickerPass, GradePass, Grai
 from ainfluencer.comfy_nodes.polish.stream_plan import StreamPlan, chain_processor
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
 from ainfluencer.comfy_nodes.polish.video_stream import probe_video
-from ainfluencer.comfy_nodes.polish.yuv import YuvRun, yuv_passes, yuv_tables
+from ainfluencer.comfy_nodes.polish.yuv import YuvRun, response_of, yuv_passes, yuv_tables
 
 CPU = torch.device("cpu")
 BT709 = YuvColour("bt709", full_range=False)
@@ -71,7 +71,7 @@ def _yuv_path(
     split = yuv_passes(passes)
     assert split is not None
     run, grain = split
-    return YuvRun(yuv_tables(run, grain, colour, height, width), grain, width, height).push(planes.clone())
+    return YuvRun(yuv_tables(run, response_of(grain), colour), grain, width, height).push(planes.clone())
 
 
 @pytest.mark.parametrize("colour", [BT709, YuvColour("bt601", False), YuvColour("bt709", True)])

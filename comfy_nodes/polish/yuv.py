@@ -26,24 +26,22 @@ from dataclasses import dataclass
 import torch
 
 from .colour import LUMA_WEIGHTS, YuvColour
-from .grain import (
+from .grain_field import GrainField, GrainPlan, GrainWorkspace, grain_plan, strip_rows
+from .grain_stock import (
     AMP_BITS,
     FIELD_BITS,
     FIELD_ONE,
     GRAIN_SIGMA_AT_FULL_STRENGTH,
-    GrainField,
-    GrainPlan,
-    GrainWorkspace,
+    GrainResponse,
     chroma_seed,
     frame_seed,
-    grain_plan,
+    grain_response,
     piecewise_linear,
-    strip_rows,
 )
 from .lut import ColourFn
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
 
-__all__ = ["YUV_LATTICE", "YuvRun", "YuvTables", "yuv_passes", "yuv_tables"]
+__all__ = ["YUV_LATTICE", "YuvRun", "YuvTables", "response_of", "yuv_passes", "yuv_tables"]
 
 YUV_LATTICE = 65  # lattice nodes per axis: a node every 4 codes
 # Frames processed at once: two lanes keep up with x264 on a small machine without crowding it.
@@ -76,6 +74,11 @@ def yuv_passes(passes: tuple[PassSpec, ...]) -> tuple[tuple[ColourPass, ...], Gr
     return colour, (grains[0] if grains else None)
 
 
+def response_of(grain: GrainPass | None) -> GrainResponse | None:
+    """What a grain pass's amplitude tables depend on (None without grain)."""
+    return None if grain is None else grain_response(grain.strength, grain.chroma, grain.look)
+
+
 def _grain_plan(grain: GrainPass, height: int, width: int) -> GrainPlan:
     return grain_plan(grain.strength, grain.size, grain.chroma, grain.seed, grain.look, height, width, "cpu")
 
@@ -96,7 +99,7 @@ def _spread(values: torch.Tensor, dim: int, low: torch.Tensor, frac: torch.Tenso
 
 
 def _lattice(
-    ops: list[ColourFn], grain: GrainPass | None, colour: YuvColour, height: int, width: int
+    ops: list[ColourFn], grain: GrainResponse | None, colour: YuvColour
 ) -> tuple[torch.Tensor, tuple[float, float]]:
     """Graded codes (and the luma grain amplitude) at every lattice node ``[Cr, Cb, Y, 3|4]``."""
     steps = torch.linspace(0.0, 255.0, YUV_LATTICE, dtype=torch.float32)
@@ -108,29 +111,32 @@ def _lattice(
     channels = [colour.from_rgb(rgb)]
     gains = (0.0, 0.0)
     if grain is not None:
-        plan = _grain_plan(grain, height, width)
         luma = rgb[..., 0] * LUMA_WEIGHTS[0] + rgb[..., 1] * LUMA_WEIGHTS[1] + rgb[..., 2] * LUMA_WEIGHTS[2]
-        amplitude = piecewise_linear(luma, plan.curve).mul_(GRAIN_SIGMA_AT_FULL_STRENGTH * plan.strength)
-        headroom = torch.minimum(rgb.amin(-1), 1.0 - rgb.amax(-1)).mul_(plan.cap_scale)
+        amplitude = piecewise_linear(luma, grain.curve).mul_(GRAIN_SIGMA_AT_FULL_STRENGTH * grain.strength)
+        headroom = torch.minimum(rgb.amin(-1), 1.0 - rgb.amax(-1)).mul_(grain.cap_scale)
         luma_gain, pb_gain, pr_gain = colour.chroma_noise_gains()
         y_scale, c_scale = colour.scales
         # Colour grain's share of luma variance widens the luma grain, so Y' carries what R'G'B' would.
-        unit = y_scale * math.sqrt(1.0 + (plan.chroma * luma_gain) ** 2) * (1 << AMP_BITS)
+        unit = y_scale * math.sqrt(1.0 + (grain.chroma * luma_gain) ** 2) * (1 << AMP_BITS)
         channels.append(torch.minimum(amplitude, headroom).mul_(unit).unsqueeze(-1))
-        per_unit = plan.chroma * c_scale / unit
+        per_unit = grain.chroma * c_scale / unit
         gains = (per_unit * pb_gain, per_unit * pr_gain)
     return torch.cat(channels, dim=-1), gains
 
 
 @functools.lru_cache(maxsize=2)
 def yuv_tables(
-    colour_run: tuple[ColourPass, ...], grain: GrainPass | None, colour: YuvColour, height: int, width: int
+    colour_run: tuple[ColourPass, ...], grain: GrainResponse | None, colour: YuvColour
 ) -> YuvTables:
-    """The tables of a plan's colour run and grain for frames of this size (the last two are kept)."""
+    """The tables of a plan's colour run and grain response (the last two are kept for the next runs).
+
+    Keyed by values only (no seed, no frame size: neither changes a table), so a preset run again, at
+    any clip size or grain seed, reuses its tables instead of building 128 MiB again.
+    """
     ops = [op for spec in colour_run for op in spec.colour_ops()]
     if not ops and grain is None:
         return YuvTables(None, None, (0.0, 0.0))
-    lattice, gains = _lattice(ops, grain, colour, height, width)
+    lattice, gains = _lattice(ops, grain, colour)
     low, frac = _interpolation()
     # Separable, channel by channel (contiguous planes): along Y, then Cb, then Cr slab by slab.
     planes = lattice.permute(3, 0, 1, 2).contiguous()
