@@ -25,7 +25,7 @@ from ainfluencer.comfy_nodes.polish.upscale import (
     upscale_images,
     upscale_video,
 )
-from ainfluencer.comfy_nodes.polish.video_stream import probe_video
+from ainfluencer.comfy_nodes.polish.video_probe import probe_video
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 from PIL import Image
 from torch import nn

@@ -25,7 +25,9 @@ from .frame_source import SourceFormat, decode_ahead, source_format
 from .grain import GrainWorkspace, PackedGrain, strip_rows
 from .lut import MAX_LUT_SIZE, ColourFn, bake, lut_table_u8
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
-from .video_stream import ChunkProcessor, VideoWriter, _video_start
+from .video_probe import video_start
+from .video_stream import ChunkProcessor
+from .video_writer import VideoWriter
 from .yuv import YuvRun, yuv_passes, yuv_tables
 
 __all__ = ["ClipShape", "LutProcessor", "OnFrames", "StreamPlan", "chain_processor"]
@@ -314,7 +316,7 @@ class StreamPlan:
             shape.height,
             shape.fps,
             audio_from=fmt.path if fmt.has_audio else None,
-            audio_offset=_video_start(fmt.path) if fmt.has_audio else 0.0,
+            audio_offset=video_start(fmt.path) if fmt.has_audio else 0.0,
             crf=crf,
             preset=preset,
             metadata=metadata,

@@ -22,7 +22,8 @@ from PIL import Image
 
 from ...sidecar.core.errors import AInfError, ErrorCode
 from .deflicker import LUMA_WEIGHTS, check_frames
-from .video_stream import FunctionProcessor, probe_video, process_video
+from .video_probe import probe_video
+from .video_stream import FunctionProcessor, process_video
 
 __all__ = [
     "edge_aware_sharpen",
