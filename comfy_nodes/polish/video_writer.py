@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from ...sidecar.core.errors import AInfError, ErrorCode
 from ...sidecar.core.partial_files import partial_path, publish
@@ -44,6 +45,7 @@ class VideoWriter:
         extra_options: dict[str, str] | None = None,
         metadata: dict[str, str] | None = None,
         planes: YuvColour | None = None,
+        resize_from: tuple[int, int] | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise AInfError(
@@ -55,6 +57,9 @@ class VideoWriter:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
         self.width, self.height, self.fps = width, height, Fraction(fps)
+        # Planes of this (width, height) are resized to the output size as they are encoded
+        self.resize_from = resize_from
+        self.scaler = VideoReformatter()
         # use_metadata_tags keeps custom keys (ComfyUI's prompt and workflow) in the MP4
         flags = "+faststart+use_metadata_tags" if metadata else "+faststart"
         self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": flags})
@@ -70,7 +75,10 @@ class VideoWriter:
                 ctx.colorspace, ctx.color_range = planes.colorspace, planes.color_range
                 if planes.matrix != "bt709":
                     ctx.color_primaries = ctx.color_trc = planes.colorspace  # SMPTE 170M: the same code, 6
-            ctx.thread_count = 0  # libx264 picks its thread count from the cores (x264's "auto")
+            # Frame threads with x264's automatic count, as the ffmpeg command line runs it; PyAV's default
+            # thread type (slices) makes libx264 use sliced threads, which keep fewer cores busy:
+            # https://code.videolan.org/videolan/x264/-/blob/master/doc/threads.txt
+            ctx.thread_type, ctx.thread_count = "FRAME", 0
             self.stream.options = {"crf": str(crf), "preset": preset, **(extra_options or {})}
             for key, value in (metadata or {}).items():
                 self.container.metadata[key] = value
@@ -107,15 +115,29 @@ class VideoWriter:
             self.audio.feed_until(self.frames / float(self.fps))
 
     def write_planes(self, frames: torch.Tensor) -> None:
-        """Encode yuv420p frames ``[B, H * 3 / 2, W]`` (uint8, PyAV's layout) as they are."""
-        if frames.shape[1:] != (self.height * 3 // 2, self.width) or frames.dtype != torch.uint8:
+        """Encode yuv420p frames ``[B, H * 3 / 2, W]`` (uint8, PyAV's layout), resized when ``resize_from``.
+
+        The resize is libswscale's Lanczos on the planes, what ffmpeg's ``scale=...:flags=lanczos`` does
+        (https://ffmpeg.org/ffmpeg-scaler.html); one thread, as x264 already has every core.
+        """
+        width, height = self.resize_from or (self.width, self.height)
+        if frames.shape[1:] != (height * 3 // 2, width) or frames.dtype != torch.uint8:
             raise AInfError(
                 ErrorCode.VALIDATION_ERROR,
-                f"yuv420p frames of {tuple(frames.shape[1:])} do not fit {self.width}x{self.height}.",
-                detail={"expected": [self.height * 3 // 2, self.width]},
+                f"yuv420p frames of {tuple(frames.shape[1:])} do not fit {width}x{height}.",
+                detail={"expected": [height * 3 // 2, width]},
             )
         for planes in frames.cpu().numpy():
-            self._encode(av.VideoFrame.from_ndarray(planes, format="yuv420p"))
+            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            if self.resize_from is not None:
+                frame = self.scaler.reformat(
+                    frame,
+                    width=self.width,
+                    height=self.height,
+                    interpolation=Interpolation.LANCZOS,
+                    threads=1,
+                )
+            self._encode(frame)
         if self.audio is not None:
             self.audio.feed_until(self.frames / float(self.fps))
 
