@@ -69,8 +69,9 @@ def test_colour_deflicker_models_interpolation_accelerators_and_rgb_sources_keep
     assert plane_lane((DEFLICKER, UPSCALE), dataclasses.replace(fmt, planar=None), CPU) is None
 
 
-def test_the_plane_lane_matches_the_rgb_path_on_a_test_card(card, tmp_path):
-    plan = StreamPlan(card, (DEFLICKER, UPSCALE))
+@pytest.mark.parametrize("upscale", [UPSCALE, UpscalePass(2, 0.3, 0.4)], ids=["low", "standard"])
+def test_the_plane_lane_matches_the_rgb_path_on_a_test_card(card, tmp_path, upscale):
+    plan = StreamPlan(card, (DEFLICKER, upscale))
     planes = _decoded(plan.render(tmp_path / "planes.mp4", crf=0))
     shape = plan.shape()
     writer = VideoWriter(tmp_path / "rgb.mp4", shape.width, shape.height, shape.fps, crf=0)
