@@ -16,8 +16,6 @@ accelerator, where the torch upscale runs on the device.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -101,21 +99,6 @@ class PlaneDeflicker(Deflicker):
         return ready
 
 
-@contextlib.contextmanager
-def _one_cv2_thread() -> Iterator[None]:
-    """OpenCV on this thread only while x264 has every core.
-
-    The filters run on bands of a few dozen rows; spread over OpenCV's pool, each waits for workers the
-    encoder has preempted, which cost more CPU time (about 5 % of the whole render at 4K) than it saved.
-    """
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(threads)
-
-
 def _codes(values: np.ndarray, scale: float, offset: float) -> np.ndarray:
     """Float plane values back to rounded, clipped 8-bit codes."""
     return np.clip(values * np.float32(scale) + np.float32(offset + 0.5), 0, 255).astype(np.uint8)
@@ -131,9 +114,18 @@ class PlaneDetail:
         self.c_scale = colour.scales[1]
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
-        """Denoise and sharpen each frame in place."""
-        with _one_cv2_thread():
+        """Denoise and sharpen each frame in place, with OpenCV on this thread only.
+
+        The filters run on bands of a few dozen rows while x264 has every core; spread over OpenCV's pool,
+        each waits for workers the encoder has preempted, which cost more CPU time (about 5 % of a 4K
+        render) than it saved.
+        """
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
             self._frames(frames)
+        finally:
+            cv2.setNumThreads(threads)
         return frames
 
     def _frames(self, frames: torch.Tensor) -> None:
