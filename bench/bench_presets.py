@@ -133,7 +133,8 @@ def run(report: Report) -> dict:
             report(
                 f"deflicker + 2x lanczos to 4K: ours {frames / ours:.2f} fps, "
                 f"ffmpeg {frames / theirs:.2f} fps, ratio {theirs / ours:.2f}; "
-                f"residual flicker ours {flicker_ours:.3f}, ffmpeg {flicker_theirs:.3f}"
+                f"residual flicker ours {flicker_ours:.3f}, ffmpeg {flicker_theirs:.3f} "
+                f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
             )
             if long_seconds:
                 clip_long = make_clip(folder / "clip_long.mp4", long_seconds, seed=1)

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..sidecar.core.errors import AInfError
-from .polish.video_stream import invalid_media, read_audio
+from .polish.video_audio import read_audio
+from .polish.video_probe import invalid_media
 
 __all__ = ["AudioClip", "load_audio"]
 

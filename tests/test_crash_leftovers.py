@@ -28,10 +28,10 @@ KILLED_WRITER = """
 import os, signal, sys
 from fractions import Fraction
 import torch
-from ainfluencer.comfy_nodes.polish.video_stream import VideoWriter
+from ainfluencer.comfy_nodes.polish.video_writer import VideoWriter
 
 writer = VideoWriter(sys.argv[1], 64, 64, Fraction(24))
-writer.write(torch.rand(12, 64, 64, 3))
+writer.write(torch.rand(48, 64, 64, 3))
 os.kill(os.getpid(), signal.SIGKILL)  # dies mid-clip: no close, no cleanup
 """
 

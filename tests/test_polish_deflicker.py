@@ -17,7 +17,8 @@ from ainfluencer.comfy_nodes.polish.deflicker import (
     deflicker_video,
 )
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
-from ainfluencer.comfy_nodes.polish.video_stream import iter_frame_chunks, probe_video
+from ainfluencer.comfy_nodes.polish.video_probe import probe_video
+from ainfluencer.comfy_nodes.polish.video_stream import iter_frame_chunks
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 

@@ -15,7 +15,7 @@ from ainfluencer.comfy_nodes.polish.interpolate import (
     midpoint_frame,
 )
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
-from ainfluencer.comfy_nodes.polish.video_stream import probe_video
+from ainfluencer.comfy_nodes.polish.video_probe import probe_video
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 

@@ -13,7 +13,7 @@ from ainfluencer.comfy_nodes.polish.frame_source import source_format
 from ainfluencer.comfy_nodes.polish.passes import DeflickerPass, GradePass, GrainPass, ToneMapPass
 from ainfluencer.comfy_nodes.polish.stream_plan import StreamPlan, chain_processor
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
-from ainfluencer.comfy_nodes.polish.video_stream import probe_video
+from ainfluencer.comfy_nodes.polish.video_probe import probe_video
 from ainfluencer.comfy_nodes.polish.yuv import YuvRun, response_of, yuv_passes, yuv_tables
 
 CPU = torch.device("cpu")

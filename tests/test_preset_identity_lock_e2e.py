@@ -110,7 +110,8 @@ SPEECH_SECONDS = 7.607
 def _clip_facts(path: Path) -> tuple[int, int, float, float]:
     """Width, height, duration and integrated loudness (LUFS) of a finished clip."""
     from ainfluencer.comfy_nodes.polish.loudness import integrated_loudness
-    from ainfluencer.comfy_nodes.polish.video_stream import probe_video, read_audio
+    from ainfluencer.comfy_nodes.polish.video_audio import read_audio
+    from ainfluencer.comfy_nodes.polish.video_probe import probe_video
 
     info = probe_video(path)
     audio = read_audio(path)
@@ -165,7 +166,7 @@ def test_video_identity_pass_keeps_the_face_and_interpolates_at_pro(client, fal)
     done = wait_for_job(client, client.run("video_identity_consistency_v1", body)["job_id"], timeout_s=900)
     assert done["status"] == "completed", done["error_detail"]
     assert fal.emulator.submits[-1][0] == "half-moon-ai/ai-face-swap/faceswapvideo"
-    from ainfluencer.comfy_nodes.polish.video_stream import probe_video
+    from ainfluencer.comfy_nodes.polish.video_probe import probe_video
 
     swapped = probe_video(next(a for a in done["artifacts"] if a["metadata"].get("remote"))["path"])
     final = probe_video(_final(done))

@@ -14,13 +14,9 @@ import numpy as np
 import pytest
 import torch
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
-from ainfluencer.comfy_nodes.polish.video_stream import (
-    FunctionProcessor,
-    iter_frame_chunks,
-    probe_video,
-    process_video,
-    read_audio,
-)
+from ainfluencer.comfy_nodes.polish.video_audio import read_audio
+from ainfluencer.comfy_nodes.polish.video_probe import probe_video
+from ainfluencer.comfy_nodes.polish.video_stream import FunctionProcessor, iter_frame_chunks, process_video
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"

@@ -29,7 +29,8 @@ from ainfluencer.comfy_nodes.polish.passes import (
 from ainfluencer.comfy_nodes.polish.stream_plan import StreamPlan, chain_processor
 from ainfluencer.comfy_nodes.polish.synth import make_frames, make_tone, write_clip
 from ainfluencer.comfy_nodes.polish.tonemap import apply_tonemap
-from ainfluencer.comfy_nodes.polish.video_stream import iter_frame_chunks, probe_video
+from ainfluencer.comfy_nodes.polish.video_probe import probe_video
+from ainfluencer.comfy_nodes.polish.video_stream import iter_frame_chunks
 from ainfluencer.sidecar.core.errors import AInfError, ErrorCode
 
 CPU = torch.device("cpu")

@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from ...sidecar.core.errors import AInfError, ErrorCode
-from ..polish.video_stream import probe_video
+from ..polish.video_probe import probe_video
 
 RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARK_MODEL = "shape_predictor_5_face_landmarks.dat"

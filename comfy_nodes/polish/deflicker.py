@@ -1,7 +1,10 @@
 """Temporal deflicker (pure torch): per-frame gains towards a centred sliding-window mean, reset at cuts.
 
-Each frame's mean luma (or per-channel means in colour mode) is compared with the mean over a window of
-``size`` frames centred on it (ffmpeg's ``deflicker`` looks only ahead), and the frame is scaled by the ratio.
+Each frame's mean luma (or per-channel means in colour mode) is compared with a weighted mean over a window
+of ``size`` frames centred on it (ffmpeg's ``deflicker`` takes a plain mean of the frame and the ones after
+it), and the frame is scaled by the ratio. What flicker is left after the correction is the frame-to-frame
+change of that windowed mean; with parabolic (Epanechnikov) weights it is about a third smaller than a plain
+mean's over the same frames, https://en.wikipedia.org/wiki/Kernel_(statistics)#Kernel_functions_in_common_use.
 The window never crosses a scene cut: cuts are detected on gain-normalised thumbnails, so a flicker (a global
 gain) is not mistaken for a cut while a real change of content is, and no frame borrows brightness from
 another shot (no ghosting). ``Deflicker`` streams: it holds only ``size // 2`` frames of look-ahead.
@@ -20,7 +23,15 @@ import torch.nn.functional as F
 from ...sidecar.core.errors import AInfError, ErrorCode
 from .video_stream import process_batch, process_video
 
-__all__ = ["LUMA_WEIGHTS", "Deflicker", "check_frames", "cut_scores", "deflicker_frames", "deflicker_video"]
+__all__ = [
+    "LUMA_WEIGHTS",
+    "Deflicker",
+    "check_frames",
+    "cut_scores",
+    "deflicker_frames",
+    "deflicker_video",
+    "luma_signatures",
+]
 
 LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # BT.709
 THUMB = 64
@@ -62,17 +73,21 @@ def _pooled(frames: torch.Tensor) -> torch.Tensor:
 
 
 def _thumbs(frames: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-frame cut signatures ``[B, BINS+1]``: the histogram of mean-normalised luma, then the log mean.
+    """Per-frame cut signatures ``[B, BINS+1]`` of RGB frames (see :func:`luma_signatures`)."""
+    pooled = _pooled(frames) if pooled is None else pooled
+    weights = torch.tensor(LUMA_WEIGHTS, device=frames.device, dtype=pooled.dtype).view(1, 3, 1, 1)
+    return luma_signatures((pooled * weights).sum(1).flatten(1))
+
+
+def luma_signatures(small: torch.Tensor) -> torch.Tensor:
+    """Cut signatures ``[B, BINS+1]`` of thumbnail luma ``[B, N]``: mean-normalised histogram, then log mean.
 
     The histogram ignores motion and a global brightness change (flicker); the log mean catches a cut
     between shots of similar texture but very different brightness.
     """
-    pooled = _pooled(frames) if pooled is None else pooled
-    weights = torch.tensor(LUMA_WEIGHTS, device=frames.device, dtype=pooled.dtype).view(1, 3, 1, 1)
-    small = (pooled * weights).sum(1).flatten(1)
     mean = small.mean(1, keepdim=True).clamp_min(1e-3)
     bins = (small / mean * (BINS / 3.0)).long().clamp_(0, BINS - 1)
-    hist = torch.zeros((frames.shape[0], BINS), device=frames.device, dtype=pooled.dtype)
+    hist = torch.zeros((small.shape[0], BINS), device=small.device, dtype=small.dtype)
     hist.scatter_add_(1, bins, torch.ones_like(small))
     return torch.cat([hist / small.shape[1], mean.log()], dim=1)
 
@@ -109,6 +124,8 @@ class Deflicker:
         if not 0.0 <= strength <= 1.0:
             raise AInfError(ErrorCode.VALIDATION_ERROR, f"Strength must be 0..1, not {strength}.")
         self.radius = size // 2
+        offsets = torch.arange(-self.radius, self.radius + 1, dtype=torch.float64)
+        self.weights = (self.radius + 1) ** 2 - offsets**2  # parabolic: the smoothest target per window
         self.strength = strength
         self.colour = colour
         self.cut_threshold = cut_threshold
@@ -119,15 +136,19 @@ class Deflicker:
         self.emitted = 0
         self.last_thumb: torch.Tensor | None = None
 
-    def _stats(self, frames: torch.Tensor) -> None:
+    def _measure(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cut signatures ``[B, BINS+1]`` and brightness means ``[B, 1 or 3]`` (0..1) of a chunk."""
         pooled = _pooled(frames)
-        thumbs = _thumbs(frames, pooled)
-        scores = cut_scores(self.last_thumb, thumbs).tolist()
-        self.last_thumb = thumbs[-1]
         means = pooled.mean((2, 3))  # [B, 3] channel means
         if not self.colour:
             weights = torch.tensor(LUMA_WEIGHTS, device=frames.device, dtype=pooled.dtype)
             means = (means * weights).sum(-1, keepdim=True)
+        return _thumbs(frames, pooled), means
+
+    def _stats(self, frames: torch.Tensor) -> None:
+        thumbs, means = self._measure(frames)
+        scores = cut_scores(self.last_thumb, thumbs).tolist()
+        self.last_thumb = thumbs[-1]
         for index, score in enumerate(scores):
             number = len(self.means)
             start = number if number == 0 or score > self.cut_threshold else self.segment[-1]
@@ -150,9 +171,13 @@ class Deflicker:
         next_start = ends_by_shot[shot_of]
         lo = torch.maximum(index - self.radius, starts)
         hi = torch.minimum(index + self.radius + 1, next_start[index])
-        csum = torch.cat([means.new_zeros(1, means.shape[1]), means.cumsum(0)])
-        target = (csum[hi] - csum[lo]) / (hi - lo).unsqueeze(-1).to(means.dtype)
-        gains = target / means[index].clamp_min(1e-4)
+        total = means.new_zeros(index.shape[0], means.shape[1])
+        weight = means.new_zeros(index.shape[0], 1)
+        for offset, w in enumerate(self.weights.tolist(), start=-self.radius):
+            inside = ((index + offset >= lo) & (index + offset < hi)).to(means.dtype).unsqueeze(-1) * w
+            total += inside * means[(index + offset).clamp(0, known - 1)]
+            weight += inside
+        gains = total / weight / means[index].clamp_min(1e-4)
         gains = gains.clamp(1.0 / MAX_GAIN, MAX_GAIN)
         return 1.0 + self.strength * (gains - 1.0)
 
@@ -161,19 +186,26 @@ class Deflicker:
         ready, self.pending = self.pending[:count], self.pending[count:]
         gains = self._gains(self.emitted, self.emitted + count, len(self.means))
         self.emitted += count
+        return self._apply(ready, gains)
+
+    def _apply(self, ready: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """Scale each frame by its gains (``[B, 1 or 3]``)."""
         if ready.dtype == torch.uint8:
             return _apply_gains_uint8(ready, gains, self.inplace)
-        gains = gains.view(count, 1, 1, -1).to(ready.dtype)
+        gains = gains.view(ready.shape[0], 1, 1, -1).to(ready.dtype)
         out = ready.mul_(gains) if self.inplace else ready.mul(gains)
         return out.clamp_(0.0, 1.0)
 
     def push(self, frames: torch.Tensor) -> torch.Tensor:
         """Add a chunk; return the frames whose full window has been seen."""
-        check_frames(frames, "frames", allow_uint8=True)
+        self._check(frames)
         self._stats(frames)
         self.pending = frames if self.pending is None else torch.cat([self.pending, frames])
         ready = max(0, len(self.means) - self.radius - self.emitted)
         return self._emit(ready) if ready else frames[:0]
+
+    def _check(self, frames: torch.Tensor) -> None:
+        check_frames(frames, "frames", allow_uint8=True)
 
     def flush(self) -> torch.Tensor | None:
         """Return the frames held back for look-ahead."""

@@ -29,7 +29,8 @@ import torch
 
 from ...sidecar.core.errors import AInfError
 from .colour import YuvColour
-from .video_stream import invalid_media, iter_rgb_batches, probe_video
+from .video_probe import invalid_media, probe_video
+from .video_stream import iter_rgb_batches
 
 __all__ = ["HDR_TRANSFERS", "SourceFormat", "decode_ahead", "source_format"]
 

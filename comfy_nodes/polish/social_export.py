@@ -21,7 +21,8 @@ from ...sidecar.core.errors import AInfError, ErrorCode
 from .loudness import integrated_loudness, normalize_loudness, true_peak_db
 from .passes import NO_TICK, Tick
 from .stream_plan import StreamPlan
-from .video_stream import VideoWriter, read_audio
+from .video_audio import read_audio
+from .video_writer import VideoWriter
 
 __all__ = ["FIT_MODES", "PLATFORMS", "ExportReport", "PlatformTarget", "export_social", "fit_frames"]
 

@@ -4,7 +4,9 @@ Chaining a step appends a spec (no decode, no encode). Rendering decodes ahead i
 (``frame_source.decode_ahead``), runs every pass on 8-bit chunks in the calling thread (runs of colour
 passes fused into one LUT gather), and encodes once in a second thread with libx264 on all cores; the
 source's audio is copied untouched. Memory is bounded by a few chunks whatever the clip's length. The
-plan is a pure value, so rendering it twice gives the same file and nothing is consumed.
+plan is a pure value, so rendering it twice gives the same file and nothing is consumed. On a CPU, plans
+of colour passes and grain (``yuv``) and plans of luma deflicker and a final weight-free upscale
+(``plane_lane``) run on the decoded yuv420p planes instead of RGB frames.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from .grain_field import GrainWorkspace, strip_rows
 from .grain_packed import PackedGrain
 from .lut import MAX_LUT_SIZE, ColourFn, bake, lut_table_u8
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
-from .video_stream import ChunkProcessor, VideoWriter, _video_start
+from .plane_lane import plane_lane
+from .video_probe import video_start
+from .video_stream import ChunkProcessor
+from .video_writer import VideoWriter
 from .yuv import YuvRun, response_of, yuv_passes, yuv_tables
 
 __all__ = ["ClipShape", "LutProcessor", "OnFrames", "StreamPlan", "chain_processor"]
@@ -310,23 +315,28 @@ class StreamPlan:
         """Stream the plan into ``dst`` (H.264 MP4, audio copied); nothing is left there if it fails."""
         fmt = self.source_format()
         shape = self.shape()
-        yuv = self.in_yuv(device)
+        lane = plane_lane(self.passes, fmt, torch.device(device))
+        yuv = lane is not None or self.in_yuv(device)
         writer = VideoWriter(
             dst,
             shape.width,
             shape.height,
             shape.fps,
             audio_from=fmt.path if fmt.has_audio else None,
-            audio_offset=_video_start(fmt.path) if fmt.has_audio else 0.0,
+            audio_offset=video_start(fmt.path) if fmt.has_audio else 0.0,
             crf=crf,
             preset=preset,
             metadata=metadata,
             planes=fmt.planar if yuv else None,
+            resize_from=lane.resize_from if lane is not None else None,
         )
         encoder = _EncodeBehind(writer, writer.write_planes if yuv else writer.write)
         encoder.start()
         try:
-            if yuv:
+            if lane is not None:
+                engine, decoded = _Chain(list(lane.stages)), decode_ahead(fmt, planes=True)
+                chunks = _stream(fmt, engine, decoded, torch.device("cpu"), tick, on_frames)
+            elif yuv:
                 chunks = self.planes(tick=tick, on_frames=on_frames)
             else:
                 chunks = self.frames(device=device, tick=tick, on_frames=on_frames)

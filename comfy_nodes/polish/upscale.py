@@ -10,7 +10,7 @@ than their reach the tiled result equals the untiled one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,16 @@ from PIL import Image
 
 from ...sidecar.core.errors import AInfError, ErrorCode
 from .deflicker import LUMA_WEIGHTS, check_frames
-from .video_stream import FunctionProcessor, probe_video, process_video
+from .video_probe import probe_video
+from .video_stream import FunctionProcessor, process_video
 
 __all__ = [
     "edge_aware_sharpen",
     "guided_denoise",
+    "guided_denoise_cpu",
     "lanczos_resize",
     "load_rgb_image",
+    "sharpen_luma_cpu",
     "tile_working_bytes",
     "upscale_frame_cpu",
     "upscale_image_file",
@@ -212,53 +215,85 @@ def upscale_frame_cpu(frame: np.ndarray, scale: int, denoise: float, sharpen: fl
     on a CPU it is tens of times faster than gathering taps in torch, which is what decides whether a
     1080p clip upscales in minutes or in hours.
     """
-    replicate = cv2.BORDER_REPLICATE
-    x = frame.astype(np.float32) * np.float32(1.0 / 255.0)
-    if denoise > 0:
-        eps = np.float32((0.02 + 0.1 * denoise) ** 2)
-
-        def box(v: np.ndarray) -> np.ndarray:
-            return cv2.boxFilter(v, -1, (5, 5), borderType=replicate)
-
-        mean = box(x)
-        var = np.maximum(box(x * x) - mean * mean, 0, dtype=np.float32)
-        a = var / (var + eps)
-        b = mean - a * mean
-        smoothed = box(a) * x + box(b)
-        x = cv2.addWeighted(x, 1.0 - min(denoise * 1.5, 1.0), smoothed, min(denoise * 1.5, 1.0), 0.0)
+    x = guided_denoise_cpu(frame.astype(np.float32) * np.float32(1.0 / 255.0), denoise)
     height, width = frame.shape[0] * scale, frame.shape[1] * scale
     x = cv2.resize(x, (width, height), interpolation=cv2.INTER_LANCZOS4)
     if sharpen <= 0:
         return cv2.convertScaleAbs(x, alpha=255.0)
-    # Band by band, each with the rows the filters reach on either side: a 4K frame's float temporaries
-    # (100 MB each) no longer stream through memory once per operation, and the result is the same.
-    out = np.empty(x.shape, dtype=np.uint8)
-    halo = max(1, math.ceil(1.5 * scale)) + 1
-    for top in range(0, height, SHARPEN_BAND):
-        start, stop = max(0, top - halo), min(height, top + SHARPEN_BAND + halo)
-        band = _sharpen_cpu(x[start:stop], scale, sharpen)
-        out[top : top + SHARPEN_BAND] = cv2.convertScaleAbs(
-            band[top - start : top - start + SHARPEN_BAND], alpha=255.0
-        )
+    return _banded(
+        x, max(1, math.ceil(1.5 * scale)) + 1, lambda rows: _sharpen_cpu(rows, 0.5 * scale, 1, sharpen)
+    )
+
+
+def guided_denoise_cpu(x: np.ndarray, denoise: float) -> np.ndarray:
+    """:func:`guided_denoise` on a float32 ``[H,W]`` or ``[H,W,C]`` array with OpenCV's box filters."""
+    if denoise <= 0:
+        return x
+    eps = np.float32((0.02 + 0.1 * denoise) ** 2)
+
+    def box(v: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(v, -1, (5, 5), borderType=cv2.BORDER_REPLICATE)
+
+    mean = box(x)
+    var = np.maximum(box(x * x) - mean * mean, 0, dtype=np.float32)
+    a = var / (var + eps)
+    b = mean - a * mean
+    smoothed = box(a) * x + box(b)
+    amount = min(denoise * 1.5, 1.0)
+    return cv2.addWeighted(x, 1.0 - amount, smoothed, amount, 0.0)
+
+
+def sharpen_luma_cpu(luma: np.ndarray, sharpen: float, scale: int) -> np.ndarray:
+    """The edge-aware sharpen of :func:`upscale_frame_cpu` on a float ``[H,W]`` luma plane *before* a resize.
+
+    Sharpening first costs a ``scale``-squared fraction of sharpening the resized frame; the blur and the
+    gradient knee are measured in source pixels, so the result after the resize is the same sharpen to
+    within the resize's own rounding. Returns float rows in the input's units.
+    """
+    if sharpen <= 0:
+        return luma
+    out = np.empty_like(luma)
+    for top, band in _bands(luma, 2, lambda rows: _sharpen_cpu(rows, 0.5, scale, sharpen)):
+        out[top : top + band.shape[0]] = band
     return out
 
 
-def _sharpen_cpu(x: np.ndarray, scale: int, sharpen: float) -> np.ndarray:
-    """Edge-gated unsharp mask with halo clamping on float rows ``[h, W, 3]`` (edges replicated)."""
+def _bands(
+    x: np.ndarray, halo: int, fn: Callable[[np.ndarray], np.ndarray]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``fn`` over bands of rows, each with ``halo`` rows of context either side (cropped off again)."""
+    height = x.shape[0]
+    for top in range(0, height, SHARPEN_BAND):
+        start, stop = max(0, top - halo), min(height, top + SHARPEN_BAND + halo)
+        yield top, fn(x[start:stop])[top - start : top - start + SHARPEN_BAND]
+
+
+def _banded(x: np.ndarray, halo: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` band by band into uint8 (a 4K frame's float temporaries stay in cache; same result)."""
+    out = np.empty(x.shape, dtype=np.uint8)
+    for top, band in _bands(x, halo, fn):
+        out[top : top + band.shape[0]] = cv2.convertScaleAbs(band, alpha=255.0)
+    return out
+
+
+def _sharpen_cpu(x: np.ndarray, sigma: float, knee_scale: int, sharpen: float) -> np.ndarray:
+    """Edge-gated unsharp mask with halo clamping on float rows ``[h, W, 3]`` or ``[h, W]`` (edges copied).
+
+    ``knee_scale`` widens the edge knee for gradients measured over ``knee_scale`` times coarser pixels.
+    """
     replicate = cv2.BORDER_REPLICATE
-    sigma = 0.5 * scale
     radius = max(1, math.ceil(3 * sigma))
     detail = x - cv2.GaussianBlur(x, (2 * radius + 1, 2 * radius + 1), sigma, borderType=replicate)
-    luma = cv2.transform(x, np.array([LUMA_WEIGHTS], dtype=np.float32))
+    luma = x if x.ndim == 2 else cv2.transform(x, np.array([LUMA_WEIGHTS], dtype=np.float32))
     kernel = np.array([[-1.0, 0.0, 1.0]], dtype=np.float32)
     gx = cv2.filter2D(luma, -1, kernel, borderType=replicate)
     gy = cv2.filter2D(luma, -1, kernel.T, borderType=replicate)
     edge2 = gx * gx + gy * gy
-    gate = edge2 / (edge2 + np.float32(0.02**2))
+    gate = edge2 / (edge2 + np.float32((0.02 * knee_scale) ** 2)) * np.float32(sharpen * 1.5)
     square = np.ones((3, 3), np.uint8)
     high = cv2.dilate(x, square, borderType=replicate) + np.float32(0.02)
     low = cv2.erode(x, square, borderType=replicate) - np.float32(0.02)
-    x = x + detail * (gate * np.float32(sharpen * 1.5))[..., None]
+    x = x + detail * (gate if x.ndim == 2 else gate[..., None])
     return np.clip(x, low, high, out=x)
 
 
