@@ -62,39 +62,42 @@ class RecordedResults:
 
     def lineage(self, job_id: str) -> list[str]:
         """The jobs a repair job repairs, nearest first (empty for a job that is not a repair)."""
-        chain: list[str] = []
-        current = job_id
+        return [row["job_id"] for row in self._chain(job_id)]
+
+    def _chain(self, job_id: str) -> list[dict[str, Any]]:
+        """The records of :meth:`lineage`'s jobs, each read once.
+
+        The chain stops before a completed job: that one is repaired for its drift, a fresh take, so none
+        of its results are reused.
+        """
+        chain: list[dict[str, Any]] = []
+        try:
+            current = self.store.get(job_id)
+        except AInfError:
+            return chain
         while len(chain) < MAX_LINEAGE:
+            earlier = (current.get("inputs") or {}).get(REPAIR_OF)
+            if not isinstance(earlier, str) or earlier == job_id or earlier in {r["job_id"] for r in chain}:
+                break
             try:
-                inputs = self.store.get(current).get("inputs") or {}
+                current = self.store.get(earlier)
             except AInfError:
                 break
-            earlier = inputs.get(REPAIR_OF)
-            if not isinstance(earlier, str) or earlier in chain or earlier == job_id:
+            if current["status"] == "completed":
                 break
-            if self._completed(earlier):  # a drift repair: a fresh take
-                break
-            chain.append(earlier)
-            current = earlier
+            chain.append(current)
         return chain
-
-    def _completed(self, job_id: str) -> bool:
-        """A completed job is repaired for its drift: a fresh take, so none of its results are reused."""
-        try:
-            return self.store.get(job_id)["status"] == "completed"
-        except AInfError:
-            return False
 
     def find(self, job_id: str, fingerprint: str) -> RecordedResult | None:
         """The kept result of the same request in the job's repair chain, if its file is still there."""
-        for earlier in self.lineage(job_id):
-            for artifact in self.store.get(earlier)["artifacts"]:
+        for row in self._chain(job_id):
+            for artifact in row["artifacts"]:
                 meta = artifact.get("metadata") or {}
                 path = Path(artifact["path"])
                 if meta.get("remote") and meta.get("request_sha256") == fingerprint and path.is_file():
                     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                     text = {k: str(meta.get(k) or "") for k in ("engine", "model", "request_id")}
-                    return RecordedResult(earlier, path, content_type=content_type, **text)
+                    return RecordedResult(row["job_id"], path, content_type=content_type, **text)
         return None
 
     def reuse(self, job_id: str, step_id: str, found: RecordedResult) -> None:
