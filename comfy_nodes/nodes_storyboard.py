@@ -29,6 +29,7 @@ from .nodes_identity import measure_outputs, record_on_job
 from .nodes_remote import _engine_input, _images, _seed, remote_schema
 from .polish.contact_sheet import contact_sheet
 from .remote_call import RemoteCall, job_for_prompt
+from .remote_media import bytes_to_image
 
 __all__ = ["STORYBOARD_NODES"]
 
@@ -46,13 +47,6 @@ def _reference_png(name: str) -> bytes:
         out = bytes_io.BytesIO()
         img.convert("RGB").save(out, format="PNG")
     return out.getvalue()
-
-
-def _tensor(png: bytes) -> torch.Tensor:
-    """PNG bytes as a one-image IMAGE batch."""
-    with Image.open(bytes_io.BytesIO(png)) as img:
-        pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(pixels)[None]
 
 
 def _shot_image(shot: BoardShot, width: int, height: int) -> torch.Tensor:
@@ -149,15 +143,12 @@ class StoryboardShotsNode(io.ComfyNode):
         reference = reference_image.strip()
         call = RemoteCall("image", storyboard.shot_engine(engine, bool(reference)), cls.hidden.extra_pnginfo)
         face = _reference_png(reference) if reference else None
-        prompts = storyboard.shot_prompts(prompt_template, shot_count)
-        numbers = storyboard.chosen_shots(shot_numbers, shot_count)
-        requests = [
-            storyboard.shot_request(call.engine, prompts[n - 1], width, height, seed + n - 1, face)
-            for n in numbers
-        ]
+        numbers, requests = storyboard.shot_requests(
+            call.engine, prompt_template, shot_count, shot_numbers, (width, height), seed, face
+        )
         images = await _images(call, requests, requests[0].get("model"))
         if face is not None:  # the drift this records is what a repair re-runs (repair_pipeline_v1)
-            record_on_job(measure_outputs(_tensor(face), images, None, 0, DEFAULT_THRESHOLD, numbers))
+            record_on_job(measure_outputs(bytes_to_image(face), images, None, 0, DEFAULT_THRESHOLD, numbers))
         kept = _reuse_kept_shots(numbers, shot_count)
         return io.NodeOutput(images, whole_board(images, numbers, kept) if kept else images)
 

@@ -98,14 +98,32 @@ def has_reference(inputs: dict[str, Any]) -> bool:
     return bool(str(inputs.get("reference_image") or "").strip())
 
 
+def shot_requests(
+    engine: str,
+    template: str,
+    count: int,
+    wanted: str,
+    size: tuple[int, int],
+    seed: int,
+    reference: bytes | None,
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """The shot numbers `wanted` picks (all when empty) and the request each sends, shot n at seed + n - 1."""
+    prompts = shot_prompts(template, count)
+    numbers = chosen_shots(wanted, count)
+    width, height = size
+    requests = [shot_request(engine, prompts[n - 1], width, height, seed + n - 1, reference) for n in numbers]
+    return numbers, requests
+
+
 def planned_shots(engine: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
     """The requests (media left out) a storyboard node's bound inputs will send on the resolved engine."""
-    count = int(inputs.get("shot_count") or MIN_SHOTS)
-    prompts = shot_prompts(str(inputs.get("prompt_template") or ""), count)
-    width, height = int(inputs.get("width") or 1024), int(inputs.get("height") or 576)
-    seed = int(inputs.get("seed") or 0)
-    reference = b"" if has_reference(inputs) else None
-    return [
-        shot_request(engine, prompts[n - 1], width, height, seed + n - 1, reference)
-        for n in chosen_shots(str(inputs.get("shot_numbers") or ""), count)
-    ]
+    _numbers, requests = shot_requests(
+        engine,
+        str(inputs.get("prompt_template") or ""),
+        int(inputs.get("shot_count") or MIN_SHOTS),
+        str(inputs.get("shot_numbers") or ""),
+        (int(inputs.get("width") or 1024), int(inputs.get("height") or 576)),
+        int(inputs.get("seed") or 0),
+        b"" if has_reference(inputs) else None,
+    )
+    return requests
