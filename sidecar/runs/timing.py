@@ -23,7 +23,7 @@ from ..core.errors import AInfError
 from ..core.media import probe
 from ..core.paths import resolve_inside
 from ..core.storage import jobs, throughput
-from ..jobs.presets import PresetCatalog, WorkflowPreset
+from ..jobs.presets import PresetCatalog, PresetVariant, WorkflowPreset
 from ..jobs.store import COMPLETED
 
 # Past two minutes a person wants to know before starting (a 4K upscale on CPU runs for many minutes).
@@ -129,9 +129,13 @@ class ThroughputLog:
         self.engine = engine
         self.catalog = catalog
         self.input_dir = Path(input_dir)
+        self._sample_work: dict[tuple[str, str], Work] = {}  # each variant's sample input, probed once
+
+    def _variant(self, preset_id: str, engine: str) -> PresetVariant | None:
+        return self.catalog.variants.get(preset_id, {}).get(engine)
 
     def _manifest(self, preset_id: str, engine: str) -> WorkflowPreset | None:
-        variant = self.catalog.variants.get(preset_id, {}).get(engine)
+        variant = self._variant(preset_id, engine)
         return variant.manifest if variant is not None else None
 
     def on_final(self, job_id: str, status: str) -> None:
@@ -181,10 +185,22 @@ class ThroughputLog:
 
     def _scale_to_sample(self, manifest: WorkflowPreset, work: Work) -> float:
         """``work`` over the work of the preset's sample input (1 when they cannot be compared)."""
-        variant = self.catalog.variants.get(manifest.id, {}).get(manifest.engine)
-        if variant is None or work.unit == "runs":
+        if work.unit == "runs":
             return 1.0
-        sample = work_of(manifest, sample_inputs(manifest, variant.graph, self.input_dir), self.input_dir)
-        if sample.unit != work.unit or sample.amount <= 0:
+        sample = self._sample(manifest)
+        if sample is None or sample.unit != work.unit or sample.amount <= 0:
             return 1.0
         return work.amount / sample.amount
+
+    def _sample(self, manifest: WorkflowPreset) -> Work | None:
+        """The work of the variant's sample input, probed once it is there (None without a variant)."""
+        key = (manifest.id, manifest.engine)
+        if key not in self._sample_work:
+            variant = self._variant(*key)
+            if variant is None:
+                return None
+            sample = work_of(manifest, sample_inputs(manifest, variant.graph, self.input_dir), self.input_dir)
+            if sample.unit == "runs":
+                return sample  # the sample file is not in the input folder yet: look again next time
+            self._sample_work[key] = sample
+        return self._sample_work[key]
