@@ -257,7 +257,9 @@ class StreamPlan:
 
     def shape(self) -> ClipShape:
         """Output size, rate and frame count, from the source's probe and the passes' factors."""
-        fmt = self.source_format()
+        return self._shape(self.source_format())
+
+    def _shape(self, fmt: SourceFormat) -> ClipShape:
         width, height, factor = fmt.width, fmt.height, 1
         for spec in self.passes:
             width, height = spec.output_size(width, height)
@@ -273,19 +275,24 @@ class StreamPlan:
         chunk_size: int = DECODE_CHUNK,
     ) -> Iterator[torch.Tensor]:
         """Yield the processed clip as uint8 ``[B,H,W,3]`` chunks on ``device`` (``tick`` per chunk)."""
-        fmt = self.source_format()
-        device = torch.device(device)
+        return self._frames(self.source_format(), torch.device(device), tick, on_frames, chunk_size)
+
+    def _frames(
+        self, fmt: SourceFormat, device: torch.device, tick: Tick, on_frames: OnFrames | None, chunk_size: int
+    ) -> Iterator[torch.Tensor]:
         engine = chain_processor(self.passes, fmt.width, fmt.height, device, tick)
         return _stream(fmt, engine, decode_ahead(fmt, chunk_size), device, tick, on_frames)
 
-    def planes(
-        self, *, tick: Tick = NO_TICK, on_frames: OnFrames | None = None, chunk_size: int = DECODE_CHUNK
+    def _planes(
+        self,
+        fmt: SourceFormat,
+        split: tuple[tuple[ColourPass, ...], GrainPass | None],
+        tick: Tick,
+        on_frames: OnFrames | None,
+        chunk_size: int,
     ) -> Iterator[torch.Tensor]:
-        """Yield the processed clip as yuv420p ``[B, H * 3 / 2, W]`` uint8 chunks (see :meth:`in_yuv`)."""
-        fmt = self.source_format()
-        split = yuv_passes(self.passes)
-        if split is None or fmt.planar is None:
-            raise ValueError("this plan has passes that need RGB frames, or its source is not 8-bit 4:2:0")
+        """The processed clip as yuv420p ``[B, H * 3 / 2, W]`` uint8 chunks (``split`` from _yuv_split)."""
+        assert fmt.planar is not None
         colour_run, grain = split
         tables = yuv_tables(colour_run, response_of(grain), fmt.planar)
         engine = YuvRun(tables, grain, fmt.width, fmt.height, tick)
@@ -295,11 +302,15 @@ class StreamPlan:
 
     def in_yuv(self, device: torch.device | str = "cpu") -> bool:
         """True when the plan runs on the decoded yuv420p planes (colour passes and grain on a CPU)."""
-        return (
-            torch.device(device).type == "cpu"
-            and yuv_passes(self.passes) is not None
-            and self.source_format().planar is not None
-        )
+        return self._yuv_split(self.source_format(), torch.device(device)) is not None
+
+    def _yuv_split(
+        self, fmt: SourceFormat, device: torch.device
+    ) -> tuple[tuple[ColourPass, ...], GrainPass | None] | None:
+        """The plan's colour run and grain when it runs on ``fmt``'s planes on ``device``, else None."""
+        if device.type != "cpu" or fmt.planar is None:
+            return None
+        return yuv_passes(self.passes)
 
     def render(
         self,
@@ -314,9 +325,11 @@ class StreamPlan:
     ) -> Path:
         """Stream the plan into ``dst`` (H.264 MP4, audio copied); nothing is left there if it fails."""
         fmt = self.source_format()
-        shape = self.shape()
-        lane = plane_lane(self.passes, fmt, torch.device(device))
-        yuv = lane is not None or self.in_yuv(device)
+        shape = self._shape(fmt)
+        device = torch.device(device)
+        lane = plane_lane(self.passes, fmt, device)
+        split = None if lane is not None else self._yuv_split(fmt, device)
+        yuv = lane is not None or split is not None
         writer = VideoWriter(
             dst,
             shape.width,
@@ -333,23 +346,22 @@ class StreamPlan:
         encoder = _EncodeBehind(writer, writer.write_planes if yuv else writer.write)
         encoder.start()
         try:
-            if lane is not None:
-                engine, decoded = _Chain(list(lane.stages)), decode_ahead(fmt, planes=True)
-                chunks = _stream(fmt, engine, decoded, torch.device("cpu"), tick, on_frames)
-            elif yuv:
-                chunks = self.planes(tick=tick, on_frames=on_frames)
-            else:
-                chunks = self.frames(device=device, tick=tick, on_frames=on_frames)
-            for chunk in chunks:
-                encoder.put(chunk)
-            encoder.finish()
-        except BaseException:
-            if encoder.is_alive():
-                encoder.abandon()
-            writer.abort()
-            return_freed_memory()
-            raise
-        try:
+            try:
+                if lane is not None:
+                    engine, decoded = _Chain(list(lane.stages)), decode_ahead(fmt, planes=True)
+                    chunks = _stream(fmt, engine, decoded, torch.device("cpu"), tick, on_frames)
+                elif split is not None:
+                    chunks = self._planes(fmt, split, tick, on_frames, DECODE_CHUNK)
+                else:
+                    chunks = self._frames(fmt, device, tick, on_frames, DECODE_CHUNK)
+                for chunk in chunks:
+                    encoder.put(chunk)
+                encoder.finish()
+            except BaseException:
+                if encoder.is_alive():
+                    encoder.abandon()
+                writer.abort()
+                raise
             return writer.close()
         finally:
             return_freed_memory()
@@ -360,14 +372,17 @@ def return_freed_memory() -> None:
 
     The decoder, encoder and lane threads each allocate from their own glibc arena, and chunks below the
     (self-raising) mmap threshold come from those arenas; without a trim the freed chunks stay in the
-    process, so a long-lived ComfyUI grew by hundreds of MB run after run.
+    process, and a long-lived ComfyUI grows by hundreds of MB run after run.
     See https://man7.org/linux/man-pages/man3/malloc_trim.3.html and mallopt(3) on M_MMAP_THRESHOLD.
     """
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library when it has ``malloc_trim`` (glibc), looked up on first use, not at import."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
@@ -376,15 +391,12 @@ def _libc() -> ctypes.CDLL | None:
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
-_LIBC = _libc()
-
-
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """Run this thread's torch ops on one core while the decoder and x264 have the others.
 
     The per-frame ops are small (a strip of a frame); with more intra-op threads than idle cores, each op
-    waits at its barrier for threads the encoder has preempted, which made them ten times slower.
+    waits at its barrier for threads the encoder has preempted, which makes them many times slower.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
