@@ -127,7 +127,10 @@ def unpack_rgb24(packed: torch.Tensor, out: torch.Tensor | None = None) -> torch
     return out
 
 
-# AVColorSpace / AVColorRange codes (https://ffmpeg.org/doxygen/trunk/pixfmt_8h.html).
+# AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange codes
+# (https://ffmpeg.org/doxygen/trunk/pixfmt_8h.html).
+AVCOL_PRI_BT709 = 1
+AVCOL_TRC_BT709 = 1
 AVCOL_SPC_BT709 = 1
 AVCOL_SPC_UNSPECIFIED = 2
 AVCOL_SPC_BT470BG = 5

@@ -60,6 +60,11 @@ def check_frames(frames: torch.Tensor, what: str = "images", allow_uint8: bool =
     return frames
 
 
+def thumb_step(height: int, width: int) -> int:
+    """The sparse grid the statistics sample 8-bit frames on (every 4th pixel at 1080p)."""
+    return max(1, min(height, width) // (THUMB * 4))
+
+
 def _pooled(frames: torch.Tensor) -> torch.Tensor:
     """``[B,3,THUMB,THUMB]`` block means in 0..1: the only full-resolution pass the statistics need.
 
@@ -67,7 +72,7 @@ def _pooled(frames: torch.Tensor) -> torch.Tensor:
     touches a sixteenth of the frame.
     """
     if frames.dtype == torch.uint8:
-        step = max(1, min(frames.shape[1], frames.shape[2]) // (THUMB * 4))
+        step = thumb_step(frames.shape[1], frames.shape[2])
         frames = frames[:, ::step, ::step].float().div_(255.0)
     return F.adaptive_avg_pool2d(frames.permute(0, 3, 1, 2), (THUMB, THUMB))
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ...sidecar.core.errors import AInfError
-from .colour import YuvColour
+from .colour import AVCOL_RANGE_JPEG, YuvColour
 from .video_probe import invalid_media, probe_video
 from .video_stream import iter_rgb_batches
 
@@ -90,7 +90,7 @@ def source_format(path: str | Path) -> SourceFormat:
             pixels = context.format.name if context.format else ""
             colour = YuvColour.of_stream(
                 int(context.colorspace or 0),
-                2 if PLANAR_420.get(pixels) else int(context.color_range or 0),
+                AVCOL_RANGE_JPEG if PLANAR_420.get(pixels) else int(context.color_range or 0),
                 info.height,
             )
     except AInfError:

@@ -16,7 +16,6 @@ import torch
 from .grain_stock import (
     AR_DEFAULT,
     BANK_POSITIONS,
-    CHROMA_SALT,
     CHROMA_SIZE_FACTOR,
     FIELD_CLIP,
     FIELD_ONE,
@@ -27,6 +26,7 @@ from .grain_stock import (
     REFERENCE_SHORT_SIDE,
     TEMPLATE_CLAMP,
     GrainResponse,
+    chroma_seed,
     frame_seed,
     grain_response,
     grain_sigma_px,
@@ -237,7 +237,7 @@ def grain_plan(
     colour = []
     if response.chroma > 0.0:
         for c in range(3):
-            colour_seed = splitmix64((seed & MASK64) ^ (CHROMA_SALT + c)) >> 1
+            colour_seed = chroma_seed(seed & MASK64, c)
             sigma = sigma_mono * CHROMA_SIZE_FACTOR
             colour.append(_block_bank(colour_seed, sigma, spacing * CHROMA_SIZE_FACTOR, stock.ar, device))
     return GrainPlan(**vars(response), mono=mono, colour=tuple(colour))

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .colour import YuvColour
-from .deflicker import THUMB, Deflicker, luma_signatures
+from .deflicker import THUMB, Deflicker, luma_signatures, thumb_step
 from .frame_source import SourceFormat
 from .passes import DeflickerPass, PassSpec, UpscalePass
 from .upscale import guided_denoise_cpu, sharpen_luma_cpu
@@ -83,7 +83,7 @@ class PlaneDeflicker(Deflicker):
     def _measure(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Y' thumbnails (sampled sparsely, as the RGB path samples) into signatures and means."""
         luma = frames[:, : self.height]
-        step = max(1, min(luma.shape[1], luma.shape[2]) // (THUMB * 4))
+        step = thumb_step(luma.shape[1], luma.shape[2])
         sampled = luma[:, ::step, ::step].float().sub_(self.black).div_(self.y_scale)
         small = F.adaptive_avg_pool2d(sampled.unsqueeze(1), (THUMB, THUMB)).flatten(1)
         return luma_signatures(small), small.mean(1, keepdim=True)
@@ -117,8 +117,7 @@ class PlaneDetail:
         """Denoise and sharpen each frame in place, with OpenCV on this thread only.
 
         The filters run on bands of a few dozen rows while x264 has every core; spread over OpenCV's pool,
-        each waits for workers the encoder has preempted, which cost more CPU time (about 5 % of a 4K
-        render) than it saved.
+        each waits for workers the encoder has preempted, which costs more CPU time than it saves.
         """
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)

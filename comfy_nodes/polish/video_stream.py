@@ -15,8 +15,9 @@ import av
 import numpy as np
 import torch
 
+from .colour import AVCOL_SPC_BT709
 from .video_probe import invalid_media, probe_video, video_start
-from .video_writer import AVCOL_SPC_BT709, VideoWriter
+from .video_writer import VideoWriter
 
 __all__ = [
     "ChunkProcessor",

@@ -15,15 +15,10 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from ...sidecar.core.errors import AInfError, ErrorCode
 from ...sidecar.core.partial_files import partial_path, publish
-from .colour import YuvColour
+from .colour import AVCOL_PRI_BT709, AVCOL_RANGE_MPEG, AVCOL_SPC_BT709, AVCOL_TRC_BT709, YuvColour
 from .video_audio import AudioEncode, AudioPass
 
 __all__ = ["VideoWriter"]
-
-AVCOL_SPC_BT709 = 1
-AVCOL_PRI_BT709 = 1
-AVCOL_TRC_BT709 = 1
-AVCOL_RANGE_MPEG = 1
 
 
 class VideoWriter:
