@@ -155,11 +155,12 @@ def yuv_tables(
     return YuvTables(table, amplitude, gains)
 
 
+@functools.lru_cache(maxsize=2)
 def _subsampled_scale(grain: GrainPass, height: int, width: int) -> float:
     """How much of the RGB path's colour grain survives 4:2:0 subsampling (its 2x2 mean), in sigmas.
 
-    Measured once on one full-size field: the grain is correlated over a pixel or two, so the mean of four
-    neighbours keeps more than half of its standard deviation.
+    Measured once per setting and size (the lanes share it) on one full-size field: the grain is correlated
+    over a pixel or two, so the mean of four neighbours keeps more than half of its standard deviation.
     """
     bank = _grain_plan(grain, height, width).colour[1]
     field = GrainField(bank, grain.seed, height, width)
