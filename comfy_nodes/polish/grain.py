@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import torch
 
-from .colour import LUMA_WEIGHTS, check_images, chunk_plan, pack_rgb24, unpack_rgb24
+from .colour import check_images, chunk_plan, pack_rgb24, unpack_rgb24
 from .grain_field import (
     GrainField,
     GrainPlan,
@@ -47,12 +47,12 @@ from .grain_stock import (
     DEFAULT_CHUNK_FRAMES,
     GRAIN_LOOK_NAMES,
     GRAIN_LOOKS,
-    GRAIN_SIGMA_AT_FULL_STRENGTH,
     LUMA_STRENGTH_CURVE,
     GrainLook,
     check_grain_parameters,
     chroma_seed,
     frame_seed,
+    grain_amplitude,
     grain_sigma_px,
     piecewise_linear,
 )
@@ -81,15 +81,7 @@ __all__ = [
 
 def _amplitude(x: torch.Tensor, plan: GrainPlan) -> torch.Tensor:
     """Grain standard deviation per pixel ``[n, 1, H, W]`` for channel-first frames ``x`` in 0..1."""
-    red, green, blue = x[:, 0], x[:, 1], x[:, 2]
-    # Strength follows the sRGB-encoded luma; grain is added in the encoded (perceptual) domain, where
-    # equal steps look equally grainy, instead of over-graining the shadows in linear light.
-    luma = red * LUMA_WEIGHTS[0] + green * LUMA_WEIGHTS[1] + blue * LUMA_WEIGHTS[2]
-    amplitude = piecewise_linear(luma, plan.curve).mul_(GRAIN_SIGMA_AT_FULL_STRENGTH * plan.strength)
-    lowest = torch.minimum(torch.minimum(red, green), blue)
-    highest = torch.maximum(torch.maximum(red, green), blue)
-    headroom = torch.minimum(lowest, highest.neg_().add_(1.0))
-    return torch.minimum(amplitude, headroom.mul_(plan.cap_scale)).unsqueeze(1)
+    return grain_amplitude(x[:, 0], x[:, 1], x[:, 2], plan).unsqueeze(1)
 
 
 @torch.no_grad()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .colour import LUMA_WEIGHTS
+
 __all__ = [
     "AMP_BITS",
     "AR_DEFAULT",
@@ -202,3 +204,17 @@ def grain_response(strength: float, chroma: float, look: str) -> GrainResponse:
     chroma += stock.chroma_add
     cap_scale = 1.0 / (HEADROOM_SIGMAS * math.sqrt(1.0 + chroma * chroma))
     return GrainResponse(strength * stock.strength_scale, chroma, stock.curve, cap_scale)
+
+
+def grain_amplitude(
+    red: torch.Tensor, green: torch.Tensor, blue: torch.Tensor, response: GrainResponse
+) -> torch.Tensor:
+    """Grain standard deviation per pixel for sRGB-encoded channels in 0..1 (the shape of ``red``)."""
+    # Strength follows the sRGB-encoded luma; grain is added in the encoded (perceptual) domain, where
+    # equal steps look equally grainy, instead of over-graining the shadows in linear light.
+    luma = red * LUMA_WEIGHTS[0] + green * LUMA_WEIGHTS[1] + blue * LUMA_WEIGHTS[2]
+    amplitude = piecewise_linear(luma, response.curve).mul_(GRAIN_SIGMA_AT_FULL_STRENGTH * response.strength)
+    lowest = torch.minimum(torch.minimum(red, green), blue)
+    highest = torch.maximum(torch.maximum(red, green), blue)
+    headroom = torch.minimum(lowest, highest.neg_().add_(1.0))
+    return torch.minimum(amplitude, headroom.mul_(response.cap_scale))

@@ -25,18 +25,17 @@ from dataclasses import dataclass
 
 import torch
 
-from .colour import LUMA_WEIGHTS, YuvColour
+from .colour import YuvColour
 from .grain_field import GrainField, GrainPlan, GrainWorkspace, grain_plan, strip_rows
 from .grain_stock import (
     AMP_BITS,
     FIELD_BITS,
     FIELD_ONE,
-    GRAIN_SIGMA_AT_FULL_STRENGTH,
     GrainResponse,
     chroma_seed,
     frame_seed,
+    grain_amplitude,
     grain_response,
-    piecewise_linear,
 )
 from .lut import ColourFn
 from .passes import NO_TICK, ColourPass, GrainPass, PassSpec, Tick
@@ -111,14 +110,12 @@ def _lattice(
     channels = [colour.from_rgb(rgb)]
     gains = (0.0, 0.0)
     if grain is not None:
-        luma = rgb[..., 0] * LUMA_WEIGHTS[0] + rgb[..., 1] * LUMA_WEIGHTS[1] + rgb[..., 2] * LUMA_WEIGHTS[2]
-        amplitude = piecewise_linear(luma, grain.curve).mul_(GRAIN_SIGMA_AT_FULL_STRENGTH * grain.strength)
-        headroom = torch.minimum(rgb.amin(-1), 1.0 - rgb.amax(-1)).mul_(grain.cap_scale)
+        amplitude = grain_amplitude(*rgb.unbind(-1), grain)
         luma_gain, pb_gain, pr_gain = colour.chroma_noise_gains()
         y_scale, c_scale = colour.scales
         # Colour grain's share of luma variance widens the luma grain, so Y' carries what R'G'B' would.
         unit = y_scale * math.sqrt(1.0 + (grain.chroma * luma_gain) ** 2) * (1 << AMP_BITS)
-        channels.append(torch.minimum(amplitude, headroom).mul_(unit).unsqueeze(-1))
+        channels.append(amplitude.mul_(unit).unsqueeze(-1))
         per_unit = grain.chroma * c_scale / unit
         gains = (per_unit * pb_gain, per_unit * pr_gain)
     return torch.cat(channels, dim=-1), gains
