@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..core.errors import AInfError, ErrorCode
@@ -42,13 +42,24 @@ def set_widget(
     node["widgets_values"] = values
 
 
-def seed_targets(graph: dict[str, Any], node_defs: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Every (node id, input) that holds a seed widget, so a request's `seed` reaches all of them."""
+def widget_targets(
+    graph: dict[str, Any], node_defs: Mapping[str, Any], names: Collection[str]
+) -> list[tuple[str, str, Any]]:
+    """Every (node id, widget, current value) of the graph's installed nodes whose widget is in `names`."""
     targets = []
     for node in graph.get("nodes", []):
-        if node.get("type") in node_defs:
-            targets += [(str(node["id"]), n) for n in _layout(node, node_defs) if n in SEED_INPUTS]
+        if node.get("type") not in node_defs:
+            continue
+        values = node.get("widgets_values") if isinstance(node.get("widgets_values"), list) else []
+        for index, name in enumerate(_layout(node, node_defs)):
+            if name in names:
+                targets.append((str(node["id"]), name, values[index] if index < len(values) else None))
     return targets
+
+
+def seed_targets(graph: dict[str, Any], node_defs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every (node id, input) that holds a seed widget, so a request's `seed` reaches all of them."""
+    return [(node_id, name) for node_id, name, _ in widget_targets(graph, node_defs, SEED_INPUTS)]
 
 
 def fit_seed(seed: int, node_defs: Mapping[str, Any], graph: dict[str, Any], node_id: str, name: str) -> int:

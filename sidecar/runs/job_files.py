@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..graph.widgets import widget_names
+from ..graph.bind import widget_targets
 from ..jobs.presets import WorkflowPreset
 
 PREFIX_INPUT = "filename_prefix"
@@ -19,16 +19,10 @@ PREFIX_INPUT = "filename_prefix"
 
 def _prefix_nodes(graph: dict[str, Any], node_defs: Mapping[str, Any]) -> dict[str, str]:
     """(node id → its current prefix) of every node in the graph with a `filename_prefix` widget."""
-    found = {}
-    for node in graph.get("nodes", []):
-        if node.get("type") not in node_defs:
-            continue
-        names = widget_names(node["type"], node_defs[node["type"]])
-        if PREFIX_INPUT in names:
-            values = node.get("widgets_values") if isinstance(node.get("widgets_values"), list) else []
-            index = names.index(PREFIX_INPUT)
-            found[str(node["id"])] = str(values[index]) if index < len(values) and values[index] else ""
-    return found
+    return {
+        node_id: str(value) if value else ""
+        for node_id, _name, value in widget_targets(graph, node_defs, {PREFIX_INPUT})
+    }
 
 
 def job_prefixes(
