@@ -11,7 +11,6 @@ passes cost nothing. Needs ffmpeg on PATH.
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from ainfluencer.comfy_nodes.polish.frame_source import SourceFormat, decode_ahe
 from ainfluencer.comfy_nodes.polish.passes import GradePass, GrainPass
 from ainfluencer.comfy_nodes.polish.video_writer import VideoWriter
 from ainfluencer.comfy_nodes.polish.yuv import YuvRun, response_of, yuv_tables
+from ainfluencer.sidecar.jobs.presets import load_preset_file
 from bench_presets import FF_GRAIN_ONLY, FF_STANDARD, X264
 from bench_video import FPS, make_clip
 
@@ -33,12 +33,9 @@ PRESET = Path(__file__).resolve().parents[1] / "workflows" / "color_grade_film_g
 
 def _standard_passes() -> tuple[GradePass, GrainPass]:
     """The preset's grade and grain at its ``standard`` level, read from its saved graph."""
-    graph = json.loads(PRESET.read_text())
-    nodes = {str(node["id"]): node for node in graph["nodes"]}
-    values = {
-        (item["node_id"], item["input"]): item["value"]
-        for item in graph["extra"]["ainfluencer"]["quality_levels"]["standard"]["overrides"]
-    }
+    preset = load_preset_file(PRESET)
+    nodes = {str(node["id"]): node for node in preset.graph["nodes"]}
+    values = {(o.node_id, o.input): o.value for o in preset.manifest.quality_levels["standard"].overrides}
     style = nodes["3"]["widgets_values"][0]
     seed, look = nodes["4"]["widgets_values"][3], nodes["4"]["widgets_values"][5]
     grain = GrainPass(values[("4", "strength")], values[("4", "size")], values[("4", "chroma")], seed, look)

@@ -81,9 +81,11 @@ def _ours(api: SidecarClient, pid: int, preset: str, clip: Path, quality: str) -
     return elapsed, _peak_rss(pid), Path(job["artifacts"][0]["path"])
 
 
-def _ours_noted(seen: list[tuple[int, Path]], *args: object) -> float:
+def _ours_noted(
+    seen: list[tuple[int, Path]], api: SidecarClient, pid: int, preset: str, clip: Path, quality: str
+) -> float:
     """``_ours``'s seconds; its peak RSS and output file are appended to ``seen``."""
-    elapsed, peak, out = _ours(*args)  # type: ignore[arg-type]
+    elapsed, peak, out = _ours(api, pid, preset, clip, quality)
     seen.append((peak, out))
     return elapsed
 
